@@ -1,0 +1,426 @@
+"""The event catalog: the versioned contract between the DFT workflows and the kMC engine.
+
+A catalog is one JSON document (see ``docs`` in the README and :func:`catalog_json_schema`) with
+
+- ``schema`` / ``schema_version``: ``"kmcflow.catalog"`` and :data:`SCHEMA_VERSION`;
+- ``units``: fixed to eV, Hz, Angstrom and K; no other units appear inside;
+- ``lattice``: the cation sublattice (a named preset or Bravais vectors with a basis);
+- ``species``: cation species names; the engine codes them 1..S, 0 is the vacancy;
+- ``hosts``: the two host phases of the diffusion couple and the species each starts with;
+- ``interface``: boundary along z (periodic: two interfaces; closed: one), the fraction of
+  layers that belong to the first host, and an optional interface band;
+- ``conditions``: default run conditions (temperature, vacancy fraction, cells, length, seed);
+- ``rate_model``: ``table`` (forward barrier per event key) or ``kra``
+  (E_a = E_KRA + dE/2 with the site/pair ``energy_model``);
+- ``events``: one entry per distinct vacancy hop, keyed by species x initial region x final
+  region, with barrier (or E_KRA), prefactor, optional uncertainty and provenance;
+- ``missing_event_policy``: what to do with a hop the lattice can produce but no event covers.
+
+Rates are never stored: they are computed from (E_a, nu, T) with k_B = 8.617333262e-5 eV/K.
+
+Regions. The region of a site is its host phase, fixed when the lattice is built (the anion
+framework does not move, so a site born on the A side stays an A-host site). With a non-zero
+``interface.band_thickness_A``, sites of host ``H`` within that distance of an interface plane
+belong to region ``H:interface``. An event keyed by the plain host name covers the band sites of
+that host too, unless a more specific ``H:interface`` event exists.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from kmcflow.atomic_io import write_text
+from kmcflow.errors import CatalogError
+
+SCHEMA_NAME = "kmcflow.catalog"
+SCHEMA_VERSION = 1
+K_B_EV_PER_K = 8.617333262e-5
+INTERFACE_SUFFIX = ":interface"
+PRESET_NAMES = ("square", "triangular", "honeycomb", "sc", "bcc", "fcc", "diamond")
+
+PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Units(_Model):
+    """The only units a catalog may use."""
+
+    energy: Literal["eV"] = "eV"
+    prefactor: Literal["Hz"] = "Hz"
+    length: Literal["Angstrom"] = "Angstrom"
+    temperature: Literal["K"] = "K"
+
+
+class LatticeSpec(_Model):
+    """The kMC lattice: a named preset with its lattice constant, or vectors and a basis.
+
+    Presets (``a_A`` is the conventional lattice constant; 2D presets lie in the x-z plane and
+    need ``ny = 1``): ``square``, ``triangular`` (a = nearest-neighbour distance),
+    ``honeycomb`` (a = Bravais constant, nn = a/sqrt(3)), ``sc``, ``bcc``, ``fcc``, ``diamond``.
+    A general lattice gives ``vectors_A`` (rows a1, a2, a3; a1 and a2 in the x-y plane, z along
+    a3) and ``basis_frac``; neighbours are all sites within ``nn_tolerance`` of the shortest
+    distance.
+    """
+
+    preset: Literal["square", "triangular", "honeycomb", "sc", "bcc", "fcc", "diamond"] | None = (
+        None
+    )
+    a_A: PositiveFloat | None = None
+    vectors_A: list[list[FiniteFloat]] | None = None
+    basis_frac: list[list[FiniteFloat]] | None = None
+    dimension: Literal[2, 3] = 3
+    nn_tolerance: Annotated[float, Field(gt=0, lt=0.5)] = 0.05
+
+
+class Host(_Model):
+    """One host phase of the couple and the species its sites hold at t = 0."""
+
+    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.+-]+$")]
+    initial_species: str
+
+
+class InterfaceSpec(_Model):
+    """Where the two hosts meet along z."""
+
+    boundary_z: Literal["periodic", "closed"] = "periodic"
+    first_host_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    band_thickness_A: NonNegativeFloat = 0.0
+
+
+class Conditions(_Model):
+    """Default run conditions; command-line flags override each of them."""
+
+    temperature_K: PositiveFloat = 300.0
+    vacancy_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.01
+    cells: Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=3, max_length=3)] = [
+        8,
+        8,
+        16,
+    ]
+    steps: Annotated[int, Field(ge=1)] | None = None
+    time_s: PositiveFloat | None = None
+    samples: Annotated[int, Field(ge=2)] = 20
+    seed: Annotated[int, Field(ge=0)] = 0
+
+
+class Uncertainty(_Model):
+    """Optional one-sigma uncertainties of an event's numbers."""
+
+    barrier_eV: NonNegativeFloat | None = None
+    kra_eV: NonNegativeFloat | None = None
+    prefactor_Hz: NonNegativeFloat | None = None
+
+
+class Provenance(_Model):
+    """Where an event's numbers come from. ``source`` is required; the rest as known."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    source: Annotated[str, Field(min_length=1)]
+    calculator: str | None = None
+    functional: str | None = None
+    U_eV: dict[str, float] | None = None
+    kpoints: str | list[int] | None = None
+    neb_images: int | None = None
+    converged: bool | None = None
+    job_id: str | None = None
+    notes: str | None = None
+
+
+class Event(_Model):
+    """One distinct vacancy hop: ``species`` moves from ``initial_region`` to ``final_region``."""
+
+    id: Annotated[str, Field(min_length=1)]
+    mechanism: Literal["vacancy_hop"] = "vacancy_hop"
+    species: str
+    initial_region: str
+    final_region: str
+    barrier_eV: NonNegativeFloat | None = None
+    kra_eV: NonNegativeFloat | None = None
+    reaction_energy_eV: FiniteFloat | None = None
+    prefactor_Hz: PositiveFloat
+    uncertainty: Uncertainty | None = None
+    provenance: Provenance
+
+
+class EnergyModel(_Model):
+    """Site energies per species and region, and first-shell pair interactions.
+
+    ``pair_interactions_eV`` maps ``"A-B"`` (order irrelevant) to the energy of one A-B
+    nearest-neighbour bond; absent pairs are 0. Only the first shell is supported.
+    """
+
+    site_energies_eV: dict[str, dict[str, FiniteFloat]] = {}
+    pair_interactions_eV: dict[str, FiniteFloat] = {}
+    detailed_balance_tolerance_eV: PositiveFloat = 1e-6
+
+
+class MissingEventPolicy(_Model):
+    """What the engine does with a hop that the lattice produces and no event covers."""
+
+    policy: Literal["error", "fallback"] = "error"
+    barrier_eV: NonNegativeFloat | None = None
+    prefactor_Hz: PositiveFloat | None = None
+
+
+class Catalog(_Model):
+    """A whole event catalog (see the module docstring for the meaning of each section)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    schema_name: Literal["kmcflow.catalog"] = Field(SCHEMA_NAME, alias="schema")
+    schema_version: int
+    name: Annotated[str, Field(min_length=1)]
+    description: str = ""
+    units: Units
+    lattice: LatticeSpec
+    species: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
+    hosts: Annotated[list[Host], Field(min_length=2, max_length=2)]
+    interface: InterfaceSpec = InterfaceSpec()
+    conditions: Conditions = Conditions()
+    rate_model: Literal["table", "kra"]
+    energy_model: EnergyModel | None = None
+    missing_event_policy: MissingEventPolicy = MissingEventPolicy()
+    events: Annotated[list[Event], Field(min_length=1)]
+    notes: list[str] = []
+
+    @property
+    def region_names(self) -> list[str]:
+        """Region names in engine order: hosts first, then their interface bands (if any)."""
+        names = [h.name for h in self.hosts]
+        if self.interface.band_thickness_A > 0:
+            names += [h.name + INTERFACE_SUFFIX for h in self.hosts]
+        return names
+
+    def host_of_region(self, region: str) -> str:
+        """Return the host name a region belongs to."""
+        return region.removesuffix(INTERFACE_SUFFIX)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """Return the catalog as a plain JSON-ready dictionary (``schema`` key included)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class Problem(BaseModel):
+    """One problem found in a catalog: an ``error`` stops loading, a ``warning`` does not."""
+
+    severity: Literal["error", "warning"]
+    field: str
+    message: str
+    hint: str | None = None
+
+    def one_line(self, file: str | None = None) -> str:
+        """Format as ``file: field: message (fix: hint)``."""
+        return CatalogError(self.message, file=file, field=self.field, hint=self.hint).one_line()
+
+
+def _loc_to_field(loc: tuple[Any, ...], data: Any) -> str:
+    """Turn a pydantic error location into ``events[2] (id X).barrier_eV`` style text."""
+    out = ""
+    node = data
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+            label = ""
+            if isinstance(node, list) and part < len(node) and isinstance(node[part], dict):
+                ident = node[part].get("id") or node[part].get("name")
+                label = f" (id {ident})" if ident else ""
+            out += label
+            node = node[part] if isinstance(node, list) and part < len(node) else None
+        else:
+            out += ("." if out else "") + str(part)
+            node = node.get(part) if isinstance(node, dict) else None
+    return out or "(top level)"
+
+
+def _event_field(catalog: Catalog, index: int, name: str | None = None) -> str:
+    ident = catalog.events[index].id
+    base = f"events[{index}] (id {ident})"
+    return f"{base}.{name}" if name else base
+
+
+def semantic_problems(catalog: Catalog) -> list[Problem]:
+    """Check everything the schema alone cannot: names, pairs, rates, energy model.
+
+    Detailed balance of the rates the lattice actually produces is checked again, on the
+    resolved tables, by :func:`kmcflow.kmc.rates.resolve_rates`.
+    """
+    problems: list[Problem] = []
+
+    def err(field: str, message: str, hint: str | None = None) -> None:
+        problems.append(Problem(severity="error", field=field, message=message, hint=hint))
+
+    def warn(field: str, message: str, hint: str | None = None) -> None:
+        problems.append(Problem(severity="warning", field=field, message=message, hint=hint))
+
+    species = list(catalog.species)
+    if len(set(species)) != len(species):
+        err("species", f"species names repeat: {species}", "give each species once")
+    if catalog.hosts[0].name == catalog.hosts[1].name:
+        err("hosts", "the two hosts have the same name", "name the hosts differently")
+    for i, host in enumerate(catalog.hosts):
+        if host.initial_species not in species:
+            err(
+                f"hosts[{i}].initial_species",
+                f"unknown species {host.initial_species!r}",
+                f"use one of {species}",
+            )
+    lat = catalog.lattice
+    if (lat.preset is None) == (lat.vectors_A is None):
+        err("lattice", "give either 'preset' (with 'a_A') or 'vectors_A' with 'basis_frac'")
+    elif lat.preset is not None and lat.a_A is None:
+        err("lattice.a_A", "a preset lattice needs its lattice constant a_A (Angstrom)")
+    elif lat.vectors_A is not None and not lat.basis_frac:
+        err("lattice.basis_frac", "a general lattice needs basis_frac (at least [[0, 0, 0]])")
+
+    regions = catalog.region_names
+    if catalog.rate_model == "kra" and catalog.energy_model is None:
+        err("energy_model", "rate_model 'kra' needs an energy_model", "add site_energies_eV")
+    seen: dict[tuple[str, str, str], int] = {}
+    for i, ev in enumerate(catalog.events):
+        if ev.species not in species:
+            err(_event_field(catalog, i, "species"), f"unknown species {ev.species!r}",
+                f"use one of {species}")
+        for name in ("initial_region", "final_region"):
+            value = getattr(ev, name)
+            if value not in regions:
+                err(_event_field(catalog, i, name), f"unknown region {value!r}",
+                    f"use one of {regions}")
+        key = (ev.species, ev.initial_region, ev.final_region)
+        if key in seen:
+            err(_event_field(catalog, i), f"duplicate event key {key}; first given by "
+                f"{_event_field(catalog, seen[key])}", "keep one event per key")
+        seen[key] = i
+        if catalog.rate_model == "table":
+            if ev.barrier_eV is None:
+                err(_event_field(catalog, i, "barrier_eV"), "missing barrier_eV (table model)")
+            if ev.kra_eV is not None:
+                err(_event_field(catalog, i, "kra_eV"), "kra_eV given but rate_model is 'table'",
+                    "use barrier_eV or set rate_model to 'kra'")
+        else:
+            if ev.kra_eV is None:
+                err(_event_field(catalog, i, "kra_eV"), "missing kra_eV (kra model)")
+            if ev.barrier_eV is not None:
+                err(_event_field(catalog, i, "barrier_eV"), "barrier_eV given but rate_model is "
+                    "'kra'", "give kra_eV; the barrier follows from E_KRA + dE/2")
+        if not 1e11 <= ev.prefactor_Hz <= 1e14:
+            warn(_event_field(catalog, i, "prefactor_Hz"), f"prefactor {ev.prefactor_Hz:.3g} Hz "
+                 "is outside the usual 1e11-1e14 Hz", "check the units (Hz = 1/s)")
+
+    em = catalog.energy_model
+    if em is not None:
+        for sp, per_region in em.site_energies_eV.items():
+            if sp not in species:
+                err(f"energy_model.site_energies_eV.{sp}", f"unknown species {sp!r}")
+            for reg in per_region:
+                if reg not in regions and reg not in (h.name for h in catalog.hosts):
+                    err(f"energy_model.site_energies_eV.{sp}.{reg}", f"unknown region {reg!r}",
+                        f"use one of {regions}")
+        for pair in em.pair_interactions_eV:
+            parts = pair.split("-")
+            if len(parts) != 2 or any(p not in species for p in parts):
+                err(f"energy_model.pair_interactions_eV.{pair}", f"bad pair key {pair!r}",
+                    f"write 'A-B' with A, B in {species}")
+        if em.pair_interactions_eV and catalog.rate_model == "table":
+            err("energy_model.pair_interactions_eV", "pair interactions need rate_model 'kra'",
+                "a table model cannot make barriers depend on the local environment")
+
+    mp = catalog.missing_event_policy
+    if mp.policy == "fallback" and (mp.barrier_eV is None or mp.prefactor_Hz is None):
+        err("missing_event_policy", "policy 'fallback' needs barrier_eV and prefactor_Hz")
+
+    if catalog.rate_model == "kra" and not any(p.severity == "error" for p in problems):
+        for i, ev in enumerate(catalog.events):
+            rev = seen.get((ev.species, ev.final_region, ev.initial_region))
+            if rev is not None and rev > i:
+                other = catalog.events[rev]
+                if not math.isclose(ev.kra_eV or 0.0, other.kra_eV or 0.0, abs_tol=1e-9):
+                    err(_event_field(catalog, rev, "kra_eV"), f"E_KRA {other.kra_eV} differs from "
+                        f"its reverse {_event_field(catalog, i)} ({ev.kra_eV}); the KRA is shared "
+                        "by a hop and its reverse", "give one value or list the hop once")
+    return problems
+
+
+def validate_catalog_data(
+    data: Any, file: str | os.PathLike[str] | None = None
+) -> tuple[Catalog | None, list[Problem]]:
+    """Validate parsed JSON; return the catalog (or None) and every problem found."""
+    if not isinstance(data, dict):
+        return None, [Problem(severity="error", field="(top level)",
+                              message="the catalog must be a JSON object")]
+    version = data.get("schema_version")
+    if data.get("schema") not in (None, SCHEMA_NAME):
+        return None, [Problem(severity="error", field="schema",
+                              message=f"not a kmcflow catalog (schema {data.get('schema')!r})",
+                              hint=f"set schema to {SCHEMA_NAME!r}")]
+    if version != SCHEMA_VERSION:
+        return None, [Problem(severity="error", field="schema_version",
+                              message=f"unsupported schema_version {version!r}",
+                              hint=f"this kmcflow reads version {SCHEMA_VERSION}")]
+    try:
+        catalog = Catalog.model_validate(data)
+    except ValidationError as exc:
+        problems = [
+            Problem(severity="error", field=_loc_to_field(tuple(e["loc"]), data),
+                    message=e["msg"].replace("\n", " "))
+            for e in exc.errors()
+        ]
+        return None, problems
+    return catalog, semantic_problems(catalog)
+
+
+def read_catalog(path: str | os.PathLike[str]) -> tuple[Catalog | None, list[Problem]]:
+    """Read and validate a catalog file; return it (or None) with every problem found."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise CatalogError("file not found", file=str(p), hint="check the path") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CatalogError(f"cannot read the file: {exc}", file=str(p)) from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CatalogError(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+                           file=str(p), field="(syntax)",
+                           hint="fix the JSON syntax (a validator such as `python -m json.tool`"
+                           " shows where)") from exc
+    return validate_catalog_data(data, p)
+
+
+def load_catalog(path: str | os.PathLike[str]) -> Catalog:
+    """Read a catalog and raise :class:`CatalogError` on its first error-level problem."""
+    catalog, problems = read_catalog(path)
+    for problem in problems:
+        if problem.severity == "error":
+            raise CatalogError(problem.message, file=str(path), field=problem.field,
+                               hint=problem.hint)
+    assert catalog is not None
+    return catalog
+
+
+def write_catalog(catalog: Catalog, path: str | os.PathLike[str]) -> None:
+    """Write a catalog as JSON, atomically (validated again before writing)."""
+    data = catalog.to_json_dict()
+    problems = [p for p in validate_catalog_data(data)[1] if p.severity == "error"]
+    if problems:
+        raise CatalogError(problems[0].message, file=str(path), field=problems[0].field,
+                           hint=problems[0].hint)
+    write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+def catalog_json_schema() -> dict[str, Any]:
+    """Return the JSON Schema of the catalog format (for editors and other tools)."""
+    schema = Catalog.model_json_schema(by_alias=True)
+    schema["$id"] = f"https://kmcflow.invalid/schemas/{SCHEMA_NAME}/{SCHEMA_VERSION}"
+    schema["title"] = f"{SCHEMA_NAME} v{SCHEMA_VERSION}"
+    return schema

@@ -1,0 +1,312 @@
+"""The serial kMC engine: set up a diffusion couple from a catalog, run it, checkpoint it.
+
+:class:`Simulation` owns the state arrays (a few bytes per site, see :meth:`bytes_per_site`)
+and hands them to the numba kernels in :mod:`kmcflow.kmc.kernels`. Python only sets up,
+samples and writes files.
+
+Seeds. A trajectory is fixed by ``(seed, replica)``: ``SeedSequence(seed, spawn_key=(replica,))``
+draws the initial vacancy positions and ``SeedSequence(seed, spawn_key=(replica, 0))`` seeds
+the kernel generator, so replica ``r`` is the same trajectory whichever process runs it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from kmcflow.atomic_io import write_npz
+from kmcflow.errors import CheckpointError, ConfigError
+from kmcflow.kmc import kernels
+from kmcflow.kmc.catalog import Catalog
+from kmcflow.kmc.lattice import LatticeBlock, LatticeDefinition, build_block, general, preset
+from kmcflow.kmc.rates import ResolvedRates, interface_band_regions, resolve_rates
+
+CHECKPOINT_FORMAT = "kmcflow.checkpoint/1"
+
+
+def lattice_from_catalog(catalog: Catalog) -> LatticeDefinition:
+    """Return the :class:`LatticeDefinition` of a catalog's ``lattice`` section."""
+    spec = catalog.lattice
+    if spec.preset is not None:
+        return preset(spec.preset, spec.a_A or 1.0)
+    return general(spec.vectors_A, spec.basis_frac, spec.dimension, spec.nn_tolerance)
+
+
+@dataclass(frozen=True)
+class Couple:
+    """Where the hosts are: host index per layer and the interface planes (Angstrom)."""
+
+    host_of_layer: np.ndarray
+    interfaces_z_A: tuple[float, ...]
+    first_host_below: tuple[bool, ...]
+
+
+def couple_geometry(block: LatticeBlock, first_host_fraction: float) -> Couple:
+    """Split the layers: the first ``round(fraction * n_layers)`` belong to the first host."""
+    n = block.n_layers
+    n_first = round(first_host_fraction * n)
+    if not 0 < n_first < n:
+        raise ConfigError(f"first_host_fraction {first_host_fraction} leaves a host with no "
+                          f"layer out of {n}", field="interface.first_host_fraction",
+                          hint="use more cells along z or a fraction nearer 0.5")
+    z = block.layer_z_A
+    host = np.ones(n, np.int8)
+    host[:n_first] = 0
+    planes = [0.5 * (z[n_first - 1] + z[n_first])]
+    below = [True]
+    if block.periodic_z:
+        gap = (z[0] + block.length_z_A - z[-1]) * 0.5
+        planes.append((z[-1] + gap) % block.length_z_A)
+        below.append(False)
+    return Couple(host, tuple(float(p) for p in planes), tuple(below))
+
+
+def distance_to_interfaces(z: np.ndarray, couple: Couple, length_z_A: float, periodic: bool):
+    """Return the distance (Angstrom) of each z to the nearest interface plane."""
+    d = np.full(z.shape, np.inf)
+    for plane in couple.interfaces_z_A:
+        delta = np.abs(z - plane)
+        if periodic:
+            delta = np.minimum(delta, length_z_A - delta)
+        d = np.minimum(d, delta)
+    return d
+
+
+class Simulation:
+    """One kMC trajectory of an A|B couple on a lattice block.
+
+    Parameters
+    ----------
+    catalog
+        A validated catalog.
+    cells
+        (nx, ny, nz) cells of the block.
+    temperature_K
+        Temperature in K.
+    vacancy_fraction
+        Fraction of sites that are vacant (at least one vacancy is required).
+    seed, replica
+        Fix the trajectory (see the module docstring).
+    periodic_z
+        Override the catalog's ``interface.boundary_z``.
+    initial_occupation
+        Optional (N,) species codes (0 = vacancy) replacing the couple's initial state.
+    catalog_file
+        The catalog's file name, for error messages and the checkpoint fingerprint.
+    """
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        cells: tuple[int, int, int] | list[int],
+        temperature_K: float,
+        vacancy_fraction: float,
+        seed: int = 0,
+        replica: int = 0,
+        periodic_z: bool | None = None,
+        initial_occupation: np.ndarray | None = None,
+        catalog_file: str | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.catalog_file = catalog_file
+        self.seed, self.replica = int(seed), int(replica)
+        if periodic_z is None:
+            periodic_z = catalog.interface.boundary_z == "periodic"
+        self.block = build_block(lattice_from_catalog(catalog), tuple(cells), periodic_z)
+        self.couple = couple_geometry(self.block, catalog.interface.first_host_fraction)
+        if not 0 < vacancy_fraction < 1:
+            raise ConfigError(f"vacancy fraction must lie in (0, 1), got {vacancy_fraction}",
+                              field="vacancy_fraction")
+        self.vacancy_fraction = float(vacancy_fraction)
+        self.temperature_K = float(temperature_K)
+        layers = self.block.site_layers()
+        host = self.couple.host_of_layer[layers]
+        dist = distance_to_interfaces(self.block.layer_z_A, self.couple, self.block.length_z_A,
+                                      self.block.periodic_z)[layers]
+        self.region = interface_band_regions(host, dist, catalog.interface.band_thickness_A)
+        self.rates = self._resolve(self.temperature_K)
+        n = self.block.n_sites
+        if initial_occupation is None:
+            codes = np.array([catalog.species.index(h.initial_species) + 1
+                              for h in catalog.hosts], np.int8)
+            occ = codes[host]
+            n_vac = round(self.vacancy_fraction * n)
+            if n_vac < 1:
+                raise ConfigError(f"vacancy fraction {vacancy_fraction} gives no vacancy on "
+                                  f"{n} sites", field="vacancy_fraction",
+                                  hint=f"use at least {1.0 / n:.3g} or more cells")
+            placement = np.random.default_rng(np.random.SeedSequence(self.seed,
+                                                                     spawn_key=(self.replica,)))
+            occ[np.sort(placement.choice(n, size=n_vac, replace=False))] = 0
+        else:
+            occ = np.asarray(initial_occupation, dtype=np.int8).copy()
+            if occ.shape != (n,) or occ.min() < 0 or occ.max() > len(catalog.species):
+                raise ConfigError("initial_occupation must be N species codes in 0..S",
+                                  field="initial_occupation")
+            if not np.any(occ == 0):
+                raise ConfigError("initial_occupation has no vacancy", field="initial_occupation")
+        self.occ = occ
+        self.disp = np.zeros((n, 3), np.int16)
+        self.basis0 = np.tile(np.arange(self.block.definition.n_basis, dtype=np.uint8),
+                              n // self.block.definition.n_basis)
+        self.vac_site = np.flatnonzero(occ == 0).astype(np.int64)
+        self.rng = np.random.SeedSequence(self.seed, spawn_key=(self.replica, 0)).generate_state(
+            4, np.uint64)
+        self.clock = np.zeros(2)
+        self.n_events = 0
+        self.event_counts = np.zeros_like(self.rates.rate_Hz, dtype=np.int64)
+        self._build_index()
+        self.clock[1] = -math.log(kernels.uniform_open(self.rng)) / self.total_rate_Hz \
+            if self.total_rate_Hz > 0 else math.inf
+
+    # ------------------------------------------------------------------ set-up helpers
+    def _resolve(self, temperature_K: float) -> ResolvedRates:
+        # Regions depend on the layer alone, so the sites of one column (ix = iy = 0) and their
+        # neighbours produce every (initial region, final region) pair of the whole block.
+        column = np.arange(self.block.cells[2] * self.block.definition.n_basis)
+        off = self.block.offsets[self.block.site_class[column]]
+        mask = off != 0
+        final = np.broadcast_to(column[:, None], off.shape)[mask]
+        pairs = set(zip(self.region[(column[:, None] + off)[mask]].tolist(),
+                        self.region[final].tolist(), strict=True))
+        return resolve_rates(self.catalog, temperature_K, pairs, file=self.catalog_file)
+
+    def _build_index(self) -> None:
+        n = self.block.n_sites
+        self.vac_of_site = np.full(n, -1, np.int32)
+        self.vac_of_site[self.vac_site] = np.arange(self.vac_site.size, dtype=np.int32)
+        self.leaf0 = 1 << max(0, int(math.ceil(math.log2(max(1, self.vac_site.size)))))
+        self.tree = np.zeros(2 * self.leaf0)
+        defn = self.block.definition
+        self.class_basis = (np.arange(self.block.offsets.shape[0]) % defn.n_basis).astype(np.int64)
+        self.nbr_shift = self.block.shell.shift.astype(np.int64)
+        self._kernel_tables = (self.rates.rate_Hz, self.rates.kra_eV, self.rates.prefactor_Hz,
+                               self.rates.site_energy_eV, self.rates.pair_eV,
+                               1.0 / self.rates.kT_eV, self.rates.use_pairs)
+        kernels.build_tree(self.vac_site, self.tree, self.leaf0, self.occ, self.region,
+                           self.block.site_class, self.block.offsets, *self._kernel_tables)
+
+    # ------------------------------------------------------------------ running
+    @property
+    def time_s(self) -> float:
+        """Simulated time of the last executed event, s."""
+        return float(self.clock[0])
+
+    @property
+    def total_rate_Hz(self) -> float:
+        """Sum of the rates of all possible hops in the current state, Hz."""
+        return float(self.tree[1])
+
+    def run(self, max_events: int | None = None, t_stop: float = math.inf) -> int:
+        """Run until ``max_events`` more events or the next event lies after ``t_stop`` (s).
+
+        Returns the kernel status (see :mod:`kmcflow.kmc.kernels`).
+        """
+        max_ev = np.iinfo(np.int64).max if max_events is None else int(max_events)
+        done, status = kernels.run_events(
+            self.occ, self.region, self.block.site_class, self.class_basis, self.block.offsets,
+            self.nbr_shift, self.disp, self.basis0, self.vac_site, self.vac_of_site, self.tree,
+            self.leaf0, self.rng, self.clock, self.event_counts, *self._kernel_tables, max_ev,
+            float(t_stop))
+        self.n_events += int(done)
+        if status == kernels.STATUS_OVERFLOW:
+            raise ConfigError("an atom moved more than 32000 cells: the displacement counters "
+                              "would overflow", hint="run shorter segments or a larger lattice")
+        return int(status)
+
+    def sample(self) -> dict[str, np.ndarray]:
+        """Per-layer concentrations (fraction of the layer's sites) and tracer MSD per species.
+
+        Returns ``concentration`` (S, n_layers), ``vacancy_concentration`` (n_layers,),
+        ``msd_A2`` (S,) and ``n_atoms`` (S,).
+        """
+        b = self.block
+        defn = b.definition
+        counts, sq, n_atoms = kernels.sample_observables(
+            self.occ, self.disp, self.basis0, np.array(b.cells, np.int64), b.layers_per_cell,
+            b.site_layer_of_basis, defn.vectors_A, defn.basis_frac @ defn.vectors_A,
+            len(self.catalog.species) + 1)
+        per_layer = counts.sum(axis=0).astype(float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            msd = np.where(n_atoms > 0, sq / np.maximum(n_atoms, 1), 0.0)
+        return {
+            "concentration": counts[1:] / per_layer,
+            "vacancy_concentration": counts[0] / per_layer,
+            "msd_A2": msd[1:],
+            "n_atoms": n_atoms[1:],
+        }
+
+    def bytes_per_site(self) -> float:
+        """Memory of the per-site state arrays divided by the number of sites."""
+        arrays = (self.occ, self.region, self.block.site_class, self.disp, self.basis0,
+                  self.vac_of_site)
+        return sum(a.nbytes for a in arrays) / self.block.n_sites
+
+    # ------------------------------------------------------------------ checkpoints
+    def fingerprint(self) -> str:
+        """A hash of everything that defines the trajectory except its progress."""
+        payload = {
+            "catalog": self.catalog.to_json_dict(),
+            "cells": list(self.block.cells),
+            "periodic_z": self.block.periodic_z,
+            "temperature_K": self.temperature_K,
+            "vacancy_fraction": self.vacancy_fraction,
+            "seed": self.seed,
+            "replica": self.replica,
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """The arrays that, with the set-up, define the current state exactly."""
+        return {
+            "occ": self.occ, "disp": self.disp, "basis0": self.basis0,
+            "vac_site": self.vac_site, "rng": self.rng, "clock": self.clock,
+            "n_events": np.array([self.n_events], np.int64), "event_counts": self.event_counts,
+        }
+
+    def write_checkpoint(self, path: str | os.PathLike[str], **extra: np.ndarray) -> None:
+        """Write the state (and ``extra`` arrays) to an ``.npz`` file atomically."""
+        meta = np.frombuffer(json.dumps({"format": CHECKPOINT_FORMAT,
+                                         "fingerprint": self.fingerprint()}).encode(), np.uint8)
+        write_npz(path, meta=meta, **self.state_arrays(),
+                  **{f"extra_{k}": v for k, v in extra.items()})
+
+    def restore_checkpoint(self, path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+        """Load a checkpoint written by an identical set-up; return its ``extra`` arrays."""
+        p = Path(path)
+        try:
+            with np.load(p, allow_pickle=False) as data:
+                content = {k: data[k] for k in data.files}
+        except (OSError, ValueError) as exc:
+            raise CheckpointError(f"cannot read checkpoint: {exc}", file=str(p)) from exc
+        try:
+            meta = json.loads(content.pop("meta").tobytes().decode())
+        except (KeyError, ValueError) as exc:
+            raise CheckpointError("not a kmcflow checkpoint", file=str(p)) from exc
+        if meta.get("format") != CHECKPOINT_FORMAT:
+            raise CheckpointError(f"unsupported checkpoint format {meta.get('format')!r}",
+                                  file=str(p))
+        if meta.get("fingerprint") != self.fingerprint():
+            raise CheckpointError("the checkpoint belongs to a different catalog or run set-up",
+                                  file=str(p), hint="use the same catalog, cells, temperature, "
+                                  "vacancy fraction and seed as the run that wrote it")
+        for name, current in self.state_arrays().items():
+            arr = content[name]
+            if arr.shape != current.shape or arr.dtype != current.dtype:
+                raise CheckpointError(f"array {name!r} has the wrong shape", file=str(p))
+        self.occ[:] = content["occ"]
+        self.disp[:] = content["disp"]
+        self.basis0[:] = content["basis0"]
+        self.vac_site[:] = content["vac_site"]
+        self.rng[:] = content["rng"]
+        self.clock[:] = content["clock"]
+        self.n_events = int(content["n_events"][0])
+        self.event_counts[:] = content["event_counts"]
+        self._build_index()
+        return {k.removeprefix("extra_"): v for k, v in content.items() if k.startswith("extra_")}

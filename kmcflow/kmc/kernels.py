@@ -1,0 +1,305 @@
+"""Numba kernels that own the kMC loop: random numbers, the rate sum tree, hops, sampling.
+
+Algorithm: rejection-free residence-time kMC (BKL / n-fold way) over vacancies. Each vacancy
+``q`` at site ``v`` carries the total rate of the hops into it (a neighbour atom of species
+``s`` jumping from ``j`` to ``v``). A binary sum tree over the vacancies picks one with
+probability proportional to its total (O(log N_v)); a linear scan over its at most ``z`` slots
+picks the hop. After the hop only the vacancies whose rates could change are refreshed: the
+moved vacancy and the vacancies next to the two changed sites (two shells with pair
+interactions). Time advances by ``-ln(u) / R`` with ``R`` the tree's root.
+
+Trajectories do not depend on how the loop is chunked: the time of the *next* event is drawn
+right after each event and kept in the state, so stopping at a sampling time or a checkpoint
+consumes no random number. The generator is xoshiro256** with its four words in the state, so
+a checkpoint restarts a trajectory bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+STATUS_MAX_EVENTS = 0
+STATUS_TIME_REACHED = 1
+STATUS_STALLED = 2
+STATUS_OVERFLOW = 3
+
+_DISP_LIMIT = 32000
+
+
+@njit(inline="always")
+def _rotl(x: np.uint64, k: np.uint64) -> np.uint64:
+    return (x << k) | (x >> (np.uint64(64) - k))
+
+
+@njit
+def next_uint64(s: np.ndarray) -> np.uint64:
+    """Advance the xoshiro256** state ``s`` (4 x uint64) and return the next output."""
+    result = _rotl(s[1] * np.uint64(5), np.uint64(7)) * np.uint64(9)
+    t = s[1] << np.uint64(17)
+    s[2] ^= s[0]
+    s[3] ^= s[1]
+    s[1] ^= s[2]
+    s[0] ^= s[3]
+    s[2] ^= t
+    s[3] = _rotl(s[3], np.uint64(45))
+    return result
+
+
+@njit
+def uniform(s: np.ndarray) -> float:
+    """Return a double in [0, 1) from the top 53 bits of the next output."""
+    return float(next_uint64(s) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@njit
+def uniform_open(s: np.ndarray) -> float:
+    """Return a double in (0, 1], safe for ``-log``."""
+    return (float(next_uint64(s) >> np.uint64(11)) + 1.0) * (1.0 / 9007199254740992.0)
+
+
+@njit
+def tree_update(tree: np.ndarray, leaf0: int, q: int, value: float) -> None:
+    """Set leaf ``q`` to ``value`` and recompute its ancestors as sums of their children."""
+    i = leaf0 + q
+    tree[i] = value
+    i >>= 1
+    while i >= 1:
+        tree[i] = tree[2 * i] + tree[2 * i + 1]
+        i >>= 1
+
+
+@njit
+def tree_select(tree: np.ndarray, leaf0: int, u: float) -> tuple[int, float]:
+    """Pick a leaf with probability proportional to its value; return it and the remainder."""
+    r = u * tree[1]
+    i = 1
+    while i < leaf0:
+        left = tree[2 * i]
+        right = tree[2 * i + 1]
+        if (r < left and left > 0.0) or not right > 0.0:
+            i = 2 * i
+        else:
+            r -= left
+            i = 2 * i + 1
+    leaf_value = tree[i]
+    if r >= leaf_value:
+        r = leaf_value * 0.5
+    if r < 0.0:
+        r = 0.0
+    return i - leaf0, r
+
+
+@njit(inline="always")
+def hop_rate(
+    j: int, v: int, s: int, occ, region, site_class, offsets, rate_tab, kra, pref, site_e,
+    pair, inv_kT: float, use_pairs: bool,
+) -> float:
+    """Rate of the atom of species ``s`` at ``j`` jumping into the vacancy at ``v``."""
+    rj = region[j]
+    rv = region[v]
+    if not use_pairs:
+        return rate_tab[s, rj, rv]
+    d_e = site_e[s, rv] - site_e[s, rj]
+    cv = site_class[v]
+    for k in range(offsets.shape[1]):
+        off = offsets[cv, k]
+        if off != 0:
+            n = v + off
+            if n != j:
+                d_e += pair[s, occ[n]]
+    cj = site_class[j]
+    for k in range(offsets.shape[1]):
+        off = offsets[cj, k]
+        if off != 0:
+            d_e -= pair[s, occ[j + off]]
+    ea = kra[s, rj, rv] + 0.5 * d_e
+    if ea < d_e:
+        ea = d_e
+    if ea < 0.0:
+        ea = 0.0
+    return pref[s, rj, rv] * math.exp(-ea * inv_kT)
+
+
+@njit
+def vacancy_rate(
+    v: int, occ, region, site_class, offsets, rate_tab, kra, pref, site_e, pair,
+    inv_kT: float, use_pairs: bool,
+) -> float:
+    """Total rate of all hops into the vacancy at ``v``."""
+    total = 0.0
+    c = site_class[v]
+    for k in range(offsets.shape[1]):
+        off = offsets[c, k]
+        if off == 0:
+            continue
+        j = v + off
+        s = occ[j]
+        if s == 0:
+            continue
+        total += hop_rate(j, v, s, occ, region, site_class, offsets, rate_tab, kra, pref,
+                          site_e, pair, inv_kT, use_pairs)
+    return total
+
+
+@njit
+def build_tree(
+    vac_site, tree, leaf0: int, occ, region, site_class, offsets, rate_tab, kra, pref, site_e,
+    pair, inv_kT: float, use_pairs: bool,
+) -> None:
+    """Fill the sum tree from scratch (leaves, then internal nodes bottom-up)."""
+    tree[:] = 0.0
+    for q in range(vac_site.shape[0]):
+        tree[leaf0 + q] = vacancy_rate(vac_site[q], occ, region, site_class, offsets, rate_tab,
+                                       kra, pref, site_e, pair, inv_kT, use_pairs)
+    for i in range(leaf0 - 1, 0, -1):
+        tree[i] = tree[2 * i] + tree[2 * i + 1]
+
+
+@njit
+def _refresh(
+    q: int, vac_site, tree, leaf0: int, occ, region, site_class, offsets, rate_tab, kra, pref,
+    site_e, pair, inv_kT: float, use_pairs: bool,
+) -> None:
+    rate = vacancy_rate(vac_site[q], occ, region, site_class, offsets, rate_tab, kra, pref,
+                        site_e, pair, inv_kT, use_pairs)
+    tree_update(tree, leaf0, q, rate)
+
+
+@njit
+def run_events(
+    occ, region, site_class, class_basis, offsets, nbr_shift, disp, basis0, vac_site,
+    vac_of_site, tree, leaf0: int, rng, clock, event_counts, rate_tab, kra, pref, site_e, pair,
+    inv_kT: float, use_pairs: bool, max_events: int, t_stop: float,
+) -> tuple[int, int]:
+    """Execute events until ``max_events`` are done or the next one lies beyond ``t_stop``.
+
+    ``clock[0]`` is the time of the last executed event and ``clock[1]`` the time of the
+    next one. Returns the number of events executed and a status code.
+    """
+    n_done = 0
+    status = STATUS_MAX_EVENTS
+    zmax = offsets.shape[1]
+    while n_done < max_events:
+        t_next = clock[1]
+        if t_next > t_stop:
+            status = STATUS_TIME_REACHED
+            break
+        if not tree[1] > 0.0:
+            status = STATUS_STALLED
+            break
+        q, r = tree_select(tree, leaf0, uniform(rng))
+        v = vac_site[q]
+        cv = site_class[v]
+        chosen = -1
+        j = -1
+        s = 0
+        for k in range(zmax):
+            off = offsets[cv, k]
+            if off == 0:
+                continue
+            jj = v + off
+            ss = occ[jj]
+            if ss == 0:
+                continue
+            rate = hop_rate(jj, v, ss, occ, region, site_class, offsets, rate_tab, kra, pref,
+                            site_e, pair, inv_kT, use_pairs)
+            if rate <= 0.0:
+                continue
+            chosen = k
+            j = jj
+            s = ss
+            if r < rate:
+                break
+            r -= rate
+        if chosen < 0:
+            status = STATUS_STALLED
+            break
+        bv = class_basis[cv]
+        ok = True
+        for a in range(3):
+            new = np.int32(disp[j, a]) - np.int32(nbr_shift[bv, chosen, a])
+            if new > _DISP_LIMIT or new < -_DISP_LIMIT:
+                ok = False
+        if not ok:
+            status = STATUS_OVERFLOW
+            break
+        event_counts[s, region[j], region[v]] += 1
+        for a in range(3):
+            disp[v, a] = disp[j, a] - nbr_shift[bv, chosen, a]
+            disp[j, a] = 0
+        basis0[v] = basis0[j]
+        occ[v] = s
+        occ[j] = 0
+        vac_of_site[v] = -1
+        vac_of_site[j] = q
+        vac_site[q] = j
+        _refresh(q, vac_site, tree, leaf0, occ, region, site_class, offsets, rate_tab, kra,
+                 pref, site_e, pair, inv_kT, use_pairs)
+        for centre in (v, j):
+            cc = site_class[centre]
+            for k in range(zmax):
+                off = offsets[cc, k]
+                if off == 0:
+                    continue
+                n = centre + off
+                if use_pairs:
+                    cn = site_class[n]
+                    for k2 in range(zmax):
+                        off2 = offsets[cn, k2]
+                        if off2 == 0:
+                            continue
+                        m = n + off2
+                        if occ[m] == 0 and m != j:
+                            _refresh(vac_of_site[m], vac_site, tree, leaf0, occ, region,
+                                     site_class, offsets, rate_tab, kra, pref, site_e, pair,
+                                     inv_kT, use_pairs)
+                if occ[n] == 0 and n != j:
+                    _refresh(vac_of_site[n], vac_site, tree, leaf0, occ, region, site_class,
+                             offsets, rate_tab, kra, pref, site_e, pair, inv_kT, use_pairs)
+        clock[0] = t_next
+        n_done += 1
+        total = tree[1]
+        if total > 0.0:
+            clock[1] = t_next - math.log(uniform_open(rng)) / total
+        else:
+            clock[1] = np.inf
+    return n_done, status
+
+
+@njit
+def sample_observables(
+    occ, disp, basis0, dims, layers_per_cell: int, layer_of_basis, vectors, basis_cart,
+    n_species1: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-layer occupation counts and tracer squared displacements per species.
+
+    Returns ``counts`` (S+1, n_layers) int64, ``sq_disp_sum`` (S+1,) in Angstrom^2 and
+    ``n_atoms`` (S+1,).
+    """
+    nx, ny, nz = dims[0], dims[1], dims[2]
+    nb = layer_of_basis.shape[0]
+    counts = np.zeros((n_species1, nz * layers_per_cell), np.int64)
+    sq = np.zeros(n_species1)
+    n_atoms = np.zeros(n_species1, np.int64)
+    i = 0
+    for _ix in range(nx):
+        for _iy in range(ny):
+            for iz in range(nz):
+                for b in range(nb):
+                    s = occ[i]
+                    counts[s, iz * layers_per_cell + layer_of_basis[b]] += 1
+                    if s != 0:
+                        b0 = basis0[i]
+                        d2 = 0.0
+                        for a in range(3):
+                            x = basis_cart[b, a] - basis_cart[b0, a]
+                            for c in range(3):
+                                x += disp[i, c] * vectors[c, a]
+                            d2 += x * x
+                        sq[s] += d2
+                        n_atoms[s] += 1
+                    i += 1
+    return counts, sq, n_atoms
