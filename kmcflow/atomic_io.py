@@ -27,6 +27,7 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
         The final destination.
     suffix
         Suffix of the temporary file (some writers, such as ``numpy.savez``, need one).
+
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,7 @@ class KmcflowError(Exception):
         The field (a dotted path such as ``events[3].barrier_eV``), if any.
     hint
         How to fix it, if there is something specific to say.
+
     """
 
     def __init__(

@@ -99,6 +99,7 @@ class Simulation:
         Optional (N,) species codes (0 = vacancy) replacing the couple's initial state.
     catalog_file
         The catalog's file name, for error messages and the checkpoint fingerprint.
+
     """
 
     def __init__(

@@ -50,6 +50,7 @@ class LatticeDefinition:
         constant for sc/bcc/fcc/diamond, the nearest-neighbour distance for square/triangular).
     f0
         Tracer correlation factor of the vacancy mechanism, where known (else NaN).
+
     """
 
     name: str
@@ -132,14 +133,19 @@ def _shift_range(dimension: int, reach: int) -> list[tuple[int, int, int]]:
     return [(x, y, z) for x, y, z in itertools.product(rng, ys, rng)]
 
 
+def _candidates(vec: np.ndarray, basis: np.ndarray, dimension: int):
+    """All (b1, b2, shift, vector, distance) within two cells, as arrays."""
+    shifts = np.array(_shift_range(dimension, 2), float)
+    nb = len(basis)
+    b1, b2, si = np.meshgrid(np.arange(nb), np.arange(nb), np.arange(len(shifts)), indexing="ij")
+    b1, b2, si = b1.ravel(), b2.ravel(), si.ravel()
+    vectors = (basis[b2] + shifts[si] - basis[b1]) @ vec
+    return b1, b2, shifts[si].astype(np.int64), vectors, np.linalg.norm(vectors, axis=1)
+
+
 def _nearest_distance(vec: np.ndarray, basis: np.ndarray, dimension: int) -> float:
-    best = math.inf
-    for b1, b2 in itertools.product(range(len(basis)), repeat=2):
-        for s in _shift_range(dimension, 2):
-            d = np.linalg.norm((basis[b2] + s - basis[b1]) @ vec)
-            if d > 1e-8:
-                best = min(best, float(d))
-    return best
+    dist = _candidates(vec, basis, dimension)[4]
+    return float(dist[dist > 1e-8].min())
 
 
 @dataclass(frozen=True)
@@ -158,21 +164,17 @@ class NeighbourShell:
 
 def nearest_neighbours(lat: LatticeDefinition) -> NeighbourShell:
     """Find the nearest-neighbour shell of every basis site."""
-    d0 = _nearest_distance(lat.vectors_A, lat.basis_frac, lat.dimension)
-    per_basis: list[list[tuple[int, tuple[int, int, int], np.ndarray]]] = []
-    for b1 in range(lat.n_basis):
-        found = []
-        for b2 in range(lat.n_basis):
-            for s in _shift_range(lat.dimension, 2):
-                vec = (lat.basis_frac[b2] + s - lat.basis_frac[b1]) @ lat.vectors_A
-                d = float(np.linalg.norm(vec))
-                if 1e-8 < d <= d0 * (1 + lat.nn_tolerance):
-                    if max(abs(c) for c in s) > 1:
-                        raise LatticeError(
-                            "a nearest neighbour lies two cells away; the cell is too skewed",
-                            field="lattice.vectors_A", hint="use a more compact (reduced) cell")
-                    found.append((b2, s, vec))
-        per_basis.append(found)
+    b1, b2, shifts, vectors, dist = _candidates(lat.vectors_A, lat.basis_frac, lat.dimension)
+    d0 = float(dist[dist > 1e-8].min())
+    keep = (dist > 1e-8) & (dist <= d0 * (1 + lat.nn_tolerance))
+    if np.any(np.abs(shifts[keep]) > 1):
+        raise LatticeError("a nearest neighbour lies two cells away; the cell is too skewed",
+                           field="lattice.vectors_A", hint="use a more compact (reduced) cell")
+    per_basis = [
+        [(int(b2[i]), tuple(int(c) for c in shifts[i]), vectors[i])
+         for i in np.flatnonzero(keep & (b1 == b))]
+        for b in range(lat.n_basis)
+    ]
     z_max = max(len(f) for f in per_basis)
     nb = lat.n_basis
     basis = -np.ones((nb, z_max), np.int64)
@@ -199,6 +201,7 @@ class LatticeBlock:
     site_layer_of_basis
         (nb,) layer index within a cell of each basis site; the layer of a site in cell row
         ``iz`` is ``iz * layers_per_cell + site_layer_of_basis[b]``.
+
     """
 
     definition: LatticeDefinition

@@ -48,6 +48,7 @@ class ResolvedRates:
         (S+1, R, R) index into ``catalog.events``, or MISSING / FALLBACK.
     kra_eV, prefactor_Hz, site_energy_eV, pair_eV
         The KRA ingredients (used by the kernels when ``use_pairs`` is True).
+
     """
 
     temperature_K: float
@@ -118,6 +119,7 @@ def resolve_rates(
         tables must cover each of them for every species. None means all pairs.
     file
         The catalog's file name, for error messages.
+
     """
     if not (temperature_K > 0 and math.isfinite(temperature_K)):
         raise CatalogError(f"temperature must be a positive number of K, got {temperature_K}",

@@ -1,0 +1,213 @@
+"""PNG plots of diffusion-couple results: interface width, profiles and Arrhenius lines.
+
+matplotlib is imported inside each function (Agg backend), so importing this module is cheap.
+Every PNG is written atomically (temporary file in the same folder, then renamed).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kmcflow.atomic_io import atomic_path
+from kmcflow.errors import ConfigError
+from kmcflow.kmc.analysis import (
+    K_B_EV_PER_K,
+    WIDTH_10_90_PER_SIGMA,
+    WIDTH_10_90_PER_SQRT_DT,
+    ArrheniusFit,
+    InterdiffusionFit,
+)
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, path: str | os.PathLike[str]) -> Path:
+    plt = _pyplot()
+    target = Path(path)
+    try:
+        with atomic_path(target, suffix=".png") as tmp:
+            fig.savefig(tmp, format="png", dpi=120)
+    finally:
+        plt.close(fig)
+    return target
+
+
+def plot_width(
+    times_s: np.ndarray,
+    width_10_90_A: np.ndarray,
+    path: str | os.PathLike[str],
+    fit: InterdiffusionFit | None = None,
+    title: str | None = None,
+) -> Path:
+    """Plot the 10-90 % interface width against time.
+
+    Parameters
+    ----------
+    times_s
+        Sample times, s.
+    width_10_90_A
+        10-90 % widths, Angstrom.
+    path
+        Destination PNG.
+    fit
+        If given, draw ``3.6248 sqrt(D t)`` and the fitted ``2.5631 sqrt(2 D t + b)``.
+    title
+        Optional title.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+
+    """
+    t = np.asarray(times_s, dtype=float)
+    w = np.asarray(width_10_90_A, dtype=float)
+    if t.shape != w.shape:
+        raise ConfigError("times_s and width_10_90_A must have equal length", field="width")
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(t, w, "o", label="kMC 10-90 % width")
+    if fit is not None:
+        tt = np.linspace(0.0, float(np.max(t)) if t.size else 1.0, 200)
+        d = fit.D_A2_per_s
+        ax.plot(
+            tt,
+            WIDTH_10_90_PER_SQRT_DT * np.sqrt(np.maximum(d * tt, 0.0)),
+            "-",
+            label=rf"$3.625\sqrt{{Dt}}$, D = {d:.3g} Å$^2$/s",
+        )
+        sig2 = np.maximum(2.0 * d * tt + fit.intercept_A2, 0.0)
+        ax.plot(tt, WIDTH_10_90_PER_SIGMA * np.sqrt(sig2), ":", label=r"$2.563\,\sigma$ (fit)")
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("10-90 % width (Å)")
+    if title:
+        ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_profiles(
+    z_A: np.ndarray,
+    concentration: np.ndarray,
+    species: Sequence[str],
+    times_s: np.ndarray,
+    path: str | os.PathLike[str],
+    max_curves: int = 6,
+) -> Path:
+    """Plot concentration profiles, one panel per species, curves coloured by time.
+
+    Parameters
+    ----------
+    z_A
+        Layer positions, Angstrom, shape (L,).
+    concentration
+        Shape (samples, species, layers).
+    species
+        Species names, one per panel.
+    times_s
+        Sample times, s, shape (samples,).
+    path
+        Destination PNG.
+    max_curves
+        At most this many samples (evenly spaced, first and last included) are drawn.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+
+    """
+    z = np.asarray(z_A, dtype=float)
+    conc = np.asarray(concentration, dtype=float)
+    t = np.asarray(times_s, dtype=float)
+    if conc.ndim != 3 or conc.shape[1] != len(species) or conc.shape[2] != z.size:
+        raise ConfigError(
+            "concentration must have shape (samples, species, layers)", field="concentration"
+        )
+    if t.size != conc.shape[0] or conc.shape[0] == 0:
+        raise ConfigError("need one time per sample", field="times_s")
+    plt = _pyplot()
+    picks = np.unique(np.round(np.linspace(0, t.size - 1, max(1, max_curves))).astype(int))
+    cmap = plt.get_cmap("viridis")
+    t_max = float(np.max(t[picks])) or 1.0
+    n_sp = len(species)
+    fig, axes = plt.subplots(1, n_sp, figsize=(4.5 * n_sp, 3.8), squeeze=False, sharey=True)
+    for s, name in enumerate(species):
+        ax = axes[0, s]
+        for k in picks:
+            ax.plot(z, conc[k, s], color=cmap(t[k] / t_max), label=f"t = {t[k]:.3g} s")
+        ax.set_title(name)
+        ax.set_xlabel("z (Å)")
+    axes[0, 0].set_ylabel("fraction per layer")
+    axes[0, -1].legend(fontsize="small")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_arrhenius(
+    temperatures_K: np.ndarray,
+    D: np.ndarray,
+    path: str | os.PathLike[str],
+    fit: ArrheniusFit | None = None,
+    D_stderr: np.ndarray | None = None,
+) -> Path:
+    """Plot ln D against 1000/T with error bars and the Arrhenius line.
+
+    Parameters
+    ----------
+    temperatures_K
+        Temperatures, K.
+    D
+        Diffusion coefficients, Angstrom^2/s (labels assume these units).
+    path
+        Destination PNG.
+    fit
+        If given, draw ``ln D0 - Ea / (k_B T)`` with Ea and D0 in the legend.
+    D_stderr
+        Optional standard errors of D (drawn as ``D_stderr / D`` on ln D).
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+
+    """
+    temp = np.asarray(temperatures_K, dtype=float)
+    d = np.asarray(D, dtype=float)
+    if temp.shape != d.shape or np.any(~(d > 0)) or np.any(~(temp > 0)):
+        raise ConfigError("need positive D and T of equal length", field="D")
+    yerr = None if D_stderr is None else np.asarray(D_stderr, dtype=float) / d
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    inv = 1000.0 / temp
+    ax.errorbar(inv, np.log(d), yerr=yerr, fmt="o", capsize=3, label="kMC")
+    if fit is not None:
+        xx = np.linspace(inv.min(), inv.max(), 100)
+        yy = fit.ln_D0 - fit.Ea_eV / (K_B_EV_PER_K * 1000.0 / xx)
+        ax.plot(
+            xx,
+            yy,
+            "-",
+            label=(
+                rf"$E_a$ = {fit.Ea_eV:.3f} ± {fit.Ea_stderr_eV:.3f} eV, "
+                rf"$D_0$ = {fit.D0:.3g} Å$^2$/s"
+            ),
+        )
+    ax.set_xlabel("1000 / T (1/K)")
+    ax.set_ylabel("ln D  (D in Å$^2$/s)")
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    return _save(fig, path)
