@@ -34,7 +34,7 @@ def _rotl(x: np.uint64, k: np.uint64) -> np.uint64:
     return (x << k) | (x >> (np.uint64(64) - k))
 
 
-@njit
+@njit(cache=True)
 def next_uint64(s: np.ndarray) -> np.uint64:
     """Advance the xoshiro256** state ``s`` (4 x uint64) and return the next output."""
     result = _rotl(s[1] * np.uint64(5), np.uint64(7)) * np.uint64(9)
@@ -48,19 +48,19 @@ def next_uint64(s: np.ndarray) -> np.uint64:
     return result
 
 
-@njit
+@njit(cache=True)
 def uniform(s: np.ndarray) -> float:
     """Return a double in [0, 1) from the top 53 bits of the next output."""
     return float(next_uint64(s) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
 
 
-@njit
+@njit(cache=True)
 def uniform_open(s: np.ndarray) -> float:
     """Return a double in (0, 1], safe for ``-log``."""
     return (float(next_uint64(s) >> np.uint64(11)) + 1.0) * (1.0 / 9007199254740992.0)
 
 
-@njit
+@njit(cache=True)
 def tree_update(tree: np.ndarray, leaf0: int, q: int, value: float) -> None:
     """Set leaf ``q`` to ``value`` and recompute its ancestors as sums of their children."""
     i = leaf0 + q
@@ -71,7 +71,7 @@ def tree_update(tree: np.ndarray, leaf0: int, q: int, value: float) -> None:
         i >>= 1
 
 
-@njit
+@njit(cache=True)
 def tree_select(tree: np.ndarray, leaf0: int, u: float) -> tuple[int, float]:
     """Pick a leaf with probability proportional to its value; return it and the remainder."""
     r = u * tree[1]
@@ -123,7 +123,7 @@ def hop_rate(
     return pref[s, rj, rv] * math.exp(-ea * inv_kT)
 
 
-@njit
+@njit(cache=True)
 def vacancy_rate(
     v: int, occ, region, site_class, offsets, rate_tab, kra, pref, site_e, pair,
     inv_kT: float, use_pairs: bool,
@@ -144,7 +144,7 @@ def vacancy_rate(
     return total
 
 
-@njit
+@njit(cache=True)
 def build_tree(
     vac_site, tree, leaf0: int, occ, region, site_class, offsets, rate_tab, kra, pref, site_e,
     pair, inv_kT: float, use_pairs: bool,
@@ -158,7 +158,7 @@ def build_tree(
         tree[i] = tree[2 * i] + tree[2 * i + 1]
 
 
-@njit
+@njit(cache=True)
 def _refresh(
     q: int, vac_site, tree, leaf0: int, occ, region, site_class, offsets, rate_tab, kra, pref,
     site_e, pair, inv_kT: float, use_pairs: bool,
@@ -168,7 +168,7 @@ def _refresh(
     tree_update(tree, leaf0, q, rate)
 
 
-@njit
+@njit(cache=True)
 def run_events(
     occ, region, site_class, class_basis, offsets, nbr_shift, disp, basis0, vac_site,
     vac_of_site, tree, leaf0: int, rng, clock, event_counts, rate_tab, kra, pref, site_e, pair,
@@ -269,7 +269,7 @@ def run_events(
     return n_done, status
 
 
-@njit
+@njit(cache=True)
 def sample_observables(
     occ, disp, basis0, dims, layers_per_cell: int, layer_of_basis, vectors, basis_cart,
     n_species1: int,

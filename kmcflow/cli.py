@@ -1,0 +1,302 @@
+"""The ``kmcflow`` command line: parse, call the library, print. Nothing else lives here.
+
+Errors a user can fix (:class:`kmcflow.errors.KmcflowError`, and bad command-line values)
+print one line on stderr and exit with code 2; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from typer.exceptions import TyperException
+from rich.console import Console
+from rich.table import Table
+
+from kmcflow.errors import ConfigError, KmcflowError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="kmcflow: from two bulk crystals to interface inter-diffusion by kMC.")
+catalog_app = typer.Typer(no_args_is_help=True, help="Inspect and check event catalogs.")
+kmc_app = typer.Typer(no_args_is_help=True, help="Run, analyse and validate lattice kMC.")
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(kmc_app, name="kmc")
+
+out = Console()
+err = Console(stderr=True)
+
+CatalogArg = Annotated[Path, typer.Argument(help="Event catalog (JSON).", show_default=False)]
+
+
+def _progress():
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                    TextColumn("{task.percentage:>5.1f}%"), TimeElapsedColumn(),
+                    TextColumn("{task.fields[info]}"), console=err, transient=False)
+
+
+@catalog_app.command("check")
+def catalog_check(
+    file: CatalogArg,
+    temperature: Annotated[float | None, typer.Option(
+        "--temperature", "-T", help="Temperature in K for the rates (default: the catalog's).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Print every event with barrier, prefactor and rate at T, and every problem found.
+
+    Example: kmcflow catalog check examples/catalogs/li_na_couple.json --temperature 300
+    """
+    from kmcflow.kmc.catalog import read_catalog
+    from kmcflow.kmc.rates import resolve_rates
+
+    catalog, problems = read_catalog(file)
+    rows = []
+    if catalog is not None and not any(p.severity == "error" for p in problems):
+        temp = temperature if temperature is not None else catalog.conditions.temperature_K
+        try:
+            from kmcflow.kmc.engine import Simulation
+
+            sim = Simulation(catalog, catalog.conditions.cells, temp,
+                             catalog.conditions.vacancy_fraction, catalog_file=str(file))
+            rates = sim.rates
+        except KmcflowError as exc:
+            from kmcflow.kmc.catalog import Problem
+
+            problems.append(Problem(severity="error", field=exc.field or "(lattice)",
+                                    message=exc.message, hint=exc.hint))
+            rates = resolve_rates(catalog, temp) if exc.field != "temperature_K" else None
+        if rates is not None:
+            code = {n: i for i, n in enumerate(catalog.species, start=1)}
+            regions = {n: i for i, n in enumerate(catalog.region_names)}
+            for ev in catalog.events:
+                s, ri, rf = code.get(ev.species), regions.get(ev.initial_region), regions.get(
+                    ev.final_region)
+                if s is None or ri is None or rf is None:
+                    continue
+                rows.append({"id": ev.id, "species": ev.species, "initial_region":
+                             ev.initial_region, "final_region": ev.final_region,
+                             "barrier_eV": float(rates.barrier_eV[s, ri, rf]),
+                             "prefactor_Hz": ev.prefactor_Hz,
+                             "rate_Hz": float(rates.rate_Hz[s, ri, rf]),
+                             "source": ev.provenance.source})
+    n_err = sum(p.severity == "error" for p in problems)
+    if as_json:
+        print(json.dumps({"file": str(file), "events": rows, "temperature_K": temperature,
+                          "problems": [p.model_dump() for p in problems], "valid": n_err == 0},
+                         indent=2))
+    else:
+        if rows:
+            title = f"{catalog.name}: {len(rows)} events"
+            table = Table(title=title)
+            for col in ("id", "species", "from", "to", "E_a (eV)", "nu (Hz)", "rate (Hz)"):
+                table.add_column(col, justify="right" if "(" in col else "left")
+            for r in rows:
+                table.add_row(r["id"], r["species"], r["initial_region"], r["final_region"],
+                              f"{r['barrier_eV']:.4f}", f"{r['prefactor_Hz']:.3e}",
+                              f"{r['rate_Hz']:.3e}")
+            out.print(table)
+        for p in problems:
+            out.print(f"[{'red' if p.severity == 'error' else 'yellow'}]{p.severity}[/]: "
+                      + p.one_line(str(file)), highlight=False)
+        out.print(f"{file}: {'valid' if n_err == 0 else f'{n_err} error(s)'}, "
+                  f"{len(problems) - n_err} warning(s)")
+    if n_err:
+        raise typer.Exit(2)
+
+
+@catalog_app.command("schema")
+def catalog_schema() -> None:
+    """Print the JSON Schema of the catalog format (for editors and validators)."""
+    from kmcflow.kmc.catalog import catalog_json_schema
+
+    print(json.dumps(catalog_json_schema(), indent=2))
+
+
+@kmc_app.command("run")
+def kmc_run(
+    catalog_file: CatalogArg,
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path(
+        "runs/kmc"),
+    cells: Annotated[tuple[int, int, int] | None, typer.Option(
+        help="Cells NX NY NZ (z is the interface normal).", show_default=False)] = None,
+    temperature: Annotated[float | None, typer.Option("--temperature", "-T",
+                                                      help="Temperature, K.")] = None,
+    vacancy_fraction: Annotated[float | None, typer.Option(help="Vacant site fraction.")] = None,
+    steps: Annotated[int | None, typer.Option(help="Number of kMC events.")] = None,
+    time_s: Annotated[float | None, typer.Option("--time", help="Simulated time, s.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    samples: Annotated[int | None, typer.Option(help="Number of samples (t = 0 included).")
+                       ] = None,
+    resume: Annotated[bool, typer.Option(help="Continue a killed run from its checkpoint.")
+                      ] = False,
+    checkpoint_interval: Annotated[float, typer.Option(
+        help="Seconds of wall time between checkpoints.")] = 300.0,
+    snapshots: Annotated[bool, typer.Option(help="Write snapshots.extxyz (OVITO) per sample.")
+                         ] = False,
+    plots: Annotated[bool, typer.Option(help="Fit and plot at the end (kmc analyze).")] = True,
+) -> None:
+    """Run kMC on a catalog's couple; flags override the catalog's conditions.
+
+    Example: kmcflow kmc run examples/catalogs/isotope_couple.json --cells 10 10 24
+    --temperature 600 --vacancy-fraction 0.01 --steps 2000000 --seed 1 --samples 21 --out runs/iso
+    """
+    from kmcflow.kmc.catalog import load_catalog
+    from kmcflow.kmc.runner import make_simulation, run_to_directory, settings_from_catalog
+
+    catalog = load_catalog(catalog_file)
+    settings = settings_from_catalog(
+        catalog, cells=tuple(cells) if cells else None, temperature_K=temperature,
+        vacancy_fraction=vacancy_fraction, steps=steps, time_s=time_s, seed=seed,
+        samples=samples)
+    sim = make_simulation(catalog, settings, str(catalog_file))
+    with _progress() as bar:
+        task = bar.add_task("kmc run", total=1.0, info="")
+        summary = run_to_directory(
+            catalog, settings, out_dir, str(catalog_file),
+            progress=lambda f, info: bar.update(task, completed=f, info=info), resume=resume,
+            checkpoint_interval_s=checkpoint_interval, snapshots=snapshots, sim=sim)
+    fit = summary["interdiffusion"]
+    out.print(f"{summary['events_executed']:,} events, t = {summary['simulated_time_s']:.4e} s, "
+              f"{summary['events_per_second']:.3e} events/s (CPU)")
+    if "D_A2_per_s" in fit:
+        out.print(f"interdiffusion coefficient D = {fit['D_A2_per_s']:.4e} "
+                  f"± {fit['D_stderr_A2_per_s']:.1e} Angstrom^2/s = {fit['D_cm2_per_s']:.4e} "
+                  "cm^2/s")
+    else:
+        out.print(f"no interdiffusion fit: {fit['error']}")
+    if plots:
+        from kmcflow.kmc.study import analyze_directory
+
+        analyze_directory(out_dir)
+    out.print(f"wrote {out_dir}/summary.json, observables.npz"
+              + (", analysis.json, width.png, profiles.png" if plots else ""))
+
+
+@kmc_app.command("analyze")
+def kmc_analyze(run_dir: Annotated[Path, typer.Argument(help="Folder of a finished run.")]
+                ) -> None:
+    """Fit (erfc, Boltzmann-Matano) and plot (w(t), profiles) a finished run.
+
+    Example: kmcflow kmc analyze runs/iso
+    """
+    from kmcflow.kmc.study import analyze_directory
+
+    result = analyze_directory(run_dir)
+    fit = result["interdiffusion_erfc"]
+    if "D_A2_per_s" in fit:
+        out.print(f"erfc fit: D = {fit['D_A2_per_s']:.4e} ± {fit['D_stderr_A2_per_s']:.1e} "
+                  "Angstrom^2/s")
+    else:
+        out.print(f"erfc fit: {fit['error']}")
+    bm = result["boltzmann_matano"]
+    if "D_A2_per_s" in bm:
+        pairs = ", ".join(f"c={c:.2f}: {d:.3e}" for c, d in zip(bm["c_levels"], bm["D_A2_per_s"],
+                                                                  strict=True) if d is not None)
+        out.print(f"Boltzmann-Matano D(c) (Angstrom^2/s): {pairs}")
+    out.print(f"wrote {run_dir}/analysis.json, width.png, profiles.png")
+
+
+@kmc_app.command("arrhenius")
+def kmc_arrhenius(
+    catalog_file: CatalogArg,
+    temperatures: Annotated[list[float], typer.Option(
+        "--temperatures", "-T", help="Temperatures in K (repeat the flag or list them).")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o")] = Path("runs/arrhenius"),
+    cells: Annotated[tuple[int, int, int] | None, typer.Option(show_default=False)] = None,
+    vacancy_fraction: Annotated[float | None, typer.Option()] = None,
+    steps: Annotated[int | None, typer.Option(help="Events per run.")] = None,
+    seed: Annotated[int | None, typer.Option()] = None,
+    samples: Annotated[int | None, typer.Option()] = None,
+    replicas: Annotated[int, typer.Option(min=1, help="Runs per temperature.")] = 1,
+) -> None:
+    """Run the couple at several temperatures and fit D = D0 exp(-E_a / k_B T).
+
+    Example: kmcflow kmc arrhenius examples/catalogs/isotope_couple.json -T 500 -T 600 -T 700
+    -T 800 --steps 1000000
+    """
+    from kmcflow.kmc.catalog import load_catalog
+    from kmcflow.kmc.runner import settings_from_catalog
+    from kmcflow.kmc.study import arrhenius_study
+
+    catalog = load_catalog(catalog_file)
+    base = settings_from_catalog(
+        catalog, cells=tuple(cells) if cells else None, vacancy_fraction=vacancy_fraction,
+        steps=steps if steps is not None else (catalog.conditions.steps or 1_000_000),
+        seed=seed, samples=samples)
+    with _progress() as bar:
+        task = bar.add_task("arrhenius", total=1.0, info="")
+        result = arrhenius_study(catalog, temperatures, base, out_dir, str(catalog_file),
+                                 progress=lambda f, i: bar.update(task, completed=f, info=i),
+                                 replicas=replicas)
+    for row in result["temperatures"]:
+        out.print(f"T = {row['temperature_K']:g} K: D = {row['D_A2_per_s']:.4e} Angstrom^2/s")
+    err_txt = "" if math.isnan(result["Ea_stderr_eV"]) else f" ± {result['Ea_stderr_eV']:.4f}"
+    out.print(f"E_a = {result['Ea_eV']:.4f}{err_txt} eV, D0 = {result['D0_A2_per_s']:.4e} "
+              f"Angstrom^2/s ({result['D0_cm2_per_s']:.4e} cm^2/s)")
+    out.print(f"wrote {out_dir}/arrhenius.json, arrhenius.png")
+
+
+@kmc_app.command("validate")
+def kmc_validate(
+    lattice: Annotated[str | None, typer.Option(help="One preset lattice (default: all).")
+                       ] = None,
+    quick: Annotated[bool, typer.Option(help="Fewer replicas (looser statistics).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON records.")] = False,
+) -> None:
+    """Run the engine's reference checks: measured vs reference, tolerance, pass/fail.
+
+    Example: kmcflow kmc validate --lattice fcc
+    """
+    from kmcflow.kmc.lattice import PRESET_NAMES
+    from kmcflow.kmc.validate import run_checks
+
+    if lattice is not None and lattice not in PRESET_NAMES:
+        raise ConfigError(f"unknown lattice {lattice!r}", field="--lattice",
+                          hint=f"use one of {', '.join(PRESET_NAMES)}")
+    results = run_checks(lattice, quick=quick)
+    if as_json:
+        print(json.dumps([r.as_dict() for r in results], indent=2))
+    else:
+        table = Table(title="kmcflow reference checks")
+        for col in ("check", "lattice", "measured", "reference", "tolerance", "result", "detail"):
+            table.add_column(col)
+        for r in results:
+            table.add_row(r.check, r.lattice, f"{r.measured:.6g}", f"{r.reference:.6g}",
+                          f"{100 * r.tolerance:.0f} %", "[green]pass[/]" if r.passed else
+                          "[red]FAIL[/]", r.detail)
+        out.print(table)
+    if not all(r.passed for r in results):
+        raise typer.Exit(1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``kmcflow`` console script; returns the exit code."""
+    try:
+        result = app(args=argv, standalone_mode=False)
+    except KmcflowError as exc:
+        print(f"kmcflow: error: {exc.one_line()}", file=sys.stderr)
+        return 2
+    except typer.Exit as exc:
+        return int(getattr(exc, "exit_code", 0) or 0)
+    except typer.Abort:
+        print("kmcflow: aborted", file=sys.stderr)
+        return 130
+    except TyperException as exc:  # bad command-line usage (typer's vendored click errors)
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
+            return 0  # typer has printed the help
+        msg = " ".join(exc.format_message().split()) if hasattr(exc, "format_message") else str(
+            exc)
+        print(f"kmcflow: error: {msg} (see --help)", file=sys.stderr)
+        return 2
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,293 @@
+"""Run a couple from a catalog into an output folder (``kmcflow kmc run``), resumably.
+
+The folder is built as ``.NAME.partial`` beside the final path and renamed when the run is
+complete, so a half-finished run never looks finished. While it runs, a checkpoint (state plus
+the samples taken so far) is written every ``checkpoint_interval_s`` seconds; after a kill,
+running the same command with ``resume=True`` continues from it bit for bit.
+
+Outputs: ``summary.json`` (inputs, events, simulated time, speed, fitted interdiffusion
+coefficient with units), ``observables.npz`` (``time`` s, ``z`` Angstrom, ``species``,
+``concentration`` samples x species x layers, ``vacancy_concentration``, ``width_10_90``
+Angstrom, ``width_erfc`` Angstrom, ``msd`` samples x species Angstrom^2, ``n_events``),
+``checkpoint.npz`` (the final state) and optionally ``snapshots.extxyz``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from kmcflow import __version__
+from kmcflow.atomic_io import write_json, write_npz
+from kmcflow.errors import ConfigError
+from kmcflow.kmc import kernels
+from kmcflow.kmc.catalog import Catalog
+from kmcflow.kmc.engine import Simulation
+from kmcflow.kmc.observables import first_host_fraction, width_series, write_extxyz
+
+ProgressCallback = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Conditions of one run; every field has its unit in its name."""
+
+    cells: tuple[int, int, int]
+    temperature_K: float
+    vacancy_fraction: float
+    steps: int | None
+    time_s: float | None
+    samples: int
+    seed: int
+    replica: int = 0
+
+
+def settings_from_catalog(catalog: Catalog, **overrides: object) -> RunSettings:
+    """Combine the catalog's ``conditions`` with command-line overrides (None = keep)."""
+    cond = catalog.conditions
+    values = {
+        "cells": tuple(cond.cells), "temperature_K": cond.temperature_K,
+        "vacancy_fraction": cond.vacancy_fraction, "steps": cond.steps,
+        "time_s": cond.time_s, "samples": cond.samples, "seed": cond.seed, "replica": 0,
+    }
+    if overrides.get("steps") is not None:
+        values["time_s"] = None
+    if overrides.get("time_s") is not None:
+        values["steps"] = None
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    s = RunSettings(**values)  # type: ignore[arg-type]
+    if (s.steps is None) == (s.time_s is None):
+        raise ConfigError("give exactly one of --steps and --time", field="steps/time",
+                          hint="for example --steps 1000000")
+    if s.steps is not None and s.steps < 1:
+        raise ConfigError(f"--steps must be a positive integer, got {s.steps}", field="steps")
+    if s.time_s is not None and not (s.time_s > 0 and math.isfinite(s.time_s)):
+        raise ConfigError(f"--time must be a positive number of seconds, got {s.time_s}",
+                          field="time")
+    if not (s.temperature_K > 0 and math.isfinite(s.temperature_K)):
+        raise ConfigError(f"--temperature must be a positive number of K, got "
+                          f"{s.temperature_K}", field="temperature")
+    if not 0 < s.vacancy_fraction < 1:
+        raise ConfigError(f"--vacancy-fraction must lie in (0, 1), got {s.vacancy_fraction}",
+                          field="vacancy-fraction")
+    if s.samples < 2:
+        raise ConfigError(f"--samples must be at least 2, got {s.samples}", field="samples")
+    if s.seed < 0:
+        raise ConfigError(f"--seed must be >= 0, got {s.seed}", field="seed")
+    if len(s.cells) != 3 or min(s.cells) < 1:
+        raise ConfigError(f"--cells needs three positive integers, got {s.cells}", field="cells")
+    return s
+
+
+def _file_sha256(path: str | None) -> str | None:
+    if path is None or not os.path.exists(path):
+        return None
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+class _Recorder:
+    """Samples taken so far, stored in fixed-size arrays so a checkpoint can hold them."""
+
+    def __init__(self, sim: Simulation, n_samples: int) -> None:
+        n_s, n_l = len(sim.catalog.species), sim.block.n_layers
+        self.time = np.full(n_samples, np.nan)
+        self.n_events = np.zeros(n_samples, np.int64)
+        self.concentration = np.zeros((n_samples, n_s, n_l))
+        self.vacancy = np.zeros((n_samples, n_l))
+        self.msd = np.zeros((n_samples, n_s))
+        self.count = 0
+
+    def take(self, sim: Simulation, t: float) -> None:
+        obs = sim.sample()
+        i = self.count
+        self.time[i], self.n_events[i] = t, sim.n_events
+        self.concentration[i] = obs["concentration"]
+        self.vacancy[i] = obs["vacancy_concentration"]
+        self.msd[i] = obs["msd_A2"]
+        self.count += 1
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"time": self.time, "n_events": self.n_events, "concentration": self.concentration,
+                "vacancy_concentration": self.vacancy, "msd": self.msd,
+                "count": np.array([self.count], np.int64)}
+
+    def load(self, arrays: dict[str, np.ndarray]) -> None:
+        self.time[:], self.n_events[:] = arrays["time"], arrays["n_events"]
+        self.concentration[:], self.vacancy[:] = arrays["concentration"], arrays["vacancy_concentration"]
+        self.msd[:] = arrays["msd"]
+        self.count = int(arrays["count"][0])
+
+
+def partial_path(out_dir: str | os.PathLike[str]) -> Path:
+    """The folder a run writes into before it is renamed to ``out_dir``."""
+    out = Path(out_dir)
+    return out.with_name(f".{out.name}.partial")
+
+
+def make_simulation(catalog: Catalog, settings: RunSettings,
+                    catalog_file: str | None = None) -> Simulation:
+    """Set up (and so validate) the simulation of a run without running it."""
+    return Simulation(catalog, settings.cells, settings.temperature_K, settings.vacancy_fraction,
+                      seed=settings.seed, replica=settings.replica, catalog_file=catalog_file)
+
+
+def run_to_directory(
+    catalog: Catalog,
+    settings: RunSettings,
+    out_dir: str | os.PathLike[str],
+    catalog_file: str | None = None,
+    progress: ProgressCallback | None = None,
+    resume: bool = False,
+    checkpoint_interval_s: float = 300.0,
+    snapshots: bool = False,
+    chunk_events: int = 2_000_000,
+    sim: Simulation | None = None,
+) -> dict:
+    """Run one trajectory and write its outputs to ``out_dir``; return the summary.
+
+    ``sim`` may be a fresh simulation from :func:`make_simulation` (set up beforehand so that
+    input errors surface before any output or progress display).
+    """
+    if sim is None:
+        sim = make_simulation(catalog, settings, catalog_file)
+    n_samples = settings.samples
+    rec = _Recorder(sim, n_samples)
+    work = partial_path(out_dir)
+    ckpt = work / "checkpoint.npz"
+    cpu = 0.0
+    if resume and ckpt.exists():
+        extra = sim.restore_checkpoint(ckpt)
+        rec.load(extra)
+        cpu = float(extra["cpu_s"][0])
+    else:
+        if work.exists():
+            shutil.rmtree(work)
+        rec.take(sim, 0.0)
+    work.mkdir(parents=True, exist_ok=True)
+    if settings.steps is not None:
+        marks = [round(m * settings.steps / (n_samples - 1)) for m in range(n_samples)]
+    else:
+        marks = [m * settings.time_s / (n_samples - 1) for m in range(n_samples)]
+    last_ckpt = time.monotonic()
+    stalled = False
+
+    def save() -> None:
+        sim.write_checkpoint(ckpt, **rec.arrays(), cpu_s=np.array([cpu]))
+
+    try:
+        while rec.count < n_samples and not stalled:
+            target = marks[rec.count]
+            while True:
+                if settings.steps is not None:
+                    todo = int(target) - sim.n_events
+                    if todo <= 0:
+                        break
+                    t0 = time.process_time()
+                    status = sim.run(min(todo, chunk_events))
+                else:
+                    t0 = time.process_time()
+                    status = sim.run(chunk_events, t_stop=float(target))
+                cpu += time.process_time() - t0
+                if status == kernels.STATUS_STALLED:
+                    stalled = True
+                    break
+                if settings.time_s is not None and status == kernels.STATUS_TIME_REACHED:
+                    break
+                if progress is not None:
+                    progress(_fraction(settings, sim, rec.count, n_samples), _info(sim))
+                if time.monotonic() - last_ckpt > checkpoint_interval_s:
+                    save()
+                    last_ckpt = time.monotonic()
+            rec.take(sim, float(target) if settings.time_s is not None else sim.time_s)
+            if snapshots:
+                write_extxyz(work / "snapshots.extxyz", sim, append=rec.count > 1)
+            if progress is not None:
+                progress(rec.count / n_samples, _info(sim))
+        save()
+        if stalled:
+            n = rec.count
+            rec.time, rec.n_events = rec.time[:n], rec.n_events[:n]
+            rec.concentration, rec.vacancy, rec.msd = (rec.concentration[:n], rec.vacancy[:n],
+                                                       rec.msd[:n])
+        summary = _finish(sim, settings, rec, work, catalog_file, cpu, stalled)
+    except BaseException:
+        if not ckpt.exists():
+            shutil.rmtree(work, ignore_errors=True)
+        raise
+    out = Path(out_dir)
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(work, out)
+    return summary
+
+
+def _fraction(settings: RunSettings, sim: Simulation, count: int, n_samples: int) -> float:
+    if settings.steps is not None:
+        return min(1.0, sim.n_events / max(1, settings.steps))
+    return min(1.0, sim.time_s / settings.time_s)
+
+
+def _info(sim: Simulation) -> str:
+    return f"{sim.n_events:,} events, t = {sim.time_s:.3e} s"
+
+
+def _finish(sim: Simulation, settings: RunSettings, rec: _Recorder, work: Path,
+            catalog_file: str | None, cpu: float, stalled: bool) -> dict:
+    from kmcflow.kmc.analysis import CoupleGeometry, fit_interdiffusion
+
+    z = sim.block.layer_z_A
+    x = first_host_fraction(sim.catalog, rec.concentration)
+    geom = CoupleGeometry.half_and_half(z, sim.block.length_z_A, sim.block.periodic_z)
+    w1090, werf = width_series(z, x, geom)
+    write_npz(work / "observables.npz", time=rec.time, z=z,
+              species=np.array(sim.catalog.species), concentration=rec.concentration,
+              vacancy_concentration=rec.vacancy, width_10_90=w1090, width_erfc=werf,
+              msd=rec.msd, n_events=rec.n_events, x_first_host=x,
+              length_z_A=np.array(sim.block.length_z_A),
+              periodic_z=np.array(sim.block.periodic_z))
+    fit_record: dict | None
+    try:
+        fit = fit_interdiffusion(rec.time, z, x, geom)
+        fit_record = {"D_A2_per_s": fit.D_A2_per_s, "D_stderr_A2_per_s": fit.D_stderr_A2_per_s,
+                      "D_cm2_per_s": fit.D_cm2_per_s, "samples_used": fit.n_samples_used,
+                      "method": "erfc fit of the first-host fraction, sigma^2 = 2 D t + b"}
+    except Exception as exc:  # a run too short to fit is still a valid run
+        fit_record = {"error": str(exc)}
+    counts = {}
+    for s, name in enumerate(sim.catalog.species, start=1):
+        for ri, rname in enumerate(sim.rates.regions):
+            for rf, fname in enumerate(sim.rates.regions):
+                n = int(sim.event_counts[s, ri, rf])
+                idx = int(sim.rates.event_index[s, ri, rf])
+                if n:
+                    key = sim.catalog.events[idx].id if idx >= 0 else f"{name}:{rname}->{fname}"
+                    counts[key] = counts.get(key, 0) + n
+    summary = {
+        "kmcflow_version": __version__,
+        "catalog": {"name": sim.catalog.name, "file": catalog_file,
+                    "sha256": _file_sha256(catalog_file)},
+        "inputs": {**asdict(settings), "cells": list(settings.cells),
+                   "boundary_z": "periodic" if sim.block.periodic_z else "closed",
+                   "lattice": sim.block.definition.name, "n_sites": sim.block.n_sites,
+                   "n_vacancies": int(sim.vac_site.size)},
+        "events_executed": sim.n_events,
+        "simulated_time_s": sim.time_s if settings.steps is not None else float(rec.time[-1]),
+        "cpu_time_s": cpu,
+        "events_per_second": sim.n_events / cpu if cpu > 0 else None,
+        "bytes_per_site": sim.bytes_per_site(),
+        "stalled": stalled,
+        "final_width_10_90_A": None if np.isnan(w1090[-1]) else float(w1090[-1]),
+        "interdiffusion": fit_record,
+        "event_counts": counts,
+        "units": {"time": "s", "length": "Angstrom", "D": "Angstrom^2/s (and cm^2/s)"},
+    }
+    write_json(work / "summary.json", summary)
+    return summary

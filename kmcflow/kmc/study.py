@@ -1,0 +1,133 @@
+"""Analyses of finished runs: fits and plots of one run, Arrhenius over temperatures."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from kmcflow.atomic_io import write_json
+from kmcflow.errors import ConfigError
+from kmcflow.kmc.catalog import Catalog
+from kmcflow.kmc.runner import ProgressCallback, RunSettings, run_to_directory
+
+
+def _load_run(run_dir: Path) -> tuple[dict, dict[str, np.ndarray]]:
+    summary_path, obs_path = run_dir / "summary.json", run_dir / "observables.npz"
+    for p in (summary_path, obs_path):
+        if not p.exists():
+            raise ConfigError("not a finished kmcflow run (missing file)", file=str(p),
+                              hint="give the --out folder of a completed `kmcflow kmc run`")
+    try:
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+        with np.load(obs_path, allow_pickle=False) as data:
+            obs = {k: data[k] for k in data.files}
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read the run: {exc}", file=str(run_dir)) from exc
+    return summary, obs
+
+
+def analyze_directory(run_dir: str | os.PathLike[str]) -> dict:
+    """Fit and plot a finished run; write ``analysis.json`` and PNGs into the folder."""
+    from kmcflow.kmc.analysis import CoupleGeometry, boltzmann_matano, fit_interdiffusion
+    from kmcflow.kmc.plots import plot_profiles, plot_width
+
+    run = Path(run_dir)
+    summary, obs = _load_run(run)
+    z, t, x = obs["z"], obs["time"], obs["x_first_host"]
+    periodic = bool(obs["periodic_z"])
+    length = float(obs["length_z_A"])
+    geom = CoupleGeometry.half_and_half(z, length, periodic)
+    result: dict = {"run": str(run), "units": {"D": "Angstrom^2/s", "length": "Angstrom"}}
+    fit = None
+    try:
+        fit = fit_interdiffusion(t, z, x, geom)
+        result["interdiffusion_erfc"] = {
+            "D_A2_per_s": fit.D_A2_per_s, "D_stderr_A2_per_s": fit.D_stderr_A2_per_s,
+            "D_cm2_per_s": fit.D_cm2_per_s, "intercept_A2": fit.intercept_A2,
+            "samples_used": fit.n_samples_used}
+    except ConfigError as exc:
+        result["interdiffusion_erfc"] = {"error": exc.message}
+    # Boltzmann-Matano on the interface with the first host below, half a period around it
+    i_int = geom.a_below.index(True)
+    plane = geom.interfaces_z_A[i_int]
+    half = (length / 2) if periodic else length
+    window = np.abs(z - plane) < half / 2 if periodic else np.ones(z.size, bool)
+    try:
+        bm = boltzmann_matano(z[window], x[-1][window], float(t[-1]), c_left=1.0, c_right=0.0)
+        result["boltzmann_matano"] = {
+            "time_s": float(t[-1]), "z_matano_A": bm.z_matano_A,
+            "c_levels": [float(c) for c in bm.c_levels],
+            "D_A2_per_s": [None if not np.isfinite(d) else float(d) for d in bm.D_A2_per_s]}
+    except Exception as exc:  # too little mixing for a Matano analysis
+        result["boltzmann_matano"] = {"error": str(exc)}
+    result["width_10_90_A"] = [None if np.isnan(w) else float(w) for w in obs["width_10_90"]]
+    result["time_s"] = [float(v) for v in t]
+    species = [str(s) for s in obs["species"]]
+    plot_width(t, obs["width_10_90"], run / "width.png", fit=fit,
+               title=f"{summary['catalog']['name']} at {summary['inputs']['temperature_K']} K")
+    plot_profiles(z, obs["concentration"], species, t, run / "profiles.png")
+    result["plots"] = ["width.png", "profiles.png"]
+    write_json(run / "analysis.json", result)
+    return result
+
+
+def arrhenius_study(
+    catalog: Catalog,
+    temperatures_K: list[float],
+    base: RunSettings,
+    out_dir: str | os.PathLike[str],
+    catalog_file: str | None = None,
+    progress: ProgressCallback | None = None,
+    replicas: int = 1,
+) -> dict:
+    """Run the couple at each temperature, fit D(T) and the Arrhenius law; write a plot.
+
+    Each temperature uses ``base`` with its own temperature (``replicas`` trajectories each,
+    their D averaged with the standard error as the spread). The folder holds one run per
+    temperature, ``arrhenius.json`` and ``arrhenius.png``.
+    """
+    from kmcflow.kmc.analysis import arrhenius_fit
+    from kmcflow.kmc.plots import plot_arrhenius
+
+    temps = sorted(float(t) for t in temperatures_K)
+    if len(temps) < 2 or any(not (t > 0 and math.isfinite(t)) for t in temps):
+        raise ConfigError("give at least two positive temperatures", field="temperatures")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    d_mean, d_err, rows = [], [], []
+    for i, temp in enumerate(temps):
+        values = []
+        for r in range(replicas):
+            settings = RunSettings(**{**base.__dict__, "temperature_K": temp, "replica": r})
+            sub = out / f"T{temp:g}K" / f"replica{r}"
+
+            def report(frac: float, info: str, i: int = i, r: int = r) -> None:
+                if progress is not None:
+                    progress((i + (r + frac) / replicas) / len(temps), f"T = {temp:g} K: {info}")
+
+            summary = run_to_directory(catalog, settings, sub, catalog_file, progress=report)
+            fit = summary["interdiffusion"]
+            if "D_A2_per_s" not in fit:
+                raise ConfigError(f"no interdiffusion coefficient at {temp:g} K: {fit['error']}",
+                                  hint="run more steps so that the interface widens")
+            values.append(fit["D_A2_per_s"])
+        d = float(np.mean(values))
+        err = float(np.std(values, ddof=1) / math.sqrt(len(values))) if replicas > 1 else None
+        d_mean.append(d)
+        d_err.append(err)
+        rows.append({"temperature_K": temp, "D_A2_per_s": d, "D_stderr_A2_per_s": err,
+                     "replicas": replicas})
+    use_err = np.array(d_err, float) if replicas > 1 else None
+    fit = arrhenius_fit(np.array(temps), np.array(d_mean), use_err)
+    plot_arrhenius(np.array(temps), np.array(d_mean), out / "arrhenius.png", fit=fit,
+                   D_stderr=use_err)
+    result = {"temperatures": rows, "Ea_eV": fit.Ea_eV, "Ea_stderr_eV": fit.Ea_stderr_eV,
+              "D0_A2_per_s": fit.D0, "D0_stderr_A2_per_s": fit.D0_stderr,
+              "D0_cm2_per_s": fit.D0 * 1e-16, "plot": "arrhenius.png"}
+    write_json(out / "arrhenius.json", result)
+    return result
+
