@@ -16,9 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kmcflow.errors import ConfigError
-
-K_B_EV_PER_K = 8.617333262e-5
-"""Boltzmann constant in eV/K."""
+from kmcflow.kmc.constants import K_B_EV_PER_K
 
 WIDTH_10_90_PER_SIGMA = 2.0 * math.sqrt(2.0) * 0.9061938024368232
 """10-90 % width of an erfc profile in units of sigma: 2 sqrt(2) erfinv(0.8) = 2.5631."""

@@ -37,12 +37,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from kmcflow.atomic_io import write_text
 from kmcflow.errors import CatalogError
+from kmcflow.kmc.constants import K_B_EV_PER_K as K_B_EV_PER_K  # re-exported
 
 SCHEMA_NAME = "kmcflow.catalog"
 SCHEMA_VERSION = 1
-K_B_EV_PER_K = 8.617333262e-5
 INTERFACE_SUFFIX = ":interface"
-PRESET_NAMES = ("square", "triangular", "honeycomb", "sc", "bcc", "fcc", "diamond")
 
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]

@@ -182,7 +182,7 @@ class Simulation:
         n = self.block.n_sites
         self.vac_of_site = np.full(n, -1, np.int32)
         self.vac_of_site[self.vac_site] = np.arange(self.vac_site.size, dtype=np.int32)
-        self.leaf0 = 1 << max(0, int(math.ceil(math.log2(max(1, self.vac_site.size)))))
+        self.leaf0 = 1 << max(0, math.ceil(math.log2(max(1, self.vac_site.size))))
         self.tree = np.zeros(2 * self.leaf0)
         defn = self.block.definition
         self.class_basis = (np.arange(self.block.offsets.shape[0]) % defn.n_basis).astype(np.int64)

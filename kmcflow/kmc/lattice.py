@@ -81,7 +81,8 @@ def preset(name: str, a_A: float = 1.0) -> LatticeDefinition:
     if name == "square":
         vec, basis, dim, f0 = [[a, 0, 0], [0, a, 0], [0, 0, a]], [[0, 0, 0]], 2, 1 / (math.pi - 1)
     elif name == "triangular":
-        vec, basis, dim, f0 = [[a, 0, 0], [0, a, 0], [a / 2, 0, a * s3 / 2]], [[0, 0, 0]], 2, 0.56006
+        vec = [[a, 0, 0], [0, a, 0], [a / 2, 0, a * s3 / 2]]
+        basis, dim, f0 = [[0, 0, 0]], 2, 0.56006
     elif name == "honeycomb":
         vec = [[a, 0, 0], [0, a, 0], [a / 2, 0, a * s3 / 2]]
         basis, dim, f0 = [[0, 0, 0], [1 / 3, 0, 1 / 3]], 2, 1 / 3
@@ -111,7 +112,8 @@ def general(
     vec = np.asarray(vectors_A, dtype=float)
     basis = np.asarray(basis_frac, dtype=float)
     if vec.shape != (3, 3):
-        raise LatticeError("vectors_A must be three rows of three numbers", field="lattice.vectors_A")
+        raise LatticeError("vectors_A must be three rows of three numbers",
+                           field="lattice.vectors_A")
     if basis.ndim != 2 or basis.shape[1] != 3 or basis.shape[0] < 1:
         raise LatticeError("basis_frac must be rows of three fractional coordinates",
                            field="lattice.basis_frac")

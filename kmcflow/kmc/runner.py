@@ -121,7 +121,8 @@ class _Recorder:
 
     def load(self, arrays: dict[str, np.ndarray]) -> None:
         self.time[:], self.n_events[:] = arrays["time"], arrays["n_events"]
-        self.concentration[:], self.vacancy[:] = arrays["concentration"], arrays["vacancy_concentration"]
+        self.concentration[:] = arrays["concentration"]
+        self.vacancy[:] = arrays["vacancy_concentration"]
         self.msd[:] = arrays["msd"]
         self.count = int(arrays["count"][0])
 

@@ -105,7 +105,7 @@ def arrhenius_study(
             settings = RunSettings(**{**base.__dict__, "temperature_K": temp, "replica": r})
             sub = out / f"T{temp:g}K" / f"replica{r}"
 
-            def report(frac: float, info: str, i: int = i, r: int = r) -> None:
+            def report(frac: float, info: str, i: int = i, r: int = r, temp: float = temp) -> None:
                 if progress is not None:
                     progress((i + (r + frac) / replicas) / len(temps), f"T = {temp:g} K: {info}")
 

@@ -24,7 +24,8 @@ def test_examples_load_and_li_na_rates_match_the_reference_table(examples: Path)
     # not follow from its own barriers at 300 K (Li: 7.6e8 from 0.25 eV and 1.2e13 Hz, but
     # 2.1e9 printed), so the engine must use nu exp(-E_a / k_B T), never the printed rate.
     kt = K_B_EV_PER_K * 300.0
-    rows = {("Li", "Li_host", "Li_host"): (0.25, 1.2e13), ("Na", "Na_host", "Na_host"): (0.30, 1e13),
+    rows = {("Li", "Li_host", "Li_host"): (0.25, 1.2e13),
+            ("Na", "Na_host", "Na_host"): (0.30, 1e13),
             ("Li", "Li_host", "Na_host"): (0.75, 1e13), ("Na", "Na_host", "Li_host"): (0.80, 1e13)}
     for (sp, ri, rf), (barrier, nu) in rows.items():
         got = rates.rate_Hz[code[sp], reg[ri], reg[rf]]

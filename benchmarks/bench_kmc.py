@@ -1,0 +1,122 @@
+"""Speed and memory of the serial kMC engine (prints a table; not a test).
+
+Cases of the foundation issue: (a) the 2D square A|B couple with hop rates k_A = 1 and
+k_B = 0.5 at 64 x 64 with 40 vacancies and at 256 x 256 with 1 % vacancies; (b) fcc 32^3
+cells with 1 % vacancies; (c) a lattice of 10^6 sites (sc 100^3, 1 % vacancies). Events per
+second are CPU seconds of the kernel after a warm-up (numba compilation excluded); bytes per
+site count the per-site state arrays.
+
+The baseline measured in the same run is a plain rejection-free loop in Python/numpy that
+rebuilds the list of all possible hops at every step (what one writes first), on the smallest
+case only, so the speed-up of the numba sum-tree engine is visible on this machine.
+
+Usage: python benchmarks/bench_kmc.py [--events N] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+from kmcflow.kmc.catalog import Catalog
+from kmcflow.kmc.engine import Simulation
+
+TARGETS = {"square 64x64, 40 vacancies": 2e6, "square 256x256, 1 %": 1e6,
+           "sc 100^3 = 1e6 sites, 1 %": 4e5}
+
+
+def two_rate_catalog(lattice: str) -> Catalog:
+    """Species A hops at 1 Hz and B at 0.5 Hz everywhere (barrier 0)."""
+    events = []
+    for sp, rate in (("A", 1.0), ("B", 0.5)):
+        for ri in ("A_host", "B_host"):
+            for rf in ("A_host", "B_host"):
+                events.append({"id": f"{sp}_{ri}_{rf}", "species": sp, "initial_region": ri,
+                               "final_region": rf, "barrier_eV": 0.0, "prefactor_Hz": rate,
+                               "provenance": {"source": "benchmark"}})
+    return Catalog.model_validate({
+        "schema": "kmcflow.catalog", "schema_version": 1, "name": "bench", "units": {},
+        "lattice": {"preset": lattice, "a_A": 1.0}, "species": ["A", "B"],
+        "hosts": [{"name": "A_host", "initial_species": "A"},
+                  {"name": "B_host", "initial_species": "B"}],
+        "rate_model": "table", "events": events})
+
+
+def measure(lattice: str, cells: tuple[int, int, int], vacancy_fraction: float,
+            n_events: int) -> dict:
+    """Events per CPU second and bytes per site of one case."""
+    sim = Simulation(two_rate_catalog(lattice), cells, 300.0, vacancy_fraction, seed=1)
+    sim.run(min(n_events // 10, 100_000))  # warm-up (compilation, caches)
+    t0 = time.process_time()
+    sim.run(n_events)
+    cpu = time.process_time() - t0
+    return {"sites": sim.block.n_sites, "vacancies": int(sim.vac_site.size),
+            "events_per_s": n_events / cpu, "bytes_per_site": sim.bytes_per_site()}
+
+
+def baseline_python(cells: tuple[int, int, int], n_vac: int, n_events: int) -> float:
+    """Events per CPU second of a naive Python BKL loop (all hops listed every step)."""
+    nx, _, nz = cells
+    rng = np.random.default_rng(1)
+    occ = np.ones((nx, nz), np.int8)
+    occ[:, nz // 2:] = 2
+    flat = rng.choice(nx * nz, n_vac, replace=False)
+    occ.reshape(-1)[flat] = 0
+    rate_of = np.array([0.0, 1.0, 0.5])
+    moves = ((1, 0), (-1, 0), (0, 1), (0, -1))
+    t0 = time.process_time()
+    for _ in range(n_events):
+        vx, vz = np.nonzero(occ == 0)
+        hops, rates = [], []
+        for x, z in zip(vx, vz, strict=True):
+            for dx, dz in moves:
+                jx, jz = (x + dx) % nx, (z + dz) % nz
+                s = occ[jx, jz]
+                if s:
+                    hops.append((x, z, jx, jz))
+                    rates.append(rate_of[s])
+        cum = np.cumsum(rates)
+        k = int(np.searchsorted(cum, rng.random() * cum[-1], side="right"))
+        x, z, jx, jz = hops[k]
+        occ[x, z], occ[jx, jz] = occ[jx, jz], 0
+        _ = -np.log(1.0 - rng.random()) / cum[-1]
+    return n_events / (time.process_time() - t0)
+
+
+def main() -> None:
+    """Run the cases and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=5_000_000, help="events per case")
+    parser.add_argument("--json", action="store_true", help="print JSON records")
+    args = parser.parse_args()
+    cases = [
+        ("square 64x64, 40 vacancies", "square", (64, 1, 64), 40 / 4096),
+        ("square 256x256, 1 %", "square", (256, 1, 256), 0.01),
+        ("fcc 32^3 cells, 1 %", "fcc", (32, 32, 32), 0.01),
+        ("sc 100^3 = 1e6 sites, 1 %", "sc", (100, 100, 100), 0.01),
+    ]
+    rows = []
+    for name, lattice, cells, cv in cases:
+        row = {"case": name, **measure(lattice, cells, cv, args.events)}
+        row["target_events_per_s"] = TARGETS.get(name)
+        rows.append(row)
+    base = baseline_python((64, 1, 64), 40, 2_000)
+    rows.append({"case": "baseline: naive Python BKL, square 64x64, 40 vacancies",
+                 "sites": 4096, "vacancies": 40, "events_per_s": base, "bytes_per_site": None,
+                 "target_events_per_s": None})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return
+    print(f"{'case':55s} {'sites':>9s} {'events/s':>10s} {'target':>9s} {'B/site':>7s}")
+    for r in rows:
+        target = f"{r['target_events_per_s']:.0e}" if r["target_events_per_s"] else "-"
+        bps = f"{r['bytes_per_site']:.1f}" if r["bytes_per_site"] else "-"
+        print(f"{r['case']:55s} {r['sites']:9d} {r['events_per_s']:10.3e} {target:>9s} {bps:>7s}")
+    print(f"speed-up over the naive baseline (64x64): {rows[0]['events_per_s'] / base:.0f}x")
+
+
+if __name__ == "__main__":
+    main()
