@@ -9,7 +9,8 @@ from a stored catalog never needs pymatgen, ASE, jobflow or torch. The modules:
 - :mod:`~kmcflow.kmc.kernels` the numba kernels that own the loop;
 - :mod:`~kmcflow.kmc.engine` :class:`~kmcflow.kmc.engine.Simulation` and checkpoints;
 - :mod:`~kmcflow.kmc.runner` runs into a folder, resumably;
-- :mod:`~kmcflow.kmc.analysis`, :mod:`~kmcflow.kmc.plots`, :mod:`~kmcflow.kmc.study` fits and
+- :mod:`~kmcflow.kmc.analysis` (erfc fits, widths), :mod:`~kmcflow.kmc.matano`,
+  :mod:`~kmcflow.kmc.arrhenius`, :mod:`~kmcflow.kmc.plots`, :mod:`~kmcflow.kmc.study` fits and
   plots; :mod:`~kmcflow.kmc.validate` reference checks.
 """
 

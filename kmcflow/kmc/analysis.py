@@ -16,7 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from kmcflow.errors import ConfigError
+from kmcflow.kmc.arrhenius import ArrheniusFit, arrhenius_fit
 from kmcflow.kmc.constants import K_B_EV_PER_K
+from kmcflow.kmc.matano import MatanoResult, boltzmann_matano
 
 WIDTH_10_90_PER_SIGMA = 2.0 * math.sqrt(2.0) * 0.9061938024368232
 """10-90 % width of an erfc profile in units of sigma: 2 sqrt(2) erfinv(0.8) = 2.5631."""
@@ -119,27 +121,6 @@ class InterdiffusionFit:
     def D_cm2_per_s(self) -> float:
         """Diffusion coefficient in cm^2/s."""
         return self.D_A2_per_s * 1e-16
-
-
-@dataclass(frozen=True, eq=False)
-class MatanoResult:
-    """Result of :func:`boltzmann_matano`: D at each concentration level."""
-
-    z_matano_A: float
-    c_levels: np.ndarray
-    D_A2_per_s: np.ndarray
-
-
-@dataclass(frozen=True)
-class ArrheniusFit:
-    """Result of :func:`arrhenius_fit`: ``D = D0 exp(-Ea / (k_B T))``; D0 in the units of D."""
-
-    Ea_eV: float
-    Ea_stderr_eV: float
-    D0: float
-    D0_stderr: float
-    ln_D0: float
-    ln_D0_stderr: float
 
 
 def step_profile(
@@ -435,146 +416,8 @@ def fit_interdiffusion(
     )
 
 
-def _isotonic(y: np.ndarray) -> np.ndarray:
-    """Non-decreasing least-squares fit (pool adjacent violators)."""
-    vals: list[float] = []
-    counts: list[int] = []
-    for v in y:
-        vals.append(float(v))
-        counts.append(1)
-        while len(vals) > 1 and vals[-2] > vals[-1]:
-            c = counts[-2] + counts[-1]
-            vals[-2] = (vals[-2] * counts[-2] + vals[-1] * counts[-1]) / c
-            counts[-2] = c
-            del vals[-1], counts[-1]
-    return np.repeat(vals, counts)
-
-
-def boltzmann_matano(
-    z_A: np.ndarray,
-    c: np.ndarray,
-    time_s: float,
-    c_left: float | None = None,
-    c_right: float | None = None,
-    levels: np.ndarray | None = None,
-    window_layers: int = 7,
-) -> MatanoResult:
-    """Concentration-dependent D of one interface by the Boltzmann-Matano method.
-
-    The profile is normalised to ``u = (c - c_left) / (c_right - c_left)`` and made
-    non-decreasing by isotonic regression; this monotone profile gives the level positions,
-    the Matano plane ``z_M = z_end - int u dz`` (mass balance) and the integral
-    ``int_0^u (z - z_M) du``. The slope ``du/dz`` at each level comes from a local quadratic
-    least-squares fit of the raw normalised data over the ``window_layers`` nearest layers
-    (smoothing). Levels where the slope is not positive give NaN.
-
-    Parameters
-    ----------
-    z_A, c, time_s
-        Positions (Angstrom, ascending), the concentration profile going from ``c_left``
-        (low z) to ``c_right`` (high z), and the diffusion time (s).
-    c_left, c_right
-        Plateau values; default the mean of the first/last ``max(1, min(5, L // 10))`` points.
-    levels
-        Levels as fractions of ``c_right - c_left``; default ``0.2, 0.3, ..., 0.8``.
-    window_layers
-        Number of layers in the local slope fit.
-
-    Returns
-    -------
-    MatanoResult
-        ``c_levels`` in the units of ``c``, ``D_A2_per_s`` at each level.
-
-    """
-    z = np.asarray(z_A, dtype=float)
-    cc = np.asarray(c, dtype=float)
-    if z.ndim != 1 or z.shape != cc.shape or z.size < 5 or np.any(np.diff(z) <= 0):
-        raise ConfigError("need matching 1-D arrays, z ascending, >= 5 points", field="z_A")
-    if not time_s > 0:
-        raise ConfigError("time_s must be positive", field="time_s")
-    n_edge = max(1, min(5, z.size // 10))
-    c_left = float(np.mean(cc[:n_edge])) if c_left is None else float(c_left)
-    c_right = float(np.mean(cc[-n_edge:])) if c_right is None else float(c_right)
-    if c_left == c_right:
-        raise ConfigError("the plateaus are equal: no interface to analyse", field="c")
-    fr = np.linspace(0.2, 0.8, 7) if levels is None else np.asarray(levels, dtype=float)
-    u_raw = (cc - c_left) / (c_right - c_left)
-    u = np.clip(_isotonic(u_raw), 0.0, 1.0)
-    seg = np.diff(z) * 0.5 * (u[1:] + u[:-1])
-    cum = np.concatenate([[0.0], np.cumsum(seg)])
-    z_m = float(z[-1] - cum[-1])
-    d_out = np.full(fr.shape, np.nan)
-    for k, lev in enumerate(fr):
-        j = int(np.searchsorted(u, lev, side="left"))
-        if j == 0 or j >= z.size or not 0.0 < lev < 1.0:
-            continue
-        z_star = z[j - 1] + (lev - u[j - 1]) / (u[j] - u[j - 1]) * (z[j] - z[j - 1])
-        integral_u = cum[j - 1] + 0.5 * (z_star - z[j - 1]) * (u[j - 1] + lev)
-        moment = (z_star - z_m) * lev - integral_u
-        near = np.argsort(np.abs(z - z_star))[: max(3, window_layers)]
-        dz = z[near] - z_star
-        slope = np.polyfit(dz, u_raw[near], 2)[1]
-        if slope > 0:
-            d_out[k] = -moment / (2.0 * time_s * slope)
-    return MatanoResult(z_matano_A=z_m, c_levels=c_left + fr * (c_right - c_left), D_A2_per_s=d_out)
-
-
-def arrhenius_fit(
-    temperatures_K: np.ndarray, D: np.ndarray, D_stderr: np.ndarray | None = None
-) -> ArrheniusFit:
-    """Weighted least-squares fit of ``ln D = ln D0 - Ea / (k_B T)``.
-
-    Without ``D_stderr`` the fit is unweighted and the standard errors scale with the residual
-    variance (NaN with two temperatures). With ``D_stderr`` the weights are ``(D / D_stderr)^2``
-    and the errors are taken as absolute (the covariance is not rescaled).
-
-    Parameters
-    ----------
-    temperatures_K, D, D_stderr
-        Temperatures (K), diffusion coefficients (any units; D0 comes out in the same units)
-        and their optional standard errors.
-
-    Returns
-    -------
-    ArrheniusFit
-
-    """
-    temp = np.asarray(temperatures_K, dtype=float)
-    d = np.asarray(D, dtype=float)
-    if temp.ndim != 1 or d.shape != temp.shape:
-        raise ConfigError("temperatures_K and D must be 1-D arrays of equal length", field="D")
-    if temp.size < 2 or np.unique(temp).size < 2:
-        raise ConfigError(
-            "an Arrhenius fit needs at least two distinct temperatures",
-            field="temperatures_K",
-            hint="run the kMC at more temperatures",
-        )
-    if np.any(~(d > 0)) or np.any(~(temp > 0)):
-        raise ConfigError("all D and temperatures must be positive", field="D")
-    ln_d = np.log(d)
-    a = np.column_stack([np.ones(temp.size), -1.0 / (K_B_EV_PER_K * temp)])
-    if D_stderr is not None:
-        err = np.asarray(D_stderr, dtype=float)
-        if err.shape != d.shape or np.any(~(err > 0)):
-            raise ConfigError("D_stderr must be positive, one per D", field="D_stderr")
-        w = (d / err) ** 2
-    else:
-        w = np.ones(temp.size)
-    normal = a.T @ (w[:, None] * a)
-    coef = np.linalg.solve(normal, a.T @ (w * ln_d))
-    cov = np.linalg.inv(normal)
-    if D_stderr is None:
-        dof = temp.size - 2
-        rss = float(np.sum((ln_d - a @ coef) ** 2))
-        cov = cov * (rss / dof) if dof > 0 else np.full((2, 2), np.nan)
-    ln_d0, ea = float(coef[0]), float(coef[1])
-    ln_d0_err, ea_err = float(np.sqrt(cov[0, 0])), float(np.sqrt(cov[1, 1]))
-    d0 = math.exp(ln_d0)
-    return ArrheniusFit(
-        Ea_eV=ea,
-        Ea_stderr_eV=ea_err,
-        D0=d0,
-        D0_stderr=d0 * ln_d0_err,
-        ln_D0=ln_d0,
-        ln_D0_stderr=ln_d0_err,
-    )
+__all__ = [
+    "K_B_EV_PER_K", "WIDTH_10_90_PER_SIGMA", "WIDTH_10_90_PER_SQRT_DT", "ArrheniusFit",
+    "CoupleGeometry", "ErfcFit", "InterdiffusionFit", "MatanoResult", "arrhenius_fit",
+    "boltzmann_matano", "fit_erfc", "fit_interdiffusion", "step_profile", "width_10_90",
+]
