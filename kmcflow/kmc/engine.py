@@ -184,13 +184,16 @@ class Simulation:
         self.vac_of_site[self.vac_site] = np.arange(self.vac_site.size, dtype=np.int32)
         self.leaf0 = 1 << max(0, math.ceil(math.log2(max(1, self.vac_site.size))))
         self.tree = np.zeros(2 * self.leaf0)
+        self.slot_rate = np.zeros((self.vac_site.size, self.block.offsets.shape[1]))
         defn = self.block.definition
         self.class_basis = (np.arange(self.block.offsets.shape[0]) % defn.n_basis).astype(np.int64)
         self.nbr_shift = self.block.shell.shift.astype(np.int64)
+        self.reverse_slot = self.block.shell.reverse
         self._kernel_tables = (self.rates.rate_Hz, self.rates.kra_eV, self.rates.prefactor_Hz,
                                self.rates.site_energy_eV, self.rates.pair_eV,
                                1.0 / self.rates.kT_eV, self.rates.use_pairs)
-        kernels.build_tree(self.vac_site, self.tree, self.leaf0, self.occ, self.region,
+        kernels.build_tree(self.vac_site, self.slot_rate, self.tree, self.leaf0, self.occ,
+                           self.region,
                            self.block.site_class, self.block.offsets, *self._kernel_tables)
 
     # ------------------------------------------------------------------ running
@@ -212,9 +215,9 @@ class Simulation:
         max_ev = np.iinfo(np.int64).max if max_events is None else int(max_events)
         done, status = kernels.run_events(
             self.occ, self.region, self.block.site_class, self.class_basis, self.block.offsets,
-            self.nbr_shift, self.disp, self.basis0, self.vac_site, self.vac_of_site, self.tree,
-            self.leaf0, self.rng, self.clock, self.event_counts, *self._kernel_tables, max_ev,
-            float(t_stop))
+            self.nbr_shift, self.reverse_slot, self.disp, self.basis0, self.vac_site,
+            self.vac_of_site, self.slot_rate, self.tree, self.leaf0, self.rng, self.clock,
+            self.event_counts, *self._kernel_tables, max_ev, float(t_stop))
         self.n_events += int(done)
         if status == kernels.STATUS_OVERFLOW:
             raise ConfigError("an atom moved more than 32000 cells: the displacement counters "
@@ -244,9 +247,9 @@ class Simulation:
         }
 
     def bytes_per_site(self) -> float:
-        """Memory of the per-site state arrays divided by the number of sites."""
+        """Memory of the state arrays (per site and per vacancy) divided by the sites."""
         arrays = (self.occ, self.region, self.block.site_class, self.disp, self.basis0,
-                  self.vac_of_site)
+                  self.vac_of_site, self.vac_site, self.slot_rate, self.tree)
         return sum(a.nbytes for a in arrays) / self.block.n_sites
 
     # ------------------------------------------------------------------ checkpoints

@@ -1,12 +1,14 @@
 """Numba kernels that own the kMC loop: random numbers, the rate sum tree, hops, sampling.
 
 Algorithm: rejection-free residence-time kMC (BKL / n-fold way) over vacancies. Each vacancy
-``q`` at site ``v`` carries the total rate of the hops into it (a neighbour atom of species
-``s`` jumping from ``j`` to ``v``). A binary sum tree over the vacancies picks one with
-probability proportional to its total (O(log N_v)); a linear scan over its at most ``z`` slots
-picks the hop. After the hop only the vacancies whose rates could change are refreshed: the
-moved vacancy and the vacancies next to the two changed sites (two shells with pair
-interactions). Time advances by ``-ln(u) / R`` with ``R`` the tree's root.
+``q`` at site ``v`` caches the rate of each hop into it (a neighbour atom of species ``s``
+jumping from ``j`` to ``v``) in ``slot_rate[q]``; its sum is a leaf of a binary sum tree. The
+tree picks a vacancy with probability proportional to its total (O(log N_v)); a scan over its
+at most ``z`` cached slots picks the hop. After the hop only the rates that could change are
+recomputed: the moved vacancy, and the vacancies next to the two changed sites (two shells with
+pair interactions). Every leaf is always the in-order sum of its slots and every internal node
+the sum of its children, so an incrementally updated tree equals a rebuilt one bit for bit.
+Time advances by ``-ln(u) / R`` with ``R`` the tree's root.
 
 Trajectories do not depend on how the loop is chunked: the time of the *next* event is drawn
 right after each event and kept in the state, so stopping at a sampling time or a checkpoint
@@ -124,60 +126,66 @@ def hop_rate(
 
 
 @njit(cache=True)
-def vacancy_rate(
-    v: int, occ, region, site_class, offsets, rate_tab, kra, pref, site_e, pair,
-    inv_kT: float, use_pairs: bool,
+def fill_vacancy(
+    q: int, v: int, slot_rate, occ, region, site_class, offsets, rate_tab, kra, pref, site_e,
+    pair, inv_kT: float, use_pairs: bool,
 ) -> float:
-    """Total rate of all hops into the vacancy at ``v``."""
+    """Compute the rate of every hop into vacancy ``q`` at ``v``; cache them; return the sum."""
     total = 0.0
     c = site_class[v]
     for k in range(offsets.shape[1]):
         off = offsets[c, k]
-        if off == 0:
-            continue
-        j = v + off
-        s = occ[j]
-        if s == 0:
-            continue
-        total += hop_rate(j, v, s, occ, region, site_class, offsets, rate_tab, kra, pref,
-                          site_e, pair, inv_kT, use_pairs)
+        rate = 0.0
+        if off != 0:
+            j = v + off
+            s = occ[j]
+            if s != 0:
+                rate = hop_rate(j, v, s, occ, region, site_class, offsets, rate_tab, kra, pref,
+                                site_e, pair, inv_kT, use_pairs)
+        slot_rate[q, k] = rate
+        total += rate
+    return total
+
+
+@njit(cache=True)
+def slot_sum(q: int, slot_rate) -> float:
+    """Sum of the cached slot rates of vacancy ``q``, in slot order (as :func:`fill_vacancy`)."""
+    total = 0.0
+    for k in range(slot_rate.shape[1]):
+        total += slot_rate[q, k]
     return total
 
 
 @njit(cache=True)
 def build_tree(
-    vac_site, tree, leaf0: int, occ, region, site_class, offsets, rate_tab, kra, pref, site_e,
-    pair, inv_kT: float, use_pairs: bool,
+    vac_site, slot_rate, tree, leaf0: int, occ, region, site_class, offsets, rate_tab, kra,
+    pref, site_e, pair, inv_kT: float, use_pairs: bool,
 ) -> None:
-    """Fill the sum tree from scratch (leaves, then internal nodes bottom-up)."""
+    """Fill the slot-rate cache and the sum tree from scratch (internal nodes bottom-up)."""
     tree[:] = 0.0
     for q in range(vac_site.shape[0]):
-        tree[leaf0 + q] = vacancy_rate(vac_site[q], occ, region, site_class, offsets, rate_tab,
-                                       kra, pref, site_e, pair, inv_kT, use_pairs)
+        tree[leaf0 + q] = fill_vacancy(q, vac_site[q], slot_rate, occ, region, site_class,
+                                       offsets, rate_tab, kra, pref, site_e, pair, inv_kT,
+                                       use_pairs)
     for i in range(leaf0 - 1, 0, -1):
         tree[i] = tree[2 * i] + tree[2 * i + 1]
 
 
 @njit(cache=True)
-def _refresh(
-    q: int, vac_site, tree, leaf0: int, occ, region, site_class, offsets, rate_tab, kra, pref,
-    site_e, pair, inv_kT: float, use_pairs: bool,
-) -> None:
-    rate = vacancy_rate(vac_site[q], occ, region, site_class, offsets, rate_tab, kra, pref,
-                        site_e, pair, inv_kT, use_pairs)
-    tree_update(tree, leaf0, q, rate)
-
-
-@njit(cache=True)
 def run_events(
-    occ, region, site_class, class_basis, offsets, nbr_shift, disp, basis0, vac_site,
-    vac_of_site, tree, leaf0: int, rng, clock, event_counts, rate_tab, kra, pref, site_e, pair,
-    inv_kT: float, use_pairs: bool, max_events: int, t_stop: float,
+    occ, region, site_class, class_basis, offsets, nbr_shift, reverse_slot, disp, basis0,
+    vac_site, vac_of_site, slot_rate, tree, leaf0: int, rng, clock, event_counts, rate_tab, kra,
+    pref, site_e, pair, inv_kT: float, use_pairs: bool, max_events: int, t_stop: float,
 ) -> tuple[int, int]:
     """Execute events until ``max_events`` are done or the next one lies beyond ``t_stop``.
 
     ``clock[0]`` is the time of the last executed event and ``clock[1]`` the time of the
     next one. Returns the number of events executed and a status code.
+
+    After a hop j -> v, the moved vacancy is recomputed in full. Without pair interactions a
+    neighbouring vacancy changes in one slot only (the one pointing at v or j), so only that
+    slot is recomputed and its leaf re-summed; with pair interactions every vacancy within two
+    shells of v or j is recomputed in full.
     """
     n_done = 0
     status = STATUS_MAX_EVENTS
@@ -191,32 +199,21 @@ def run_events(
             status = STATUS_STALLED
             break
         q, r = tree_select(tree, leaf0, uniform(rng))
-        v = vac_site[q]
-        cv = site_class[v]
         chosen = -1
-        j = -1
-        s = 0
         for k in range(zmax):
-            off = offsets[cv, k]
-            if off == 0:
-                continue
-            jj = v + off
-            ss = occ[jj]
-            if ss == 0:
-                continue
-            rate = hop_rate(jj, v, ss, occ, region, site_class, offsets, rate_tab, kra, pref,
-                            site_e, pair, inv_kT, use_pairs)
-            if rate <= 0.0:
-                continue
-            chosen = k
-            j = jj
-            s = ss
-            if r < rate:
-                break
-            r -= rate
+            rate = slot_rate[q, k]
+            if rate > 0.0:
+                chosen = k
+                if r < rate:
+                    break
+                r -= rate
         if chosen < 0:
             status = STATUS_STALLED
             break
+        v = vac_site[q]
+        cv = site_class[v]
+        j = v + offsets[cv, chosen]
+        s = occ[j]
         bv = class_basis[cv]
         ok = True
         for a in range(3):
@@ -236,10 +233,12 @@ def run_events(
         vac_of_site[v] = -1
         vac_of_site[j] = q
         vac_site[q] = j
-        _refresh(q, vac_site, tree, leaf0, occ, region, site_class, offsets, rate_tab, kra,
-                 pref, site_e, pair, inv_kT, use_pairs)
+        tree_update(tree, leaf0, q, fill_vacancy(q, j, slot_rate, occ, region, site_class,
+                                                 offsets, rate_tab, kra, pref, site_e, pair,
+                                                 inv_kT, use_pairs))
         for centre in (v, j):
             cc = site_class[centre]
+            bc = class_basis[cc]
             for k in range(zmax):
                 off = offsets[cc, k]
                 if off == 0:
@@ -253,12 +252,26 @@ def run_events(
                             continue
                         m = n + off2
                         if occ[m] == 0 and m != j:
-                            _refresh(vac_of_site[m], vac_site, tree, leaf0, occ, region,
-                                     site_class, offsets, rate_tab, kra, pref, site_e, pair,
-                                     inv_kT, use_pairs)
-                if occ[n] == 0 and n != j:
-                    _refresh(vac_of_site[n], vac_site, tree, leaf0, occ, region, site_class,
-                             offsets, rate_tab, kra, pref, site_e, pair, inv_kT, use_pairs)
+                            u = vac_of_site[m]
+                            tree_update(tree, leaf0, u, fill_vacancy(
+                                u, m, slot_rate, occ, region, site_class, offsets, rate_tab,
+                                kra, pref, site_e, pair, inv_kT, use_pairs))
+                elif occ[n] == 0 and n != j:
+                    # the slot of vacancy n that points at the centre (v now holds s, j is
+                    # now vacant)
+                    u = vac_of_site[n]
+                    back = reverse_slot[bc, k]
+                    rate = 0.0
+                    if centre == v:
+                        rate = hop_rate(v, n, s, occ, region, site_class, offsets, rate_tab,
+                                        kra, pref, site_e, pair, inv_kT, use_pairs)
+                    slot_rate[u, back] = rate
+                    tree_update(tree, leaf0, u, slot_sum(u, slot_rate))
+                if use_pairs and occ[n] == 0 and n != j:
+                    u = vac_of_site[n]
+                    tree_update(tree, leaf0, u, fill_vacancy(
+                        u, n, slot_rate, occ, region, site_class, offsets, rate_tab, kra, pref,
+                        site_e, pair, inv_kT, use_pairs))
         clock[0] = t_next
         n_done += 1
         total = tree[1]

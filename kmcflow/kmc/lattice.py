@@ -162,6 +162,7 @@ class NeighbourShell:
     shift: np.ndarray  # (nb, z_max, 3) int64
     vector_A: np.ndarray  # (nb, z_max, 3) float64 hop vectors from site to neighbour
     coordination: np.ndarray  # (nb,) int64
+    reverse: np.ndarray  # (nb, z_max) int64: slot of the neighbour that points back
 
 
 def nearest_neighbours(lat: LatticeDefinition) -> NeighbourShell:
@@ -186,7 +187,14 @@ def nearest_neighbours(lat: LatticeDefinition) -> NeighbourShell:
         for k, (b2, s, vec) in enumerate(found):
             basis[b, k], shift[b, k], vector[b, k] = b2, s, vec
     coord = np.array([len(f) for f in per_basis], np.int64)
-    return NeighbourShell(d0, basis, shift, vector, coord)
+    reverse = -np.ones((nb, z_max), np.int64)
+    for b in range(nb):
+        for k in range(coord[b]):
+            b2 = basis[b, k]
+            back = [k2 for k2 in range(coord[b2])
+                    if basis[b2, k2] == b and np.array_equal(shift[b2, k2], -shift[b, k])]
+            reverse[b, k] = back[0]  # distances are symmetric, so the way back exists
+    return NeighbourShell(d0, basis, shift, vector, coord, reverse)
 
 
 @dataclass

@@ -66,7 +66,9 @@ def test_species_are_conserved_and_tree_matches_a_rebuild():
 
 
 def test_memory_is_at_most_16_bytes_per_site():
-    assert _sim().bytes_per_site() <= 16
+    # per-site arrays (14 B) plus the per-vacancy slot-rate cache and tree at 1 % vacancies
+    sim = _sim(cells=(8, 8, 8), vacancy_fraction=0.01)
+    assert 14 < sim.bytes_per_site() <= 16
 
 
 def test_seed_fixes_the_trajectory_and_replicas_differ():
@@ -106,3 +108,21 @@ def test_checkpoint_of_another_run_is_refused(tmp_path):
     _sim().write_checkpoint(tmp_path / "ck.npz")
     with pytest.raises(CheckpointError, match="different"):
         _sim(seed=8).restore_checkpoint(tmp_path / "ck.npz")
+
+
+def test_pair_interactions_refresh_every_affected_vacancy():
+    # With first-shell pairs a hop changes rates two shells away; after many hops the
+    # incrementally updated slot cache and tree must equal a rebuild from the occupations.
+    from kmcflow.kmc.catalog import Catalog
+
+    data = uniform_catalog("fcc", site_energies_eV={"A": {"A_host": 0.0, "B_host": 0.05},
+                                                    "B": {"A_host": 0.05, "B_host": 0.0}}
+                           ).to_json_dict()
+    data["energy_model"]["pair_interactions_eV"] = {"A-B": 0.04, "A-A": -0.02}
+    sim = Simulation(Catalog.model_validate(data), (5, 5, 6), 700.0, 0.08, seed=2)
+    assert sim.rates.use_pairs
+    sim.run(50_000)
+    slots, tree = sim.slot_rate.copy(), sim.tree.copy()
+    sim._build_index()
+    assert np.array_equal(slots, sim.slot_rate)
+    assert np.array_equal(tree, sim.tree)
