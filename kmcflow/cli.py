@@ -37,7 +37,7 @@ def _progress():
 
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                     TextColumn("{task.percentage:>5.1f}%"), TimeElapsedColumn(),
-                    TextColumn("{task.fields[info]}"), console=err, transient=False)
+                    TextColumn("{task.fields[info]}"), console=err, transient=True)
 
 
 @catalog_app.command("check")
@@ -70,10 +70,17 @@ def catalog_check(
 
             problems.append(Problem(severity="error", field=exc.field or "(lattice)",
                                     message=exc.message, hint=exc.hint))
-            rates = resolve_rates(catalog, temp) if exc.field != "temperature_K" else None
+            rates = None
+        code = {n: i for i, n in enumerate(catalog.species, start=1)}
+        regions = {n: i for i, n in enumerate(catalog.region_names)}
+        if rates is None:  # still show the listed events, resolved on their own region pairs
+            listed = {(regions[e.initial_region], regions[e.final_region])
+                      for e in catalog.events}
+            try:
+                rates = resolve_rates(catalog, temp, listed, file=str(file))
+            except KmcflowError:
+                rates = None
         if rates is not None:
-            code = {n: i for i, n in enumerate(catalog.species, start=1)}
-            regions = {n: i for i, n in enumerate(catalog.region_names)}
             for ev in catalog.events:
                 s, ri, rf = code.get(ev.species), regions.get(ev.initial_region), regions.get(
                     ev.final_region)

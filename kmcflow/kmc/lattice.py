@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -224,7 +224,6 @@ class LatticeBlock:
     site_layer_of_basis: np.ndarray
     layer_z_A: np.ndarray
     length_z_A: float
-    extra: dict = field(default_factory=dict)
 
     @property
     def n_sites(self) -> int:

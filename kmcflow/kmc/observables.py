@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 
+from kmcflow.errors import ConfigError
 from kmcflow.kmc.analysis import (
     WIDTH_10_90_PER_SIGMA,
     CoupleGeometry,
@@ -36,11 +37,11 @@ def width_series(z_A: np.ndarray, x: np.ndarray, geometry: CoupleGeometry):
     for i, profile in enumerate(x):
         try:
             w1090[i] = width_10_90(z_A, profile, geometry)
-        except Exception:  # a level not crossed: undefined width, not an error
+        except ConfigError:  # a level not crossed: undefined width, not an error
             pass
         try:
             werf[i] = WIDTH_10_90_PER_SIGMA * fit_erfc(z_A, profile, geometry).sigma_A
-        except Exception:
+        except ConfigError:  # no convergent fit (e.g. the sharp step at t = 0)
             pass
     return w1090, werf
 

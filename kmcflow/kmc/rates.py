@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kmcflow.errors import CatalogError
-from kmcflow.kmc.catalog import INTERFACE_SUFFIX, K_B_EV_PER_K, Catalog
+from kmcflow.kmc.catalog import K_B_EV_PER_K, Catalog
 
 MISSING = -1
 FALLBACK = -2
@@ -245,9 +245,3 @@ def interface_band_regions(host: np.ndarray, distance_A: np.ndarray, band_A: flo
         region[distance_A <= band_A + 1e-9] += 2
     return region
 
-
-def region_label(name: str) -> str:
-    """Human label of a region (``Li_host:interface`` -> ``Li_host (interface band)``)."""
-    if name.endswith(INTERFACE_SUFFIX):
-        return name.removesuffix(INTERFACE_SUFFIX) + " (interface band)"
-    return name

@@ -15,6 +15,7 @@ Angstrom, ``width_erfc`` Angstrom, ``msd`` samples x species Angstrom^2, ``n_eve
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import shutil
@@ -27,7 +28,7 @@ import numpy as np
 
 from kmcflow import __version__
 from kmcflow.atomic_io import write_json, write_npz
-from kmcflow.errors import ConfigError
+from kmcflow.errors import CheckpointError, ConfigError
 from kmcflow.kmc import kernels
 from kmcflow.kmc.catalog import Catalog
 from kmcflow.kmc.engine import Simulation
@@ -85,6 +86,10 @@ def settings_from_catalog(catalog: Catalog, **overrides: object) -> RunSettings:
     if len(s.cells) != 3 or min(s.cells) < 1:
         raise ConfigError(f"--cells needs three positive integers, got {s.cells}", field="cells")
     return s
+
+
+def _settings_json(settings: RunSettings) -> str:
+    return json.dumps(asdict(settings), sort_keys=True)
 
 
 def _file_sha256(path: str | None) -> str | None:
@@ -166,6 +171,12 @@ def run_to_directory(
     cpu = 0.0
     if resume and ckpt.exists():
         extra = sim.restore_checkpoint(ckpt)
+        saved = bytes(extra.get("settings_json", np.zeros(0, np.uint8))).decode()
+        if saved != _settings_json(settings):
+            raise CheckpointError("the checkpoint was written with other --steps/--time/"
+                                  "--samples", file=str(ckpt),
+                                  hint="resume with the flags of the killed run, or drop "
+                                  "--resume to start afresh")
         rec.load(extra)
         cpu = float(extra["cpu_s"][0])
     else:
@@ -181,7 +192,9 @@ def run_to_directory(
     stalled = False
 
     def save() -> None:
-        sim.write_checkpoint(ckpt, **rec.arrays(), cpu_s=np.array([cpu]))
+        sim.write_checkpoint(ckpt, **rec.arrays(), cpu_s=np.array([cpu]),
+                             settings_json=np.frombuffer(_settings_json(settings).encode(),
+                                                         np.uint8))
 
     try:
         while rec.count < n_samples and not stalled:
@@ -203,7 +216,7 @@ def run_to_directory(
                 if settings.time_s is not None and status == kernels.STATUS_TIME_REACHED:
                     break
                 if progress is not None:
-                    progress(_fraction(settings, sim, rec.count, n_samples), _info(sim))
+                    progress(_fraction(settings, sim), _info(sim))
                 if time.monotonic() - last_ckpt > checkpoint_interval_s:
                     save()
                     last_ckpt = time.monotonic()
@@ -230,7 +243,7 @@ def run_to_directory(
     return summary
 
 
-def _fraction(settings: RunSettings, sim: Simulation, count: int, n_samples: int) -> float:
+def _fraction(settings: RunSettings, sim: Simulation) -> float:
     if settings.steps is not None:
         return min(1.0, sim.n_events / max(1, settings.steps))
     return min(1.0, sim.time_s / settings.time_s)
@@ -260,8 +273,8 @@ def _finish(sim: Simulation, settings: RunSettings, rec: _Recorder, work: Path,
         fit_record = {"D_A2_per_s": fit.D_A2_per_s, "D_stderr_A2_per_s": fit.D_stderr_A2_per_s,
                       "D_cm2_per_s": fit.D_cm2_per_s, "samples_used": fit.n_samples_used,
                       "method": "erfc fit of the first-host fraction, sigma^2 = 2 D t + b"}
-    except Exception as exc:  # a run too short to fit is still a valid run
-        fit_record = {"error": str(exc)}
+    except ConfigError as exc:  # a run too short to fit is still a valid run
+        fit_record = {"error": exc.message}
     counts = {}
     for s, name in enumerate(sim.catalog.species, start=1):
         for ri, rname in enumerate(sim.rates.regions):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -62,8 +63,8 @@ def analyze_directory(run_dir: str | os.PathLike[str]) -> dict:
             "time_s": float(t[-1]), "z_matano_A": bm.z_matano_A,
             "c_levels": [float(c) for c in bm.c_levels],
             "D_A2_per_s": [None if not np.isfinite(d) else float(d) for d in bm.D_A2_per_s]}
-    except Exception as exc:  # too little mixing for a Matano analysis
-        result["boltzmann_matano"] = {"error": str(exc)}
+    except ConfigError as exc:  # too little mixing for a Matano analysis
+        result["boltzmann_matano"] = {"error": exc.message}
     result["width_10_90_A"] = [None if np.isnan(w) else float(w) for w in obs["width_10_90"]]
     result["time_s"] = [float(v) for v in t]
     species = [str(s) for s in obs["species"]]
@@ -102,7 +103,7 @@ def arrhenius_study(
     for i, temp in enumerate(temps):
         values = []
         for r in range(replicas):
-            settings = RunSettings(**{**base.__dict__, "temperature_K": temp, "replica": r})
+            settings = replace(base, temperature_K=temp, replica=r)
             sub = out / f"T{temp:g}K" / f"replica{r}"
 
             def report(frac: float, info: str, i: int = i, r: int = r, temp: float = temp) -> None:

@@ -117,3 +117,24 @@ def test_validate_json_records(capsys):
     for r in records:
         assert set(r) >= {"check", "lattice", "measured", "reference", "tolerance", "passed"}
         assert r["passed"], r
+
+
+def test_resume_with_other_flags_is_refused(examples: Path, tmp_path: Path, capsys):
+    from kmcflow.kmc.runner import partial_path, run_to_directory, settings_from_catalog
+
+    cat = load_catalog(examples / "isotope_couple.json")
+    settings = settings_from_catalog(cat, cells=(5, 5, 12), steps=200_000, samples=4)
+    target = tmp_path / "run"
+
+    def die(frac, info):
+        if frac > 0.4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_to_directory(cat, settings, target, progress=die, checkpoint_interval_s=0.0,
+                         chunk_events=50_000)
+    code = main(["kmc", "run", str(examples / "isotope_couple.json"), "--cells", "5", "5", "12",
+                 "--steps", "200000", "--samples", "6", "--out", str(target), "--resume"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "--samples" in err[0] and "checkpoint" in err[0]
+    assert (partial_path(target) / "checkpoint.npz").exists()  # kept for a proper resume
