@@ -17,7 +17,6 @@ import numpy as np
 
 from kmcflow.errors import ConfigError
 from kmcflow.kmc.arrhenius import ArrheniusFit, arrhenius_fit
-from kmcflow.kmc.constants import K_B_EV_PER_K
 from kmcflow.kmc.matano import MatanoResult, boltzmann_matano
 
 WIDTH_10_90_PER_SIGMA = 2.0 * math.sqrt(2.0) * 0.9061938024368232
@@ -417,7 +416,7 @@ def fit_interdiffusion(
 
 
 __all__ = [
-    "K_B_EV_PER_K", "WIDTH_10_90_PER_SIGMA", "WIDTH_10_90_PER_SQRT_DT", "ArrheniusFit",
+    "WIDTH_10_90_PER_SIGMA", "WIDTH_10_90_PER_SQRT_DT", "ArrheniusFit",
     "CoupleGeometry", "ErfcFit", "InterdiffusionFit", "MatanoResult", "arrhenius_fit",
     "boltzmann_matano", "fit_erfc", "fit_interdiffusion", "step_profile", "width_10_90",
 ]

@@ -16,12 +16,12 @@ import numpy as np
 from kmcflow.atomic_io import atomic_path
 from kmcflow.errors import ConfigError
 from kmcflow.kmc.analysis import (
-    K_B_EV_PER_K,
     WIDTH_10_90_PER_SIGMA,
     WIDTH_10_90_PER_SQRT_DT,
     ArrheniusFit,
     InterdiffusionFit,
 )
+from kmcflow.kmc.constants import K_B_EV_PER_K
 
 
 def _pyplot() -> Any:

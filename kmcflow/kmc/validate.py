@@ -32,8 +32,8 @@ from kmcflow.kmc.analysis import (
     width_10_90,
 )
 from kmcflow.kmc.catalog import K_B_EV_PER_K, Catalog
-from kmcflow.kmc.engine import Simulation
-from kmcflow.kmc.lattice import PRESET_NAMES, preset
+from kmcflow.kmc.engine import Simulation, couple_geometry
+from kmcflow.kmc.lattice import PRESET_NAMES, build_block, preset
 
 BARRIER_EV = 0.5
 PREFACTOR_HZ = 1.0e13
@@ -176,8 +176,8 @@ def check_isotope(lattice: str, seed: int = 1, tolerance: float = 0.05,
     w = hop_rate_Hz()
     d_ref = preset(lattice).f0 * vacancy_fraction * z * w * lam2 / (2 * d)
     cells = _long_cells(lattice, min_sites)
-    probe = Simulation(cat, cells, TEMPERATURE_K, vacancy_fraction, seed=seed)
-    t_end = (0.1 * probe.block.length_z_A / 2) ** 2 / d_ref
+    block = build_block(preset(lattice), cells)
+    t_end = (0.1 * block.length_z_A / 2) ** 2 / d_ref
     d_fit, widths, refs = [], [], []
     for r in range(replicas):
         sim = Simulation(cat, cells, TEMPERATURE_K, vacancy_fraction, seed=seed, replica=r)
@@ -188,7 +188,7 @@ def check_isotope(lattice: str, seed: int = 1, tolerance: float = 0.05,
         refs.append(3.6248 * math.sqrt(d_ref * times[-1]))
     d_mean = float(np.mean(d_fit))
     w_mean, w_ref = float(np.mean(widths)), float(np.mean(refs))
-    detail = f"{probe.block.n_sites} sites, c_v = {vacancy_fraction}, {replicas} replicas"
+    detail = f"{block.n_sites} sites, c_v = {vacancy_fraction}, {replicas} replicas"
     return [
         CheckResult("isotope_interdiffusion", lattice, d_mean, d_ref, tolerance,
                     abs(d_mean / d_ref - 1) <= tolerance, detail + " (Angstrom^2/s)"),
@@ -219,14 +219,14 @@ def check_collective(lattice: str, seed: int = 2, tolerance: float = 0.03,
         cells = (n, n, 12)
     else:
         cells = (math.ceil(min_sites / lat.n_basis / 24), 1, 24)
+    block = build_block(lat, cells)
+    layers = block.site_layers()
+    host_of_layer = couple_geometry(block, 0.5).host_of_layer
     amplitudes = []
     for r in range(replicas):
-        probe = Simulation(cat, cells, TEMPERATURE_K, 0.5, seed=seed, replica=r)
-        layers = probe.block.site_layers()
-        host_of_layer = probe.couple.host_of_layer
         rng = np.random.default_rng([seed, r])
         occ = np.ones(layers.size, np.int8)
-        for layer in range(probe.block.n_layers):
+        for layer in range(block.n_layers):
             sites = np.flatnonzero(layers == layer)
             n_vac = round(sites.size * (0.2 if host_of_layer[layer] == 0 else 0.6))
             occ[rng.choice(sites, size=n_vac, replace=False)] = 0

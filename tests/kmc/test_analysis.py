@@ -15,7 +15,6 @@ from scipy.special import erfc, erfinv
 import kmcflow
 from kmcflow.errors import ConfigError
 from kmcflow.kmc.analysis import (
-    K_B_EV_PER_K,
     WIDTH_10_90_PER_SIGMA,
     WIDTH_10_90_PER_SQRT_DT,
     CoupleGeometry,
@@ -26,6 +25,7 @@ from kmcflow.kmc.analysis import (
     step_profile,
     width_10_90,
 )
+from kmcflow.kmc.constants import K_B_EV_PER_K
 from kmcflow.kmc.plots import plot_arrhenius, plot_profiles, plot_width
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
