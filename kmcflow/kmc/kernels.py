@@ -172,6 +172,18 @@ def build_tree(
 
 
 @njit(cache=True)
+def _refill(
+    site: int, vac_of_site, slot_rate, tree, leaf0: int, occ, region, site_class, offsets,
+    rate_tab, kra, pref, site_e, pair, inv_kT: float, use_pairs: bool,
+) -> None:
+    """Recompute every slot of the vacancy at ``site`` and its leaf."""
+    q = vac_of_site[site]
+    tree_update(tree, leaf0, q, fill_vacancy(q, site, slot_rate, occ, region, site_class,
+                                             offsets, rate_tab, kra, pref, site_e, pair,
+                                             inv_kT, use_pairs))
+
+
+@njit(cache=True)
 def run_events(
     occ, region, site_class, class_basis, offsets, nbr_shift, reverse_slot, disp, basis0,
     vac_site, vac_of_site, slot_rate, tree, leaf0: int, rng, clock, event_counts, rate_tab, kra,
@@ -252,10 +264,9 @@ def run_events(
                             continue
                         m = n + off2
                         if occ[m] == 0 and m != j:
-                            u = vac_of_site[m]
-                            tree_update(tree, leaf0, u, fill_vacancy(
-                                u, m, slot_rate, occ, region, site_class, offsets, rate_tab,
-                                kra, pref, site_e, pair, inv_kT, use_pairs))
+                            _refill(m, vac_of_site, slot_rate, tree, leaf0, occ, region,
+                                    site_class, offsets, rate_tab, kra, pref, site_e, pair,
+                                    inv_kT, use_pairs)
                 elif occ[n] == 0 and n != j:
                     # the slot of vacancy n that points at the centre (v now holds s, j is
                     # now vacant)
@@ -268,10 +279,8 @@ def run_events(
                     slot_rate[u, back] = rate
                     tree_update(tree, leaf0, u, slot_sum(u, slot_rate))
                 if use_pairs and occ[n] == 0 and n != j:
-                    u = vac_of_site[n]
-                    tree_update(tree, leaf0, u, fill_vacancy(
-                        u, n, slot_rate, occ, region, site_class, offsets, rate_tab, kra, pref,
-                        site_e, pair, inv_kT, use_pairs))
+                    _refill(n, vac_of_site, slot_rate, tree, leaf0, occ, region, site_class,
+                            offsets, rate_tab, kra, pref, site_e, pair, inv_kT, use_pairs)
         clock[0] = t_next
         n_done += 1
         total = tree[1]

@@ -43,28 +43,31 @@ def test_run_writes_summary_observables_and_plots(examples: Path, tmp_path: Path
     assert main(["kmc", "analyze", str(out)]) == 0
 
 
+def _kill_midway(cat, settings, target: Path) -> None:
+    """Run into ``target`` and interrupt it (as Ctrl-C would) once 40 % is done."""
+    from kmcflow.kmc.runner import run_to_directory
+
+    def die(frac: float, info: str) -> None:
+        if frac > 0.4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_to_directory(cat, settings, target, progress=die, checkpoint_interval_s=0.0,
+                         chunk_events=50_000)
+
+
 def test_killed_run_resumes_to_the_same_result(examples: Path, tmp_path: Path):
     args = ["kmc", "run", str(examples / "isotope_couple.json"), "--cells", "5", "5", "12",
             "--steps", "300000", "--samples", "4", "--no-plots", "--checkpoint-interval", "0"]
     assert main([*args, "--out", str(tmp_path / "straight")]) == 0
     # a run killed after its checkpoint: simulate by running a shorter command into the
     # .partial folder of the target, then resuming the full one
-    from kmcflow.kmc.runner import partial_path, run_to_directory, settings_from_catalog
+    from kmcflow.kmc.runner import partial_path, settings_from_catalog
 
     cat = load_catalog(examples / "isotope_couple.json")
     settings = settings_from_catalog(cat, cells=(5, 5, 12), steps=300_000, samples=4)
     target = tmp_path / "resumed"
-
-    class Kill(Exception):
-        pass
-
-    def die(frac, info):
-        if frac > 0.4:
-            raise Kill
-
-    with pytest.raises(Kill):
-        run_to_directory(cat, settings, target, progress=die, checkpoint_interval_s=0.0,
-                         chunk_events=50_000)
+    _kill_midway(cat, settings, target)
     assert (partial_path(target) / "checkpoint.npz").exists() and not target.exists()
     assert main([*args, "--out", str(target), "--resume"]) == 0
     with np.load(tmp_path / "straight" / "observables.npz") as a, np.load(
@@ -120,19 +123,12 @@ def test_validate_json_records(capsys):
 
 
 def test_resume_with_other_flags_is_refused(examples: Path, tmp_path: Path, capsys):
-    from kmcflow.kmc.runner import partial_path, run_to_directory, settings_from_catalog
+    from kmcflow.kmc.runner import partial_path, settings_from_catalog
 
     cat = load_catalog(examples / "isotope_couple.json")
     settings = settings_from_catalog(cat, cells=(5, 5, 12), steps=200_000, samples=4)
     target = tmp_path / "run"
-
-    def die(frac, info):
-        if frac > 0.4:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        run_to_directory(cat, settings, target, progress=die, checkpoint_interval_s=0.0,
-                         chunk_events=50_000)
+    _kill_midway(cat, settings, target)
     code = main(["kmc", "run", str(examples / "isotope_couple.json"), "--cells", "5", "5", "12",
                  "--steps", "200000", "--samples", "6", "--out", str(target), "--resume"])
     err = capsys.readouterr().err.strip().splitlines()
