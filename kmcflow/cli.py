@@ -147,11 +147,29 @@ def kmc_run(
     snapshots: Annotated[bool, typer.Option(help="Write snapshots.extxyz (OVITO) per sample.")
                          ] = False,
     plots: Annotated[bool, typer.Option(help="Fit and plot at the end (kmc analyze).")] = True,
+    replicas: Annotated[int | None, typer.Option(
+        help="Run R independent replicas (spread over the MPI ranks; serially without MPI) "
+             "and report means with standard errors.", show_default=False)] = None,
+    decompose: Annotated[bool, typer.Option(
+        "--decompose", help="Split one lattice over the MPI ranks (needs the mpi extra and "
+        "--time).")] = False,
+    grid: Annotated[str | None, typer.Option(
+        help="Process grid PXxPY for --decompose (default: chosen).", show_default=False)
+                    ] = None,
+    window: Annotated[float | None, typer.Option(
+        "--window", help="Longest sector window for --decompose, s (default 1/(z w_max)).",
+        show_default=False)] = None,
+    debug_checks: Annotated[bool, typer.Option(
+        "--debug-checks", help="With --decompose: check conservation and conflicts after "
+        "every window.")] = False,
 ) -> None:
     """Run kMC on a catalog's couple; flags override the catalog's conditions.
 
     Example: kmcflow kmc run examples/catalogs/isotope_couple.json --cells 10 10 24
     --temperature 600 --vacancy-fraction 0.01 --steps 2000000 --seed 1 --samples 21 --out runs/iso
+
+    In parallel: mpiexec -n 4 kmcflow kmc run CATALOG --replicas 8 (independent trajectories),
+    or mpiexec -n 4 kmcflow kmc run CATALOG --decompose --time 1e-6 (one large lattice).
     """
     from kmcflow.kmc.catalog import load_catalog
     from kmcflow.kmc.runner import make_simulation, run_to_directory, settings_from_catalog
@@ -161,6 +179,23 @@ def kmc_run(
         catalog, cells=tuple(cells) if cells else None, temperature_K=temperature,
         vacancy_fraction=vacancy_fraction, steps=steps, time_s=time_s, seed=seed,
         samples=samples)
+    if decompose and replicas is not None:
+        raise ConfigError("--replicas and --decompose cannot be combined", field="--replicas",
+                          hint="run the replicas of a decomposed lattice one after another")
+    if decompose:
+        _run_decomposed(catalog, catalog_file, settings, out_dir, grid, window, debug_checks,
+                        resume, checkpoint_interval, plots)
+        return
+    if replicas is not None:
+        _run_replicas(catalog, catalog_file, settings, out_dir, replicas, resume,
+                      checkpoint_interval, plots)
+        return
+    from kmcflow.kmc.parallel.comm import mpi_available
+
+    if mpi_available() and _mpi_world_size() > 1:
+        raise ConfigError("under mpiexec a run needs --replicas R or --decompose",
+                          field="mpiexec", hint="add --replicas R (independent trajectories) "
+                          "or --decompose (one lattice split over the ranks)")
     sim = make_simulation(catalog, settings, str(catalog_file))
     with _progress() as bar:
         task = bar.add_task("kmc run", total=1.0, info="")
@@ -183,6 +218,115 @@ def kmc_run(
         analyze_directory(out_dir)
     out.print(f"wrote {out_dir}/summary.json, observables.npz"
               + (", analysis.json, width.png, profiles.png" if plots else ""))
+
+
+def _mpi_world_size() -> int:
+    """Ranks of the MPI job this process belongs to (1 outside mpiexec), from the launcher."""
+    import os
+
+    for var in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS"):
+        if os.environ.get(var, "").isdigit():
+            return int(os.environ[var])
+    return 1
+
+
+def _parse_grid(grid: str | None) -> tuple[int, int] | None:
+    if grid is None:
+        return None
+    parts = grid.lower().split("x")
+    if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise ConfigError(f"--grid must look like 4x2, got {grid!r}", field="--grid")
+    return int(parts[0]), int(parts[1])
+
+
+def _run_decomposed(catalog, catalog_file, settings, out_dir, grid, window, debug_checks,
+                    resume, checkpoint_interval, plots) -> None:
+    from kmcflow.kmc.parallel.comm import world
+    from kmcflow.kmc.parallel.domain_runner import (
+        make_domain_simulation,
+        run_decomposed_to_directory,
+    )
+
+    grid_pair = _parse_grid(grid)
+    if window is not None and not (window > 0 and math.isfinite(window)):
+        raise ConfigError(f"--window must be a positive number of seconds, got {window}",
+                          field="--window")
+    comm = world(require=True)
+    root = comm.Get_rank() == 0
+    sim = make_domain_simulation(catalog, settings, comm, grid_pair, debug_checks,
+                                 str(catalog_file))
+    if root:
+        out.print(f"decomposed over {comm.Get_size()} rank(s), grid {sim.grid.px}x{sim.grid.py}, "
+                  f"{sim.n_sectors} sectors per rank, {sim.reach_cells} ghost cell(s)")
+    with _progress() if root else _null_context() as bar:
+        task = bar.add_task("kmc run --decompose", total=1.0, info="") if root else None
+        summary = run_decomposed_to_directory(
+            sim, settings, out_dir, str(catalog_file), window_s=window, resume=resume,
+            checkpoint_interval_s=checkpoint_interval,
+            progress=(lambda f, info: bar.update(task, completed=f, info=info)) if root else None)
+    if not root:
+        return
+    par = summary["parallel"]
+    out.print(f"{summary['events_executed']:,} events, t = {summary['simulated_time_s']:.4e} s, "
+              f"{par['sweeps']} sweeps of window {par['window_s']:.3e} s, communication "
+              f"{par['comm_time_s_max_rank']:.2f} s (slowest rank)")
+    _print_fit(summary["interdiffusion"])
+    if plots:
+        from kmcflow.kmc.study import analyze_directory
+
+        analyze_directory(out_dir)
+    out.print(f"wrote {out_dir}/summary.json, observables.npz"
+              + (", analysis.json, width.png, profiles.png" if plots else ""))
+
+
+def _run_replicas(catalog, catalog_file, settings, out_dir, replicas, resume,
+                  checkpoint_interval, plots) -> None:
+    from kmcflow.kmc.parallel.comm import world
+    from kmcflow.kmc.parallel.replicas import run_replicas
+    from kmcflow.kmc.runner import make_simulation
+
+    comm = world()
+    root = comm.Get_rank() == 0
+    make_simulation(catalog, settings, str(catalog_file))  # validate before any output
+    if root and not getattr(comm, "is_mpi", True):
+        out.print(f"mpi4py is not installed: running {replicas} replicas one after another")
+    with _progress() if root else _null_context() as bar:
+        task = bar.add_task("kmc run --replicas", total=1.0, info="") if root else None
+        summary = run_replicas(
+            catalog, settings, out_dir, replicas, comm, str(catalog_file), resume=resume,
+            checkpoint_interval_s=checkpoint_interval, plots=plots,
+            progress=(lambda f, info: bar.update(task, completed=f, info=info)) if root else None)
+    if not root:
+        return
+    d = summary["interdiffusion"]
+    out.print(f"{replicas} replicas on {summary['ranks']} rank(s), "
+              f"{summary['events_executed']:,} events in all")
+    if "D_A2_per_s" in d:
+        ci = d.get("D_95ci_A2_per_s")
+        out.print(f"interdiffusion coefficient D = {d['D_A2_per_s']:.4e} "
+                  f"± {d.get('D_stderr_A2_per_s', math.nan):.1e} Angstrom^2/s (s.e.)"
+                  + (f", 95 % interval [{ci[0]:.4e}, {ci[1]:.4e}]" if ci else ""))
+    else:
+        out.print(f"no interdiffusion fit: {d['error']}")
+    out.print(f"wrote {out_dir}/ensemble.json, ensemble.npz, replicas/"
+              + (", width_band.png, profile_band.png" if plots else ""))
+
+
+def _print_fit(fit: dict) -> None:
+    if "D_A2_per_s" in fit:
+        out.print(f"interdiffusion coefficient D = {fit['D_A2_per_s']:.4e} "
+                  f"± {fit['D_stderr_A2_per_s']:.1e} Angstrom^2/s = {fit['D_cm2_per_s']:.4e} "
+                  "cm^2/s")
+    else:
+        out.print(f"no interdiffusion fit: {fit['error']}")
+
+
+class _null_context:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
 
 
 @kmc_app.command("analyze")
@@ -282,12 +426,36 @@ def kmc_validate(
         raise typer.Exit(1)
 
 
+def _report_error(line: str) -> None:
+    """Print a one-line error; under an MPI job of several ranks, end the whole job.
+
+    Rank 0 prints at once and aborts the job (so an input error prints once); another rank
+    waits half a second (rank 0 usually ends the job first when every rank saw the error),
+    then prints with its rank and aborts, so an error on one rank never leaves the others
+    waiting in a collective.
+    """
+    import time
+
+    mpi = sys.modules.get("mpi4py.MPI")
+    active = (mpi is not None and mpi.Is_initialized() and not mpi.Is_finalized()
+              and mpi.COMM_WORLD.Get_size() > 1)
+    if not active:
+        print(line, file=sys.stderr)
+        return
+    rank = mpi.COMM_WORLD.Get_rank()
+    if rank > 0:
+        time.sleep(0.5)
+        line = f"[rank {rank}] {line}"
+    print(line, file=sys.stderr, flush=True)
+    mpi.COMM_WORLD.Abort(2)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``kmcflow`` console script; returns the exit code."""
     try:
         result = app(args=argv, standalone_mode=False)
     except KmcflowError as exc:
-        print(f"kmcflow: error: {exc.one_line()}", file=sys.stderr)
+        _report_error(f"kmcflow: error: {exc.one_line()}")
         return 2
     except typer.Exit as exc:
         return int(getattr(exc, "exit_code", 0) or 0)

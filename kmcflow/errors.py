@@ -76,3 +76,7 @@ class WorkflowError(KmcflowError):
 
 class SchedulerError(KmcflowError):
     """A cluster profile or a scheduler interaction failed."""
+
+
+class ParallelError(KmcflowError):
+    """MPI is missing, or a parallel run cannot be laid out or has lost consistency."""

@@ -78,6 +78,36 @@ def distance_to_interfaces(z: np.ndarray, couple: Couple, length_z_A: float, per
     return d
 
 
+def couple_regions(catalog: Catalog, block: LatticeBlock) -> tuple[Couple, np.ndarray, np.ndarray]:
+    """Return the couple geometry, the host index and the region code of every site of ``block``.
+
+    Both depend on the layer alone, so a block that is a part of a larger one along x and y
+    (a domain of a decomposed run) gets the same codes as the whole lattice.
+    """
+    couple = couple_geometry(block, catalog.interface.first_host_fraction)
+    layers = block.site_layers()
+    host = couple.host_of_layer[layers]
+    dist = distance_to_interfaces(block.layer_z_A, couple, block.length_z_A,
+                                  block.periodic_z)[layers]
+    return couple, host, interface_band_regions(host, dist, catalog.interface.band_thickness_A)
+
+
+def resolve_block_rates(catalog: Catalog, block: LatticeBlock, region: np.ndarray,
+                        temperature_K: float, catalog_file: str | None = None) -> ResolvedRates:
+    """Resolve the rate tables for every (initial, final) region pair that ``block`` has.
+
+    Regions depend on the layer alone, so the sites of one column (ix = iy = 0) and their
+    neighbours produce every region pair of the whole block.
+    """
+    column = np.arange(block.cells[2] * block.definition.n_basis)
+    off = block.offsets[block.site_class[column]]
+    mask = off != 0
+    final = np.broadcast_to(column[:, None], off.shape)[mask]
+    pairs = set(zip(region[(column[:, None] + off)[mask]].tolist(), region[final].tolist(),
+                    strict=True))
+    return resolve_rates(catalog, temperature_K, pairs, file=catalog_file)
+
+
 class Simulation:
     """One kMC trajectory of an A|B couple on a lattice block.
 
@@ -120,18 +150,14 @@ class Simulation:
         if periodic_z is None:
             periodic_z = catalog.interface.boundary_z == "periodic"
         self.block = build_block(lattice_from_catalog(catalog), tuple(cells), periodic_z)
-        self.couple = couple_geometry(self.block, catalog.interface.first_host_fraction)
         if not 0 < vacancy_fraction < 1:
             raise ConfigError(f"vacancy fraction must lie in (0, 1), got {vacancy_fraction}",
                               field="vacancy_fraction")
         self.vacancy_fraction = float(vacancy_fraction)
         self.temperature_K = float(temperature_K)
-        layers = self.block.site_layers()
-        host = self.couple.host_of_layer[layers]
-        dist = distance_to_interfaces(self.block.layer_z_A, self.couple, self.block.length_z_A,
-                                      self.block.periodic_z)[layers]
-        self.region = interface_band_regions(host, dist, catalog.interface.band_thickness_A)
-        self.rates = self._resolve(self.temperature_K)
+        self.couple, host, self.region = couple_regions(catalog, self.block)
+        self.rates = resolve_block_rates(catalog, self.block, self.region, self.temperature_K,
+                                         catalog_file)
         n = self.block.n_sites
         if initial_occupation is None:
             codes = np.array([catalog.species.index(h.initial_species) + 1
@@ -167,17 +193,6 @@ class Simulation:
             if self.total_rate_Hz > 0 else math.inf
 
     # ------------------------------------------------------------------ set-up helpers
-    def _resolve(self, temperature_K: float) -> ResolvedRates:
-        # Regions depend on the layer alone, so the sites of one column (ix = iy = 0) and their
-        # neighbours produce every (initial region, final region) pair of the whole block.
-        column = np.arange(self.block.cells[2] * self.block.definition.n_basis)
-        off = self.block.offsets[self.block.site_class[column]]
-        mask = off != 0
-        final = np.broadcast_to(column[:, None], off.shape)[mask]
-        pairs = set(zip(self.region[(column[:, None] + off)[mask]].tolist(),
-                        self.region[final].tolist(), strict=True))
-        return resolve_rates(self.catalog, temperature_K, pairs, file=self.catalog_file)
-
     def _build_index(self) -> None:
         n = self.block.n_sites
         self.vac_of_site = np.full(n, -1, np.int32)

@@ -211,3 +211,92 @@ def plot_arrhenius(
     ax.legend(fontsize="small")
     fig.tight_layout()
     return _save(fig, path)
+
+
+def plot_width_band(
+    times_s: np.ndarray,
+    mean_A: np.ndarray,
+    stderr_A: np.ndarray,
+    path: str | os.PathLike[str],
+    title: str | None = None,
+) -> Path:
+    """Plot the replica-mean 10-90 % width with a band of one standard error.
+
+    Parameters
+    ----------
+    times_s
+        Sample times, s.
+    mean_A, stderr_A
+        Mean and standard error over replicas of the width, Angstrom.
+    path
+        Destination PNG.
+    title
+        Optional title.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+
+    """
+    t = np.asarray(times_s, dtype=float)
+    m = np.asarray(mean_A, dtype=float)
+    e = np.nan_to_num(np.asarray(stderr_A, dtype=float))
+    if not t.shape == m.shape == e.shape:
+        raise ConfigError("times, mean and stderr must have equal length", field="width")
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.fill_between(t, m - e, m + e, alpha=0.3, label="± 1 standard error")
+    ax.plot(t, m, "o-", ms=3, label="mean 10-90 % width")
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("10-90 % width (Å)")
+    if title:
+        ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_profile_band(
+    z_A: np.ndarray,
+    mean: np.ndarray,
+    stderr: np.ndarray,
+    path: str | os.PathLike[str],
+    title: str | None = None,
+) -> Path:
+    """Plot a replica-mean first-host fraction profile with a band of one standard error.
+
+    Parameters
+    ----------
+    z_A
+        Layer positions, Angstrom.
+    mean, stderr
+        Mean and standard error over replicas of the first-host fraction per layer.
+    path
+        Destination PNG.
+    title
+        Optional title.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+
+    """
+    z = np.asarray(z_A, dtype=float)
+    m = np.asarray(mean, dtype=float)
+    e = np.nan_to_num(np.asarray(stderr, dtype=float))
+    if not z.shape == m.shape == e.shape:
+        raise ConfigError("z, mean and stderr must have equal length", field="profile")
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.fill_between(z, m - e, m + e, alpha=0.3, label="± 1 standard error")
+    ax.plot(z, m, "-", label="mean first-host fraction")
+    ax.set_xlabel("z (Å)")
+    ax.set_ylabel("first-host fraction")
+    ax.set_ylim(-0.05, 1.05)
+    if title:
+        ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    return _save(fig, path)

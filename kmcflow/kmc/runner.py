@@ -101,8 +101,8 @@ def _file_sha256(path: str | None) -> str | None:
 class _Recorder:
     """Samples taken so far, stored in fixed-size arrays so a checkpoint can hold them."""
 
-    def __init__(self, sim: Simulation, n_samples: int) -> None:
-        n_s, n_l = len(sim.catalog.species), sim.block.n_layers
+    def __init__(self, n_species: int, n_layers: int, n_samples: int) -> None:
+        n_s, n_l = n_species, n_layers
         self.time = np.full(n_samples, np.nan)
         self.n_events = np.zeros(n_samples, np.int64)
         self.concentration = np.zeros((n_samples, n_s, n_l))
@@ -111,9 +111,11 @@ class _Recorder:
         self.count = 0
 
     def take(self, sim: Simulation, t: float) -> None:
-        obs = sim.sample()
+        self.record(sim.sample(), t, sim.n_events)
+
+    def record(self, obs: dict[str, np.ndarray], t: float, n_events: int) -> None:
         i = self.count
-        self.time[i], self.n_events[i] = t, sim.n_events
+        self.time[i], self.n_events[i] = t, n_events
         self.concentration[i] = obs["concentration"]
         self.vacancy[i] = obs["vacancy_concentration"]
         self.msd[i] = obs["msd_A2"]
@@ -123,6 +125,13 @@ class _Recorder:
         return {"time": self.time, "n_events": self.n_events, "concentration": self.concentration,
                 "vacancy_concentration": self.vacancy, "msd": self.msd,
                 "count": np.array([self.count], np.int64)}
+
+    def truncate(self) -> None:
+        """Drop the sample slots that were never filled (a stalled run)."""
+        n = self.count
+        self.time, self.n_events = self.time[:n], self.n_events[:n]
+        self.concentration, self.vacancy, self.msd = (self.concentration[:n],
+                                                      self.vacancy[:n], self.msd[:n])
 
     def load(self, arrays: dict[str, np.ndarray]) -> None:
         self.time[:], self.n_events[:] = arrays["time"], arrays["n_events"]
@@ -165,7 +174,7 @@ def run_to_directory(
     if sim is None:
         sim = make_simulation(catalog, settings, catalog_file)
     n_samples = settings.samples
-    rec = _Recorder(sim, n_samples)
+    rec = _Recorder(len(sim.catalog.species), sim.block.n_layers, n_samples)
     work = partial_path(out_dir)
     ckpt = work / "checkpoint.npz"
     cpu = 0.0
@@ -227,11 +236,8 @@ def run_to_directory(
                 progress(rec.count / n_samples, _info(sim))
         save()
         if stalled:
-            n = rec.count
-            rec.time, rec.n_events = rec.time[:n], rec.n_events[:n]
-            rec.concentration, rec.vacancy, rec.msd = (rec.concentration[:n], rec.vacancy[:n],
-                                                       rec.msd[:n])
-        summary = _finish(sim, settings, rec, work, catalog_file, cpu, stalled)
+            rec.truncate()
+        summary = finish_run(RunFacts.of(sim), settings, rec, work, catalog_file, cpu, stalled)
     except BaseException:
         if not ckpt.exists():
             shutil.rmtree(work, ignore_errors=True)
@@ -253,20 +259,67 @@ def _info(sim: Simulation) -> str:
     return f"{sim.n_events:,} events, t = {sim.time_s:.3e} s"
 
 
-def _finish(sim: Simulation, settings: RunSettings, rec: _Recorder, work: Path,
-            catalog_file: str | None, cpu: float, stalled: bool) -> dict:
+@dataclass(frozen=True)
+class RunFacts:
+    """What the output writer needs to know about a finished run (serial or decomposed).
+
+    ``event_counts`` is (S+1, R, R): hops per species, initial region and final region.
+    """
+
+    catalog: Catalog
+    layer_z_A: np.ndarray
+    length_z_A: float
+    periodic_z: bool
+    lattice_name: str
+    n_sites: int
+    n_vacancies: int
+    regions: list[str]
+    event_index: np.ndarray
+    event_counts: np.ndarray
+    n_events: int
+    time_s: float
+    bytes_per_site: float
+
+    @classmethod
+    def of(cls, sim: Simulation) -> RunFacts:
+        """The facts of a serial :class:`~kmcflow.kmc.engine.Simulation`."""
+        b = sim.block
+        return cls(sim.catalog, b.layer_z_A, b.length_z_A, b.periodic_z, b.definition.name,
+                   b.n_sites, int(sim.vac_site.size), sim.rates.regions, sim.rates.event_index,
+                   sim.event_counts, sim.n_events, sim.time_s, sim.bytes_per_site())
+
+
+def event_count_record(facts: RunFacts) -> dict[str, int]:
+    """Executed hops per catalog event id (or ``species:initial->final`` for defaulted ones)."""
+    counts: dict[str, int] = {}
+    for s, name in enumerate(facts.catalog.species, start=1):
+        for ri, rname in enumerate(facts.regions):
+            for rf, fname in enumerate(facts.regions):
+                n = int(facts.event_counts[s, ri, rf])
+                idx = int(facts.event_index[s, ri, rf])
+                if n:
+                    key = facts.catalog.events[idx].id if idx >= 0 else f"{name}:{rname}->{fname}"
+                    counts[key] = counts.get(key, 0) + n
+    return counts
+
+
+def finish_run(facts: RunFacts, settings: RunSettings, rec: _Recorder, work: Path,
+               catalog_file: str | None, cpu: float, stalled: bool,
+               extra: dict | None = None) -> dict:
+    """Write ``observables.npz`` and ``summary.json`` into ``work``; return the summary."""
     from kmcflow.kmc.analysis import CoupleGeometry, fit_interdiffusion
 
-    z = sim.block.layer_z_A
-    x = first_host_fraction(sim.catalog, rec.concentration)
-    geom = CoupleGeometry.half_and_half(z, sim.block.length_z_A, sim.block.periodic_z)
+    z = facts.layer_z_A
+    catalog = facts.catalog
+    x = first_host_fraction(catalog, rec.concentration)
+    geom = CoupleGeometry.half_and_half(z, facts.length_z_A, facts.periodic_z)
     w1090, werf = width_series(z, x, geom)
     write_npz(work / "observables.npz", time=rec.time, z=z,
-              species=np.array(sim.catalog.species), concentration=rec.concentration,
+              species=np.array(catalog.species), concentration=rec.concentration,
               vacancy_concentration=rec.vacancy, width_10_90=w1090, width_erfc=werf,
               msd=rec.msd, n_events=rec.n_events, x_first_host=x,
-              length_z_A=np.array(sim.block.length_z_A),
-              periodic_z=np.array(sim.block.periodic_z))
+              length_z_A=np.array(facts.length_z_A),
+              periodic_z=np.array(facts.periodic_z))
     fit_record: dict | None
     try:
         fit = fit_interdiffusion(rec.time, z, x, geom)
@@ -275,33 +328,25 @@ def _finish(sim: Simulation, settings: RunSettings, rec: _Recorder, work: Path,
                       "method": "erfc fit of the first-host fraction, sigma^2 = 2 D t + b"}
     except ConfigError as exc:  # a run too short to fit is still a valid run
         fit_record = {"error": exc.message}
-    counts = {}
-    for s, name in enumerate(sim.catalog.species, start=1):
-        for ri, rname in enumerate(sim.rates.regions):
-            for rf, fname in enumerate(sim.rates.regions):
-                n = int(sim.event_counts[s, ri, rf])
-                idx = int(sim.rates.event_index[s, ri, rf])
-                if n:
-                    key = sim.catalog.events[idx].id if idx >= 0 else f"{name}:{rname}->{fname}"
-                    counts[key] = counts.get(key, 0) + n
     summary = {
         "kmcflow_version": __version__,
-        "catalog": {"name": sim.catalog.name, "file": catalog_file,
+        "catalog": {"name": catalog.name, "file": catalog_file,
                     "sha256": _file_sha256(catalog_file)},
         "inputs": {**asdict(settings), "cells": list(settings.cells),
-                   "boundary_z": "periodic" if sim.block.periodic_z else "closed",
-                   "lattice": sim.block.definition.name, "n_sites": sim.block.n_sites,
-                   "n_vacancies": int(sim.vac_site.size)},
-        "events_executed": sim.n_events,
-        "simulated_time_s": sim.time_s if settings.steps is not None else float(rec.time[-1]),
+                   "boundary_z": "periodic" if facts.periodic_z else "closed",
+                   "lattice": facts.lattice_name, "n_sites": facts.n_sites,
+                   "n_vacancies": facts.n_vacancies},
+        "events_executed": facts.n_events,
+        "simulated_time_s": facts.time_s if settings.steps is not None else float(rec.time[-1]),
         "cpu_time_s": cpu,
-        "events_per_second": sim.n_events / cpu if cpu > 0 else None,
-        "bytes_per_site": sim.bytes_per_site(),
+        "events_per_second": facts.n_events / cpu if cpu > 0 else None,
+        "bytes_per_site": facts.bytes_per_site,
         "stalled": stalled,
         "final_width_10_90_A": None if np.isnan(w1090[-1]) else float(w1090[-1]),
         "interdiffusion": fit_record,
-        "event_counts": counts,
+        "event_counts": event_count_record(facts),
         "units": {"time": "s", "length": "Angstrom", "D": "Angstrom^2/s (and cm^2/s)"},
+        **(extra or {}),
     }
     write_json(work / "summary.json", summary)
     return summary
