@@ -440,7 +440,11 @@ def _report_error(line: str) -> None:
     active = (mpi is not None and mpi.Is_initialized() and not mpi.Is_finalized()
               and mpi.COMM_WORLD.Get_size() > 1)
     if not active:
-        print(line, file=sys.stderr)
+        import os
+
+        launcher_rank = os.environ.get("PMI_RANK") or os.environ.get("OMPI_COMM_WORLD_RANK")
+        if launcher_rank in (None, "0"):  # every rank failed the same way before MPI started
+            print(line, file=sys.stderr)
         return
     rank = mpi.COMM_WORLD.Get_rank()
     if rank > 0:

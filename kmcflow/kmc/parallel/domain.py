@@ -522,15 +522,27 @@ class DomainSimulation:
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
     def state_arrays(self) -> dict[str, np.ndarray]:
-        """The state of this rank at a sweep boundary (ghosts are refreshed on restore)."""
+        """The state of this rank at a sweep boundary, enough to continue bit for bit.
+
+        Besides the sites it holds the vacancy list in its current order and the sites that
+        the last reverse exchange changed, so that the next window orders its vacancies (and
+        so its random choices) exactly as an uninterrupted run does.
+        """
+        touched = (np.concatenate(self._touched).astype(np.int64) if self._touched
+                   else np.zeros(0, np.int64))
+        vac = getattr(self, "vac_site", None)
         return {"occ": self.occ, "disp": self.disp, "basis0": self.basis0, "rng": self.rng,
                 "event_counts_ext": self.event_counts_ext,
-                "counters": np.array([self.n_events_local, self.sweeps_done], np.int64)}
+                "counters": np.array([self.n_events_local, self.sweeps_done], np.int64),
+                "vac_site": np.zeros(0, np.int64) if vac is None else vac,
+                "touched": touched,
+                "fresh": np.array([self._touched is None])}
 
     def restore_state(self, arrays: dict[str, np.ndarray]) -> None:
         """Load :meth:`state_arrays` written by the same rank of an identical set-up."""
         for name, cur in self.state_arrays().items():
-            if name not in arrays or arrays[name].shape != cur.shape:
+            if name not in arrays or (arrays[name].shape != cur.shape
+                                      and name not in ("vac_site", "touched")):
                 raise ParallelError(f"checkpoint array {name!r} is missing or has the wrong "
                                     "shape", field="checkpoint")
         self.occ[:] = arrays["occ"]
@@ -540,7 +552,13 @@ class DomainSimulation:
         self.event_counts_ext[:] = arrays["event_counts_ext"]
         self.n_events_local, self.sweeps_done = (int(v) for v in arrays["counters"])
         self.exchange_forward()
-        self._touched = None
+        if bool(arrays["fresh"][0]):
+            self._touched = None
+            return
+        self.vac_site = arrays["vac_site"].astype(np.int64)
+        self.vac_of_site = np.full(self.block.n_sites, -1, np.int32)
+        self.vac_of_site[self.vac_site] = np.arange(self.vac_site.size, dtype=np.int32)
+        self._touched = [arrays["touched"].astype(np.int64)]
 
 
 def _now() -> float:
