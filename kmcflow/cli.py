@@ -203,15 +203,9 @@ def kmc_run(
             catalog, settings, out_dir, str(catalog_file),
             progress=lambda f, info: bar.update(task, completed=f, info=info), resume=resume,
             checkpoint_interval_s=checkpoint_interval, snapshots=snapshots, sim=sim)
-    fit = summary["interdiffusion"]
     out.print(f"{summary['events_executed']:,} events, t = {summary['simulated_time_s']:.4e} s, "
               f"{summary['events_per_second']:.3e} events/s (CPU)")
-    if "D_A2_per_s" in fit:
-        out.print(f"interdiffusion coefficient D = {fit['D_A2_per_s']:.4e} "
-                  f"± {fit['D_stderr_A2_per_s']:.1e} Angstrom^2/s = {fit['D_cm2_per_s']:.4e} "
-                  "cm^2/s")
-    else:
-        out.print(f"no interdiffusion fit: {fit['error']}")
+    _print_fit(summary["interdiffusion"])
     if plots:
         from kmcflow.kmc.study import analyze_directory
 
@@ -304,7 +298,7 @@ def _run_replicas(catalog, catalog_file, settings, out_dir, replicas, resume,
     if "D_A2_per_s" in d:
         ci = d.get("D_95ci_A2_per_s")
         out.print(f"interdiffusion coefficient D = {d['D_A2_per_s']:.4e} "
-                  f"± {d.get('D_stderr_A2_per_s', math.nan):.1e} Angstrom^2/s (s.e.)"
+                  f"± {_se(d.get('D_stderr_A2_per_s'))} Angstrom^2/s (s.e.)"
                   + (f", 95 % interval [{ci[0]:.4e}, {ci[1]:.4e}]" if ci else ""))
     else:
         out.print(f"no interdiffusion fit: {d['error']}")
@@ -312,10 +306,15 @@ def _run_replicas(catalog, catalog_file, settings, out_dir, replicas, resume,
               + (", width_band.png, profile_band.png" if plots else ""))
 
 
+def _se(x: float | None) -> str:
+    """A standard error for printing ("n/a" when it could not be estimated)."""
+    return "n/a" if x is None or not math.isfinite(x) else f"{x:.1e}"
+
+
 def _print_fit(fit: dict) -> None:
     if "D_A2_per_s" in fit:
         out.print(f"interdiffusion coefficient D = {fit['D_A2_per_s']:.4e} "
-                  f"± {fit['D_stderr_A2_per_s']:.1e} Angstrom^2/s = {fit['D_cm2_per_s']:.4e} "
+                  f"± {_se(fit.get('D_stderr_A2_per_s'))} Angstrom^2/s = {fit['D_cm2_per_s']:.4e} "
                   "cm^2/s")
     else:
         out.print(f"no interdiffusion fit: {fit['error']}")
@@ -341,7 +340,7 @@ def kmc_analyze(run_dir: Annotated[Path, typer.Argument(help="Folder of a finish
     result = analyze_directory(run_dir)
     fit = result["interdiffusion_erfc"]
     if "D_A2_per_s" in fit:
-        out.print(f"erfc fit: D = {fit['D_A2_per_s']:.4e} ± {fit['D_stderr_A2_per_s']:.1e} "
+        out.print(f"erfc fit: D = {fit['D_A2_per_s']:.4e} ± {_se(fit.get('D_stderr_A2_per_s'))} "
                   "Angstrom^2/s")
     else:
         out.print(f"erfc fit: {fit['error']}")

@@ -11,7 +11,9 @@ from a stored catalog never needs pymatgen, ASE, jobflow or torch. The modules:
 - :mod:`~kmcflow.kmc.runner` runs into a folder, resumably;
 - :mod:`~kmcflow.kmc.analysis` (erfc fits, widths), :mod:`~kmcflow.kmc.matano`,
   :mod:`~kmcflow.kmc.arrhenius`, :mod:`~kmcflow.kmc.plots`, :mod:`~kmcflow.kmc.study` fits and
-  plots; :mod:`~kmcflow.kmc.validate` reference checks.
+  plots; :mod:`~kmcflow.kmc.validate` reference checks;
+- :mod:`~kmcflow.kmc.parallel` replicas and domain decomposition over MPI (mpi4py is imported
+  only by the parallel runs).
 """
 
 from __future__ import annotations

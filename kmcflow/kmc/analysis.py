@@ -121,6 +121,16 @@ class InterdiffusionFit:
         """Diffusion coefficient in cm^2/s."""
         return self.D_A2_per_s * 1e-16
 
+    def record(self, method: str) -> dict:
+        """A JSON-safe summary (a standard error that cannot be estimated becomes None)."""
+
+        def finite(x: float) -> float | None:
+            return float(x) if np.isfinite(x) else None
+
+        return {"D_A2_per_s": self.D_A2_per_s, "D_stderr_A2_per_s": finite(self.D_stderr_A2_per_s),
+                "D_cm2_per_s": self.D_cm2_per_s, "intercept_A2": self.intercept_A2,
+                "samples_used": self.n_samples_used, "method": method}
+
 
 def step_profile(
     z_A: np.ndarray,

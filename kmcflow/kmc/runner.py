@@ -323,9 +323,7 @@ def finish_run(facts: RunFacts, settings: RunSettings, rec: _Recorder, work: Pat
     fit_record: dict | None
     try:
         fit = fit_interdiffusion(rec.time, z, x, geom)
-        fit_record = {"D_A2_per_s": fit.D_A2_per_s, "D_stderr_A2_per_s": fit.D_stderr_A2_per_s,
-                      "D_cm2_per_s": fit.D_cm2_per_s, "samples_used": fit.n_samples_used,
-                      "method": "erfc fit of the first-host fraction, sigma^2 = 2 D t + b"}
+        fit_record = fit.record("erfc fit of the first-host fraction, sigma^2 = 2 D t + b")
     except ConfigError as exc:  # a run too short to fit is still a valid run
         fit_record = {"error": exc.message}
     summary = {

@@ -46,10 +46,7 @@ def analyze_directory(run_dir: str | os.PathLike[str]) -> dict:
     fit = None
     try:
         fit = fit_interdiffusion(t, z, x, geom)
-        result["interdiffusion_erfc"] = {
-            "D_A2_per_s": fit.D_A2_per_s, "D_stderr_A2_per_s": fit.D_stderr_A2_per_s,
-            "D_cm2_per_s": fit.D_cm2_per_s, "intercept_A2": fit.intercept_A2,
-            "samples_used": fit.n_samples_used}
+        result["interdiffusion_erfc"] = fit.record("erfc fit of the first-host fraction")
     except ConfigError as exc:
         result["interdiffusion_erfc"] = {"error": exc.message}
     # Boltzmann-Matano on the interface with the first host below, half a period around it

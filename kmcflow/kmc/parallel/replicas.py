@@ -181,9 +181,7 @@ def _fit_mean_profile(arrays: dict[str, np.ndarray]) -> dict:
         fit = fit_interdiffusion(arrays["time"], z, arrays["x_first_host_mean"], geom)
     except ConfigError as exc:
         return {"error": exc.message}
-    return {"D_A2_per_s": fit.D_A2_per_s, "D_stderr_A2_per_s": fit.D_stderr_A2_per_s,
-            "D_cm2_per_s": fit.D_cm2_per_s,
-            "method": "erfc fit of the replica-mean first-host fraction"}
+    return fit.record("erfc fit of the replica-mean first-host fraction")
 
 
 def _plot_bands(arrays: dict[str, np.ndarray], work: Path, name: str) -> None:
