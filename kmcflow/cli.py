@@ -182,17 +182,19 @@ def kmc_run(
     if decompose and replicas is not None:
         raise ConfigError("--replicas and --decompose cannot be combined", field="--replicas",
                           hint="run the replicas of a decomposed lattice one after another")
+    if decompose and snapshots:
+        raise ConfigError("--snapshots is not available with --decompose (each rank holds a "
+                          "part of the lattice)", field="--snapshots",
+                          hint="take snapshots from a serial or --replicas run")
     if decompose:
         _run_decomposed(catalog, catalog_file, settings, out_dir, grid, window, debug_checks,
                         resume, checkpoint_interval, plots)
         return
     if replicas is not None:
         _run_replicas(catalog, catalog_file, settings, out_dir, replicas, resume,
-                      checkpoint_interval, plots)
+                      checkpoint_interval, plots, snapshots)
         return
-    from kmcflow.kmc.parallel.comm import mpi_available
-
-    if mpi_available() and _mpi_world_size() > 1:
+    if _mpi_world_size() > 1:
         raise ConfigError("under mpiexec a run needs --replicas R or --decompose",
                           field="mpiexec", hint="add --replicas R (independent trajectories) "
                           "or --decompose (one lattice split over the ranks)")
@@ -274,12 +276,17 @@ def _run_decomposed(catalog, catalog_file, settings, out_dir, grid, window, debu
 
 
 def _run_replicas(catalog, catalog_file, settings, out_dir, replicas, resume,
-                  checkpoint_interval, plots) -> None:
-    from kmcflow.kmc.parallel.comm import world
+                  checkpoint_interval, plots, snapshots) -> None:
+    from kmcflow.errors import ParallelError
+    from kmcflow.kmc.parallel.comm import INSTALL_HINT, world
     from kmcflow.kmc.parallel.replicas import run_replicas
     from kmcflow.kmc.runner import make_simulation
 
     comm = world()
+    if not getattr(comm, "is_mpi", True) and _mpi_world_size() > 1:
+        raise ParallelError("launched by mpiexec, but mpi4py is missing or cannot load MPI, so "
+                            "every process would run every replica", field="--replicas",
+                            hint=INSTALL_HINT)
     root = comm.Get_rank() == 0
     make_simulation(catalog, settings, str(catalog_file))  # validate before any output
     if root and not getattr(comm, "is_mpi", True):
@@ -288,7 +295,7 @@ def _run_replicas(catalog, catalog_file, settings, out_dir, replicas, resume,
         task = bar.add_task("kmc run --replicas", total=1.0, info="") if root else None
         summary = run_replicas(
             catalog, settings, out_dir, replicas, comm, str(catalog_file), resume=resume,
-            checkpoint_interval_s=checkpoint_interval, plots=plots,
+            checkpoint_interval_s=checkpoint_interval, plots=plots, snapshots=snapshots,
             progress=(lambda f, info: bar.update(task, completed=f, info=info)) if root else None)
     if not root:
         return
@@ -436,9 +443,7 @@ def _report_error(line: str) -> None:
     import time
 
     mpi = sys.modules.get("mpi4py.MPI")
-    active = (mpi is not None and mpi.Is_initialized() and not mpi.Is_finalized()
-              and mpi.COMM_WORLD.Get_size() > 1)
-    if not active:
+    if not _in_mpi_job():
         import os
 
         launcher_rank = os.environ.get("PMI_RANK") or os.environ.get("OMPI_COMM_WORLD_RANK")
@@ -473,7 +478,21 @@ def main(argv: list[str] | None = None) -> int:
             exc)
         print(f"kmcflow: error: {msg} (see --help)", file=sys.stderr)
         return 2
+    except BaseException:
+        if _in_mpi_job():  # a bug or an I/O failure on one rank: never leave the others waiting
+            import traceback
+
+            traceback.print_exc()
+            _report_error("kmcflow: error: unexpected failure (traceback above)")
+        raise
     return result if isinstance(result, int) else 0
+
+
+def _in_mpi_job() -> bool:
+    """Whether MPI is running with more than one rank in this process."""
+    mpi = sys.modules.get("mpi4py.MPI")
+    return bool(mpi is not None and mpi.Is_initialized() and not mpi.Is_finalized()
+                and mpi.COMM_WORLD.Get_size() > 1)
 
 
 if __name__ == "__main__":  # pragma: no cover

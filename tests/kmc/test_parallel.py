@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from kmcflow.cli import main
-from kmcflow.errors import ParallelError
+from kmcflow.errors import CheckpointError, ParallelError
 from kmcflow.kmc.catalog import load_catalog
 from kmcflow.kmc.constants import K_B_EV_PER_K
 from kmcflow.kmc.parallel.comm import SerialComm, mpi_available
@@ -43,11 +43,14 @@ def _isotope_reference_D(temperature_K: float, vacancy_fraction: float) -> float
     return F0_FCC * vacancy_fraction * w * 3.6**2
 
 
-def _mpirun(n: int, args: list[str], **kw) -> subprocess.CompletedProcess:
+def _mpirun(n: int, args: list[str], timeout: float = 600, no_mpi: bool = False
+            ) -> subprocess.CompletedProcess:
     env = {**os.environ, "MPLBACKEND": "Agg"}
     env.pop("KMCFLOW_NO_MPI", None)
+    if no_mpi:
+        env["KMCFLOW_NO_MPI"] = "1"
     return subprocess.run([MPIEXEC, "-n", str(n), sys.executable, "-m", "kmcflow.cli", *args],
-                          capture_output=True, text=True, timeout=600, env=env, **kw)
+                          capture_output=True, text=True, timeout=timeout, env=env)
 
 
 # ---------------------------------------------------------------------------- no MPI needed
@@ -144,7 +147,36 @@ def test_killed_replica_run_resumes_replica_by_replica(examples: Path, tmp_path:
     assert all(np.array_equal(a[k], b[k], equal_nan=True) for k in a.files)
 
 
+def test_resuming_replicas_with_other_flags_is_refused(examples: Path, tmp_path: Path):
+    cat = load_catalog(examples / "isotope_couple.json")
+    settings = settings_from_catalog(cat, cells=(5, 5, 12), steps=20_000, samples=4)
+
+    def die(frac: float, info: str) -> None:
+        if info.startswith("replica 1"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_replicas(cat, settings, tmp_path / "r", 2, SerialComm(), progress=die, plots=False)
+    hotter = settings_from_catalog(cat, cells=(5, 5, 12), steps=20_000, samples=4,
+                                   temperature_K=900.0)
+    with pytest.raises(CheckpointError, match="temperature_K"):
+        run_replicas(cat, hotter, tmp_path / "r", 2, SerialComm(), resume=True, plots=False)
+
+
 # ---------------------------------------------------------------------------- under mpiexec
+@pytest.mark.mpi
+@needs_mpi
+def test_mpiexec_without_working_mpi4py_is_refused(examples: Path, tmp_path: Path):
+    base = ["kmc", "run", str(examples / "isotope_couple.json"), "--cells", "5", "5", "12",
+            "--steps", "1000", "--no-plots"]
+    for extra in (["--replicas", "2"], []):
+        proc = _mpirun(2, [*base, *extra, "--out", str(tmp_path / "x")], timeout=120,
+                       no_mpi=True)
+        assert proc.returncode == 2, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        assert not (tmp_path / "x").exists()
+
+
 @pytest.mark.mpi
 @needs_mpi
 def test_replica_ensemble_is_bit_identical_on_one_and_two_ranks(examples: Path,
@@ -244,6 +276,13 @@ def test_killed_decomposed_run_restarts_from_its_checkpoint(examples: Path, tmp_
     assert not target.exists(), "the run ended before it could be killed; make it longer"
     done = json.loads(latest.read_text())["samples_done"]
     assert 4 <= done < 25
+    # a checkpoint missing one rank's file: every rank stops with one message, none hangs
+    broken = tmp_path / ".broken.partial"
+    shutil.copytree(tmp_path / ".killed.partial", broken)
+    for f in broken.glob("checkpoints/gen-*/rank-00001.npz"):
+        f.unlink()
+    proc = _mpirun(2, [*args, "--out", str(tmp_path / "broken"), "--resume"], timeout=120)
+    assert proc.returncode != 0 and "cannot read checkpoint" in proc.stderr
     proc = _mpirun(2, [*args, "--out", str(target), "--resume"])
     assert proc.returncode == 0, proc.stderr
     summary = json.loads((target / "summary.json").read_text())

@@ -6,7 +6,8 @@ concentration profiles. Each rank stores its owned cells plus ``g`` ghost cells 
 side, where ``g`` is the reach of a rate in cells (1 without pair interactions: a hop rate
 depends on the two sites; 2 with them: also on the neighbours of both). The local block is
 built as a periodic block of ``(nx_local + 2 g) x (ny_local + 2 g) x nz`` cells; its
-wrap-around bonds join ghosts to ghosts only and are never read by an active event.
+wrap-around bonds join ghosts to ghosts only; no active hop's rate depends on them (the
+kernel may refresh an inactive far-edge vacancy through one, from rate 0 to rate 0).
 
 Algorithm (Shim and Amar, Phys. Rev. B 71, 125432 (2005); the sectors of SPPARKS). Each rank's
 owned cells are cut into 2 sectors along x (and 2 along y when ``py > 1``). Time advances in
@@ -86,7 +87,7 @@ def choose_grid(n_ranks: int, cells: tuple[int, int, int], dimension: int, reach
 
     A split axis needs at least ``2 (reach_cells + 1)`` cells per rank (two sectors each wider
     than the reach of a rate plus one). Among the valid grids the one with the fewest ghost
-    cells wins; x slabs (``py = 1``) whenever they fit.
+    cells wins (ties go to more ranks along x).
     """
     nx, ny, _ = cells
     min_cells = 2 * (reach_cells + 1)
@@ -377,15 +378,22 @@ class DomainSimulation:
     def window_default_s(self) -> float:
         """The default window, ``1 / (z w_max)``: the mean time for the fastest vacancy to hop.
 
-        ``w_max`` is the fastest hop rate of the resolved tables (without pair terms) and ``z``
-        the largest coordination. On the isotope couple (fcc, 2 ranks, 6 cells per sector) this
-        window loses about 1 % of the hops at sector boundaries and gives D within 2 % of
-        f0 c_v w a^2; the bias falls in proportion to the window.
+        ``w_max`` is the fastest hop rate of the resolved tables (with pair interactions, a bound:
+        the KRA barrier lowered by half the most negative energy change any neighbourhood can
+        give) and ``z`` the largest coordination. On the isotope couple (fcc, 2 ranks, 6 cells
+        per sector) this window loses about 1 % of the hops at sector boundaries and gives D
+        within 2 % of f0 c_v w a^2; the bias falls in proportion to the window.
         """
         r = self.rates
-        fastest = float(np.max(r.rate_Hz)) if not r.use_pairs else float(
-            np.max(r.prefactor_Hz * np.exp(-np.maximum(r.kra_eV, 0.0) / r.kT_eV)))
         z = int(self.block.offsets.shape[1])
+        if r.use_pairs:  # bound the barrier from below: the most negative energy change
+            site = r.site_energy_eV[1:]
+            d_site = float(np.min(site[:, None, :] - site[:, :, None]))
+            d_pair = z * (min(float(np.min(r.pair_eV)), 0.0) - max(float(np.max(r.pair_eV)), 0.0))
+            lowest = np.maximum(r.kra_eV + 0.5 * (d_site + d_pair), 0.0)
+            fastest = float(np.max(r.prefactor_Hz * np.exp(-lowest / r.kT_eV)))
+        else:
+            fastest = float(np.max(r.rate_Hz))
         return math.inf if fastest <= 0 else 1.0 / (z * fastest)
 
     def _refresh_vacancies(self) -> None:

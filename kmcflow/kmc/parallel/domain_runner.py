@@ -122,11 +122,22 @@ def run_decomposed_to_directory(
                                   "run, or drop --resume to start afresh")
         if info is not None:
             gen_dir = ckdir / f"gen-{info['generation']:06d}"
-            with np.load(gen_dir / f"rank-{rank:05d}.npz", allow_pickle=False) as data:
-                sim.restore_state({k: data[k] for k in data.files})
+            state, arrays, failure = None, None, None
+            try:  # every rank reads; then all agree, so no rank is left waiting on a failure
+                with np.load(gen_dir / f"rank-{rank:05d}.npz", allow_pickle=False) as data:
+                    state = {k: data[k] for k in data.files}
+                if root:
+                    with np.load(gen_dir / "recorder.npz", allow_pickle=False) as data:
+                        arrays = {k: data[k] for k in data.files}
+            except (OSError, ValueError, KeyError) as exc:
+                failure = f"rank {rank}: {exc}"
+            failures = [f for f in comm.allgather(failure) if f]
+            if failures:
+                raise CheckpointError(f"cannot read checkpoint generation {info['generation']}"
+                                      f" ({'; '.join(failures)})", file=str(gen_dir),
+                                      hint="drop --resume to start afresh")
+            sim.restore_state(state)
             if root:
-                with np.load(gen_dir / "recorder.npz", allow_pickle=False) as data:
-                    arrays = {k: data[k] for k in data.files}
                 rec.load(arrays)
                 cpu = float(arrays["cpu_s"][0])
             generation = int(info["generation"])

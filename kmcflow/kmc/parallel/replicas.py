@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from kmcflow.atomic_io import write_json, write_npz
-from kmcflow.errors import ConfigError, ParallelError
+from kmcflow.errors import CheckpointError, ConfigError, ParallelError
 from kmcflow.kmc.catalog import Catalog
 from kmcflow.kmc.runner import ProgressCallback, RunSettings, partial_path, run_to_directory
 
@@ -103,6 +103,7 @@ def run_replicas(
     checkpoint_interval_s: float = 300.0,
     progress: ProgressCallback | None = None,
     plots: bool = True,
+    snapshots: bool = False,
 ) -> dict:
     """Run ``n_replicas`` trajectories over the ranks of ``comm``; return the ensemble summary.
 
@@ -121,13 +122,16 @@ def run_replicas(
     loaded = []
     for i, r in enumerate(mine):
         folder = replica_dir(work, r)
-        if not (resume and (folder / "summary.json").exists()):
+        finished = resume and (folder / "summary.json").exists()
+        if finished:
+            _check_finished_replica(folder, catalog, settings, r)
+        if not finished:
             def report(frac: float, info: str, i: int = i, r: int = r) -> None:
                 if progress is not None:
                     progress((i + frac) / len(mine), f"replica {r}: {info}")
 
             run_to_directory(catalog, replace(settings, replica=r), folder, catalog_file,
-                             progress=report, resume=resume,
+                             progress=report, resume=resume, snapshots=snapshots,
                              checkpoint_interval_s=checkpoint_interval_s)
         loaded.append((r, _load_replica(folder)))
     gathered = comm.gather(loaded, root=0)
@@ -165,6 +169,24 @@ def run_replicas(
             shutil.rmtree(out)
         os.replace(work, out)
     return comm.bcast(summary, root=0)
+
+
+def _check_finished_replica(folder: Path, catalog: Catalog, settings: RunSettings,
+                            replica: int) -> None:
+    """Refuse to reuse a finished replica that was run with other inputs or another catalog."""
+    from dataclasses import asdict
+
+    summary = json.loads((folder / "summary.json").read_text())
+    done = dict(summary.get("inputs", {}))
+    wanted = {**asdict(replace(settings, replica=replica)), "cells": list(settings.cells)}
+    differs = sorted(k for k, v in wanted.items() if done.get(k) != v)
+    if summary.get("catalog", {}).get("name") != catalog.name:
+        differs.append("catalog")
+    if differs:
+        raise CheckpointError(f"finished replica {replica} was run with other "
+                              f"{', '.join(differs)}", file=str(folder / "summary.json"),
+                              hint="resume with the flags of the killed run, or drop --resume "
+                              "to start afresh")
 
 
 def _finite(x: float) -> float | None:
