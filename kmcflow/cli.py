@@ -207,13 +207,7 @@ def kmc_run(
             checkpoint_interval_s=checkpoint_interval, snapshots=snapshots, sim=sim)
     out.print(f"{summary['events_executed']:,} events, t = {summary['simulated_time_s']:.4e} s, "
               f"{summary['events_per_second']:.3e} events/s (CPU)")
-    _print_fit(summary["interdiffusion"])
-    if plots:
-        from kmcflow.kmc.study import analyze_directory
-
-        analyze_directory(out_dir)
-    out.print(f"wrote {out_dir}/summary.json, observables.npz"
-              + (", analysis.json, width.png, profiles.png" if plots else ""))
+    _finish_run_output(summary, out_dir, plots)
 
 
 def _mpi_world_size() -> int:
@@ -266,13 +260,7 @@ def _run_decomposed(catalog, catalog_file, settings, out_dir, grid, window, debu
     out.print(f"{summary['events_executed']:,} events, t = {summary['simulated_time_s']:.4e} s, "
               f"{par['sweeps']} sweeps of window {par['window_s']:.3e} s, communication "
               f"{par['comm_time_s_max_rank']:.2f} s (slowest rank)")
-    _print_fit(summary["interdiffusion"])
-    if plots:
-        from kmcflow.kmc.study import analyze_directory
-
-        analyze_directory(out_dir)
-    out.print(f"wrote {out_dir}/summary.json, observables.npz"
-              + (", analysis.json, width.png, profiles.png" if plots else ""))
+    _finish_run_output(summary, out_dir, plots)
 
 
 def _run_replicas(catalog, catalog_file, settings, out_dir, replicas, resume,
@@ -316,6 +304,17 @@ def _run_replicas(catalog, catalog_file, settings, out_dir, replicas, resume,
 def _se(x: float | None) -> str:
     """A standard error for printing ("n/a" when it could not be estimated)."""
     return "n/a" if x is None or not math.isfinite(x) else f"{x:.1e}"
+
+
+def _finish_run_output(summary: dict, out_dir: Path, plots: bool) -> None:
+    """Print the fit of a serial or decomposed run, analyse and plot it, list its files."""
+    _print_fit(summary["interdiffusion"])
+    if plots:
+        from kmcflow.kmc.study import analyze_directory
+
+        analyze_directory(out_dir)
+    out.print(f"wrote {out_dir}/summary.json, observables.npz"
+              + (", analysis.json, width.png, profiles.png" if plots else ""))
 
 
 def _print_fit(fit: dict) -> None:

@@ -213,90 +213,38 @@ def plot_arrhenius(
     return _save(fig, path)
 
 
-def plot_width_band(
-    times_s: np.ndarray,
-    mean_A: np.ndarray,
-    stderr_A: np.ndarray,
-    path: str | os.PathLike[str],
-    title: str | None = None,
-) -> Path:
-    """Plot the replica-mean 10-90 % width with a band of one standard error.
-
-    Parameters
-    ----------
-    times_s
-        Sample times, s.
-    mean_A, stderr_A
-        Mean and standard error over replicas of the width, Angstrom.
-    path
-        Destination PNG.
-    title
-        Optional title.
-
-    Returns
-    -------
-    pathlib.Path
-        The written file.
-
-    """
-    t = np.asarray(times_s, dtype=float)
-    m = np.asarray(mean_A, dtype=float)
-    e = np.nan_to_num(np.asarray(stderr_A, dtype=float))
-    if not t.shape == m.shape == e.shape:
-        raise ConfigError("times, mean and stderr must have equal length", field="width")
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.fill_between(t, m - e, m + e, alpha=0.3, label="± 1 standard error")
-    ax.plot(t, m, "o-", ms=3, label="mean 10-90 % width")
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("10-90 % width (Å)")
-    if title:
-        ax.set_title(title)
-    ax.legend()
-    fig.tight_layout()
-    return _save(fig, path)
-
-
-def plot_profile_band(
-    z_A: np.ndarray,
-    mean: np.ndarray,
-    stderr: np.ndarray,
-    path: str | os.PathLike[str],
-    title: str | None = None,
-) -> Path:
-    """Plot a replica-mean first-host fraction profile with a band of one standard error.
-
-    Parameters
-    ----------
-    z_A
-        Layer positions, Angstrom.
-    mean, stderr
-        Mean and standard error over replicas of the first-host fraction per layer.
-    path
-        Destination PNG.
-    title
-        Optional title.
-
-    Returns
-    -------
-    pathlib.Path
-        The written file.
-
-    """
-    z = np.asarray(z_A, dtype=float)
-    m = np.asarray(mean, dtype=float)
+def _plot_band(x: np.ndarray, mean: np.ndarray, stderr: np.ndarray, path: str | os.PathLike[str],
+               labels: tuple[str, str, str], title: str | None, ylim: tuple | None) -> Path:
+    """A mean curve with a band of one standard error; ``labels`` = (curve, x axis, y axis)."""
+    x, m = np.asarray(x, dtype=float), np.asarray(mean, dtype=float)
     e = np.nan_to_num(np.asarray(stderr, dtype=float))
-    if not z.shape == m.shape == e.shape:
-        raise ConfigError("z, mean and stderr must have equal length", field="profile")
+    if not x.shape == m.shape == e.shape:
+        raise ConfigError("x, mean and stderr must have equal length", field=labels[0])
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.fill_between(z, m - e, m + e, alpha=0.3, label="± 1 standard error")
-    ax.plot(z, m, "-", label="mean first-host fraction")
-    ax.set_xlabel("z (Å)")
-    ax.set_ylabel("first-host fraction")
-    ax.set_ylim(-0.05, 1.05)
+    ax.fill_between(x, m - e, m + e, alpha=0.3, label="± 1 standard error")
+    ax.plot(x, m, "o-" if x.size < 60 else "-", ms=3, label=labels[0])
+    ax.set_xlabel(labels[1])
+    ax.set_ylabel(labels[2])
+    if ylim is not None:
+        ax.set_ylim(*ylim)
     if title:
         ax.set_title(title)
     ax.legend()
     fig.tight_layout()
     return _save(fig, path)
+
+
+def plot_width_band(times_s: np.ndarray, mean_A: np.ndarray, stderr_A: np.ndarray,
+                    path: str | os.PathLike[str], title: str | None = None) -> Path:
+    """Plot the replica-mean 10-90 % width (Angstrom) against time (s) with a ± 1 s.e. band."""
+    return _plot_band(times_s, mean_A, stderr_A, path,
+                      ("mean 10-90 % width", "time (s)", "10-90 % width (Å)"), title, None)
+
+
+def plot_profile_band(z_A: np.ndarray, mean: np.ndarray, stderr: np.ndarray,
+                      path: str | os.PathLike[str], title: str | None = None) -> Path:
+    """Plot a replica-mean first-host fraction per layer (z in Angstrom) with a ± 1 s.e. band."""
+    return _plot_band(z_A, mean, stderr, path,
+                      ("mean first-host fraction", "z (Å)", "first-host fraction"), title,
+                      (-0.05, 1.05))

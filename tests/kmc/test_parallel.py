@@ -24,8 +24,8 @@ from kmcflow.errors import CheckpointError, ParallelError
 from kmcflow.kmc.catalog import load_catalog
 from kmcflow.kmc.constants import K_B_EV_PER_K
 from kmcflow.kmc.parallel.comm import SerialComm, mpi_available
-from kmcflow.kmc.parallel.domain import choose_grid
 from kmcflow.kmc.parallel.domain_runner import sweep_schedule
+from kmcflow.kmc.parallel.grid import choose_grid
 from kmcflow.kmc.parallel.replicas import reduce_replicas, run_replicas
 from kmcflow.kmc.runner import settings_from_catalog
 
@@ -249,7 +249,8 @@ def test_killed_decomposed_run_restarts_from_its_checkpoint(examples: Path, tmp_
             "--time", "1.2e-7", "--samples", "25", "--seed", "4", "--decompose",
             "--debug-checks", "--no-plots", "--checkpoint-interval", "0"]
     straight = tmp_path / "straight"
-    assert _mpirun(2, [*args, "--out", str(straight)]).returncode == 0
+    proc = _mpirun(2, [*args, "--out", str(straight)])
+    assert proc.returncode == 0, proc.stderr
     target = tmp_path / "killed"
     latest = tmp_path / ".killed.partial" / "checkpoints" / "latest.json"
     env = {**os.environ, "MPLBACKEND": "Agg"}
@@ -275,14 +276,14 @@ def test_killed_decomposed_run_restarts_from_its_checkpoint(examples: Path, tmp_
         proc.wait()
     assert not target.exists(), "the run ended before it could be killed; make it longer"
     done = json.loads(latest.read_text())["samples_done"]
-    assert 4 <= done < 25
+    assert 4 <= done < 25, done
     # a checkpoint missing one rank's file: every rank stops with one message, none hangs
     broken = tmp_path / ".broken.partial"
     shutil.copytree(tmp_path / ".killed.partial", broken)
     for f in broken.glob("checkpoints/gen-*/rank-00001.npz"):
         f.unlink()
     proc = _mpirun(2, [*args, "--out", str(tmp_path / "broken"), "--resume"], timeout=120)
-    assert proc.returncode != 0 and "cannot read checkpoint" in proc.stderr
+    assert proc.returncode != 0 and "cannot read checkpoint" in proc.stderr, proc.stderr
     proc = _mpirun(2, [*args, "--out", str(target), "--resume"])
     assert proc.returncode == 0, proc.stderr
     summary = json.loads((target / "summary.json").read_text())

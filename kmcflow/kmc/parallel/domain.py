@@ -34,7 +34,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass
+import time
 from typing import Any
 
 import numpy as np
@@ -46,79 +46,10 @@ from kmcflow.kmc.engine import couple_regions, lattice_from_catalog, resolve_blo
 from kmcflow.kmc.lattice import LatticeBlock, build_block
 from kmcflow.kmc.parallel import exchange_kernels as xk
 from kmcflow.kmc.parallel.exchange_kernels import SITE_BYTES
+from kmcflow.kmc.parallel.grid import choose_grid
 
 _TAG_FORWARD = 11
 _TAG_REVERSE = 12
-
-
-@dataclass(frozen=True)
-class ProcessGrid:
-    """How the x-y cells are split: rank ``r`` sits at ``(r // py, r % py)``.
-
-    ``x_bounds`` (px + 1,) and ``y_bounds`` (py + 1,) are the first cell of each slab.
-    """
-
-    px: int
-    py: int
-    x_bounds: tuple[int, ...]
-    y_bounds: tuple[int, ...]
-
-    @property
-    def size(self) -> int:
-        """Number of ranks."""
-        return self.px * self.py
-
-    def coords(self, rank: int) -> tuple[int, int]:
-        """Grid coordinates of ``rank``."""
-        return rank // self.py, rank % self.py
-
-    def rank_at(self, ix: int, iy: int) -> int:
-        """Rank at grid coordinates (periodic)."""
-        return (ix % self.px) * self.py + (iy % self.py)
-
-
-def _bounds(n: int, parts: int) -> tuple[int, ...]:
-    return tuple((i * n) // parts for i in range(parts + 1))
-
-
-def choose_grid(n_ranks: int, cells: tuple[int, int, int], dimension: int, reach_cells: int,
-                grid: tuple[int, int] | None = None) -> ProcessGrid:
-    """Pick the process grid for ``n_ranks`` (or check the one asked for).
-
-    A split axis needs at least ``2 (reach_cells + 1)`` cells per rank (two sectors each wider
-    than the reach of a rate plus one). Among the valid grids the one with the fewest ghost
-    cells wins (ties go to more ranks along x).
-    """
-    nx, ny, _ = cells
-    min_cells = 2 * (reach_cells + 1)
-    candidates = [grid] if grid is not None else [
-        (p, n_ranks // p) for p in range(n_ranks, 0, -1) if n_ranks % p == 0]
-    best: tuple[float, tuple[int, int]] | None = None
-    problems = []
-    for px, py in candidates:
-        if px * py != n_ranks:
-            problems.append(f"grid {px}x{py} does not use {n_ranks} ranks")
-            continue
-        if py > 1 and dimension == 2:
-            problems.append(f"grid {px}x{py} splits y, which a 2D lattice does not have")
-            continue
-        if (px > 1 and nx // px < min_cells) or (py > 1 and ny // py < min_cells) or nx < 2:
-            problems.append(f"grid {px}x{py} leaves fewer than {min_cells} cells per rank")
-            continue
-        gx = reach_cells if px > 1 else 0
-        gy = reach_cells if py > 1 else 0
-        ghost = (nx / px + 2 * gx) * (ny / py + 2 * gy) - (nx / px) * (ny / py)
-        key = (ghost, (px, py))
-        if best is None or key[0] < best[0]:
-            best = key
-    if best is None:
-        raise ParallelError(
-            f"cannot split {nx} x {ny} cells over {n_ranks} ranks: " + "; ".join(problems),
-            field="--cells/--grid",
-            hint=f"each split axis needs at least {min_cells} cells per rank: use more cells "
-                 "or fewer ranks")
-    px, py = best[1]
-    return ProcessGrid(px, py, _bounds(nx, px), _bounds(ny, py))
 
 
 class DomainSimulation:
@@ -310,10 +241,16 @@ class DomainSimulation:
             raise ParallelError("internal error: a rank is its own ghost owner",
                                 field="decomposition")
         self.neighbours = sorted(set(self.ghost_idx) | set(self.send_idx))
-        self._send_bufs = {q: np.empty((i.size, SITE_BYTES), np.uint8)
-                           for q, i in self.send_idx.items()}
-        self._ghost_bufs = {q: np.empty((i.size, SITE_BYTES), np.uint8)
-                            for q, i in self.ghost_idx.items()}
+        # message buffers, allocated once: forward records (8 bytes per site), reverse records
+        # with a changed flag (9), and the ghost records at the start of the window
+        def buffers(plan: dict[int, np.ndarray], width: int) -> dict[int, np.ndarray]:
+            return {q: np.empty((i.size, width), np.uint8) for q, i in plan.items()}
+
+        self._send_bufs = buffers(self.send_idx, SITE_BYTES)
+        self._ghost_bufs = buffers(self.ghost_idx, SITE_BYTES)
+        self._reverse_out = buffers(self.ghost_idx, SITE_BYTES + 1)
+        self._reverse_in = buffers(self.send_idx, SITE_BYTES + 1)
+        self._ghost_before = buffers(self.ghost_idx, SITE_BYTES)
         self.ghost_sites = ghosts
         self.ghost_bytes_per_window = 2 * SITE_BYTES * sum(i.size for i in self.ghost_idx.values())
 
@@ -327,31 +264,27 @@ class DomainSimulation:
 
     def exchange_forward(self) -> None:
         """Owners refresh every ghost copy of their boundary sites."""
-        t0 = _now()
+        t0 = time.perf_counter()
         for q, idx in self.send_idx.items():
             xk.pack(self.occ, self.basis0, self.disp, idx, self._send_bufs[q])
         self._exchange(self._send_bufs, self._ghost_bufs, _TAG_FORWARD)
         for q, idx in self.ghost_idx.items():
             xk.unpack(self._ghost_bufs[q], idx, self.occ, self.basis0, self.disp, False)
-        self.comm_time_s += _now() - t0
+        self.comm_time_s += time.perf_counter() - t0
 
-    def exchange_reverse(self, before: dict[int, np.ndarray]) -> None:
+    def exchange_reverse(self) -> None:
         """Send the ghost sites this rank changed in the window back to their owners.
 
-        ``before`` holds the packed ghost state at the start of the window. Each message is the
-        packed ghost state with one more byte per site: 1 where it changed.
+        Each message is the packed ghost state with one more byte per site: 1 where it differs
+        from the state packed at the start of the window.
         """
-        t0 = _now()
-        out = {}
+        t0 = time.perf_counter()
         for q, idx in self.ghost_idx.items():
-            buf = np.empty((idx.size, SITE_BYTES + 1), np.uint8)
-            xk.pack_changes(self.occ, self.basis0, self.disp, idx, before[q], buf)
-            out[q] = buf
-        inbox = {q: np.empty((i.size, SITE_BYTES + 1), np.uint8)
-                 for q, i in self.send_idx.items()}
-        self._exchange(out, inbox, _TAG_REVERSE)
+            xk.pack_changes(self.occ, self.basis0, self.disp, idx, self._ghost_before[q],
+                            self._reverse_out[q])
+        self._exchange(self._reverse_out, self._reverse_in, _TAG_REVERSE)
         written = np.zeros(self.block.n_sites, np.int8) if self.debug_checks else None
-        for q, buf in inbox.items():
+        for q, buf in self._reverse_in.items():
             changed = buf[:, SITE_BYTES] == 1
             if not np.any(changed):
                 continue
@@ -360,7 +293,7 @@ class DomainSimulation:
                 self._check_reverse(q, idx, self._owned_snapshot[q][changed], written)
             xk.unpack(buf, self.send_idx[q], self.occ, self.basis0, self.disp, True)
             self._touched.append(idx)
-        self.comm_time_s += _now() - t0
+        self.comm_time_s += time.perf_counter() - t0
 
     def _check_reverse(self, q: int, idx: np.ndarray, snap: np.ndarray,
                        written: np.ndarray) -> None:
@@ -424,16 +357,14 @@ class DomainSimulation:
             self.seed, spawn_key=(self.replica, 2, self.sweeps_done))).permutation(self.n_sectors)
         for k in order:
             self._activate(int(k))
-            before = {}
             for q, idx in self.ghost_idx.items():
-                before[q] = np.empty((idx.size, SITE_BYTES), np.uint8)
-                xk.pack(self.occ, self.basis0, self.disp, idx, before[q])
+                xk.pack(self.occ, self.basis0, self.disp, idx, self._ghost_before[q])
             if self.debug_checks:
                 self._owned_snapshot = {}
                 for q, idx in self.send_idx.items():
                     self._owned_snapshot[q] = np.empty((idx.size, SITE_BYTES), np.uint8)
                     xk.pack(self.occ, self.basis0, self.disp, idx, self._owned_snapshot[q])
-            t0 = _now()
+            t0 = time.perf_counter()
             total = float(self.tree[1])
             self.clock[0] = 0.0
             self.clock[1] = (-math.log(kernels.uniform_open(self.rng)) / total
@@ -444,12 +375,12 @@ class DomainSimulation:
                 self.basis0, self.vac_site, self.vac_of_site, self.slot_rate, self.tree,
                 self.leaf0, self.rng, self.clock, self.event_counts_ext, *self.tables,
                 np.iinfo(np.int64).max, float(window_s))
-            self.kernel_time_s += _now() - t0
+            self.kernel_time_s += time.perf_counter() - t0
             if status == kernels.STATUS_OVERFLOW:
                 raise ParallelError("an atom moved more than 32000 cells: the displacement "
                                     "counters would overflow", field="--time")
             self.n_events_local += int(done)
-            self.exchange_reverse(before)
+            self.exchange_reverse()
             self.exchange_forward()
             if self.debug_checks:
                 counts = self.global_species_counts()
@@ -567,10 +498,4 @@ class DomainSimulation:
         self.vac_of_site = np.full(self.block.n_sites, -1, np.int32)
         self.vac_of_site[self.vac_site] = np.arange(self.vac_site.size, dtype=np.int32)
         self._touched = [arrays["touched"].astype(np.int64)]
-
-
-def _now() -> float:
-    import time
-
-    return time.perf_counter()
 
