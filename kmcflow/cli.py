@@ -431,13 +431,15 @@ def kmc_validate(
         raise typer.Exit(1)
 
 
-def _report_error(line: str) -> None:
+def _report_error(line: str, *, collective: bool = False) -> None:
     """Print a one-line error; under an MPI job of several ranks, end the whole job.
 
-    Rank 0 prints at once and aborts the job (so an input error prints once); another rank
-    waits half a second (rank 0 usually ends the job first when every rank saw the error),
-    then prints with its rank and aborts, so an error on one rank never leaves the others
-    waiting in a collective.
+    A *collective* error (raised by every rank at the same point) is printed by rank 0 and
+    every rank then returns normally, so the job ends with the exit code and nothing is lost.
+    Otherwise rank 0 prints, gives the launcher a moment to forward the line (``MPI_Abort``
+    tears down the output pipes) and aborts the job; another rank waits first (rank 0 usually
+    ends the job when every rank saw the error), then prints with its rank and aborts, so an
+    error on one rank never leaves the others waiting in a collective.
     """
     import time
 
@@ -450,10 +452,15 @@ def _report_error(line: str) -> None:
             print(line, file=sys.stderr)
         return
     rank = mpi.COMM_WORLD.Get_rank()
+    if collective:
+        if rank == 0:
+            print(line, file=sys.stderr, flush=True)
+        return
     if rank > 0:
-        time.sleep(0.5)
+        time.sleep(2.0)
         line = f"[rank {rank}] {line}"
     print(line, file=sys.stderr, flush=True)
+    time.sleep(0.5)
     mpi.COMM_WORLD.Abort(2)
 
 
@@ -462,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = app(args=argv, standalone_mode=False)
     except KmcflowError as exc:
-        _report_error(f"kmcflow: error: {exc.one_line()}")
+        _report_error(f"kmcflow: error: {exc.one_line()}", collective=exc.collective)
         return 2
     except typer.Exit as exc:
         return int(getattr(exc, "exit_code", 0) or 0)

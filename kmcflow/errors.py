@@ -22,7 +22,16 @@ class KmcflowError(Exception):
     hint
         How to fix it, if there is something specific to say.
 
+    Attributes
+    ----------
+    collective
+        Set to ``True`` by MPI code that raises the error on every rank at the same point
+        (after agreeing on it with a collective); the command line then ends the job with a
+        normal exit instead of ``MPI_Abort``, so the message is never lost to the abort.
+
     """
+
+    collective: bool = False
 
     def __init__(
         self,

@@ -133,9 +133,11 @@ def run_decomposed_to_directory(
                 failure = f"rank {rank}: {exc}"
             failures = [f for f in comm.allgather(failure) if f]
             if failures:
-                raise CheckpointError(f"cannot read checkpoint generation {info['generation']}"
-                                      f" ({'; '.join(failures)})", file=str(gen_dir),
-                                      hint="drop --resume to start afresh")
+                error = CheckpointError(f"cannot read checkpoint generation {info['generation']}"
+                                        f" ({'; '.join(failures)})", file=str(gen_dir),
+                                        hint="drop --resume to start afresh")
+                error.collective = True  # every rank raises it here, after the allgather
+                raise error
             sim.restore_state(state)
             if root:
                 rec.load(arrays)
