@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from typer.exceptions import TyperException
 
+from kmcflow.cli_structures import bulk_app, hops_command, interface_app
 from kmcflow.errors import ConfigError, KmcflowError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -25,6 +26,9 @@ catalog_app = typer.Typer(no_args_is_help=True, help="Inspect and check event ca
 kmc_app = typer.Typer(no_args_is_help=True, help="Run, analyse and validate lattice kMC.")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(kmc_app, name="kmc")
+app.add_typer(bulk_app, name="bulk")
+app.add_typer(interface_app, name="interface")
+app.command("hops")(hops_command)
 
 out = Console()
 err = Console(stderr=True)

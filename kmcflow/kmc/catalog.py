@@ -136,6 +136,38 @@ class Provenance(_Model):
     notes: str | None = None
 
 
+def event_key(species: str, initial_region: str, final_region: str) -> str:
+    """Return the text form of an event key, ``"species/initial_region->final_region"``.
+
+    Host names cannot contain ``/`` or ``>``, so the text splits back unambiguously; the
+    structure tools label every enumerated hop with it (see :func:`parse_event_key`).
+    """
+    return f"{species}/{initial_region}->{final_region}"
+
+
+def parse_event_key(text: str) -> tuple[str, str, str]:
+    """Split an event key text into (species, initial region, final region)."""
+    species, sep, regions = text.rpartition("/")
+    initial, arrow, final = regions.partition("->")
+    if not (sep and arrow and species and initial and final):
+        raise CatalogError(f"bad event key {text!r}", field="event_key",
+                           hint="write species/initial_region->final_region, e.g. Cu/Cu->Ni")
+    return species, initial, final
+
+
+def region_name(host: str, distance_A: float | None, band_thickness_A: float) -> str:
+    """Return the region of a site of ``host`` at ``distance_A`` from the nearest interface.
+
+    The rule the engine applies to its lattice sites: within ``band_thickness_A`` (when it
+    is positive) the region is ``host:interface``, else the host itself. A bulk site has no
+    distance (None) and is always in its host's region.
+    """
+    if distance_A is not None and band_thickness_A > 0 and abs(distance_A) <= (
+            band_thickness_A + 1e-9):
+        return host + INTERFACE_SUFFIX
+    return host
+
+
 class Event(_Model):
     """One distinct vacancy hop: ``species`` moves from ``initial_region`` to ``final_region``."""
 
@@ -150,6 +182,11 @@ class Event(_Model):
     prefactor_Hz: PositiveFloat
     uncertainty: Uncertainty | None = None
     provenance: Provenance
+
+    @property
+    def key(self) -> str:
+        """The event key text (see :func:`event_key`)."""
+        return event_key(self.species, self.initial_region, self.final_region)
 
 
 class EnergyModel(_Model):

@@ -1,9 +1,17 @@
-"""Interface slabs and vacancy hops from bulk crystals (pymatgen).
+"""Interface slabs and vacancy hops from bulk crystals (pymatgen, spglib, ASE).
 
-Planned contents (issue "Structures"): bulk input, the coherent interface builder over
-pymatgen's lattice matching, symmetry-distinct hop enumeration with catalog event keys, and the
-kMC lattice extracted from an interface. Nothing is implemented here yet; importing this package
-needs nothing beyond the standard library.
+Stage 1 of the pipeline; needs the ``structures`` extra. One module per job:
+
+- :mod:`~kmcflow.structures.bulk`: the bundled crystals (published lattice constants);
+- :mod:`~kmcflow.structures.io`: reading CIF/POSCAR/extxyz/JSON, labelled structures, writing;
+- :mod:`~kmcflow.structures.interface`: lattice matches and coherent interface slabs;
+- :mod:`~kmcflow.structures.symmetry`: symmetry operations as site permutations;
+- :mod:`~kmcflow.structures.hops`: symmetry-distinct vacancy hops with catalog event keys;
+- :mod:`~kmcflow.structures.endpoints`: NEB endpoint supercells and the ``hops.json`` manifest;
+- :mod:`~kmcflow.structures.sublattice`: the kMC lattice (catalog sections) of a structure;
+- :mod:`~kmcflow.structures.plots`: the side view of an interface.
+
+Importing this package needs nothing beyond the standard library; the modules import pymatgen.
 """
 
 from __future__ import annotations

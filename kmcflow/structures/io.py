@@ -1,0 +1,296 @@
+"""Reading and writing structures: bulk crystals, labelled interfaces and hop endpoints.
+
+Every structure the package hands around is a :class:`LabelledStructure`: a pymatgen
+``Structure`` whose sites carry a ``host`` label (the host phase; for a bulk crystal, its name)
+and, for an interface, ``distance_from_interface_A`` (signed: negative on the substrate side),
+plus an :class:`InterfaceInfo` record (None for a bulk crystal).
+
+Formats read: CIF, POSCAR/CONTCAR (``.vasp``), extended XYZ (``.extxyz``/``.xyz``), pymatgen
+JSON (``Structure`` or ``Interface`` only: the class named in the file is checked against an
+allow-list before anything is built, nothing is unpickled), or the name of a bundled crystal.
+Interfaces are written as pymatgen ``Interface`` JSON (the record in
+``interface_properties["kmcflow"]``) and as extended XYZ (the record as JSON in the comment
+line, ``host`` and ``distance_from_interface_A`` as per-atom columns, fixed atoms as ASE's
+``move_mask``). Every write is atomic.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kmcflow.atomic_io import atomic_path, write_text
+from kmcflow.errors import StructureError
+
+HOST = "host"
+DISTANCE = "distance_from_interface_A"
+INFO_KEY = "kmcflow"
+_ALLOWED_JSON_CLASSES = {"Structure", "Interface", "Slab"}
+_POSCAR_NAMES = ("POSCAR", "CONTCAR")
+
+
+@dataclass
+class InterfaceInfo:
+    """What kmcflow records about an interface it built (JSON-safe).
+
+    Attributes
+    ----------
+    substrate_name, film_name
+        Host names of the two phases (the catalog's ``hosts``).
+    substrate_miller, film_miller
+        Miller indices of the bulk planes that meet.
+    termination
+        pymatgen's termination label (film, substrate).
+    periodic_bicrystal
+        True when there is no vacuum: the film's top meets the substrate's bottom across the
+        cell boundary, so the cell holds two interfaces.
+    plane_heights_A
+        Heights (along the interface normal, from the cell origin) of the interface planes,
+        each midway between the last substrate layer and the first film layer.
+    gap_A, vacuum_A
+        Film-substrate separation and vacuum above the film.
+    substrate_layers, film_layers
+        Atomic layers of each phase; ``fixed_layers`` of the substrate's bottom are fixed.
+    match
+        The lattice match (strain, area, supercell vectors).
+    sources
+        Where each bulk crystal came from (bundled name or file) and its reference.
+
+    """
+
+    substrate_name: str
+    film_name: str
+    substrate_miller: list[int]
+    film_miller: list[int]
+    termination: list[str]
+    periodic_bicrystal: bool
+    plane_heights_A: list[float]
+    gap_A: float
+    vacuum_A: float
+    substrate_layers: int
+    film_layers: int
+    fixed_layers: int
+    substrate_thickness_A: float
+    film_thickness_A: float
+    match: dict[str, Any] = field(default_factory=dict)
+    sources: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the record as a plain dictionary."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], file: str | None = None) -> InterfaceInfo:
+        """Build the record from :meth:`to_dict` output, naming the file on a bad field."""
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise StructureError(f"bad kmcflow interface record: {exc}", file=file,
+                                 field=INFO_KEY, hint="rebuild the interface with "
+                                 "`kmcflow interface build`") from exc
+
+    @property
+    def hosts(self) -> list[str]:
+        """The host names, substrate first (the order of a catalog's ``hosts``)."""
+        return [self.substrate_name, self.film_name]
+
+
+@dataclass
+class LabelledStructure:
+    """A structure whose sites carry host labels, with its interface record if any."""
+
+    structure: Any  # pymatgen Structure (or Interface)
+    name: str
+    source: str
+    interface: InterfaceInfo | None = None
+
+    @property
+    def is_interface(self) -> bool:
+        """Whether the structure is an interface (two hosts) rather than a bulk crystal."""
+        return self.interface is not None
+
+    @property
+    def hosts(self) -> list[str]:
+        """The host label of every site."""
+        return list(self.structure.site_properties[HOST])
+
+
+def _suffix_kind(path: Path) -> str | None:
+    name = path.name
+    low = name.lower()
+    if low.endswith(".cif"):
+        return "cif"
+    if low.endswith((".extxyz", ".xyz")):
+        return "extxyz"
+    if low.endswith(".json"):
+        return "json"
+    if low.endswith((".vasp", ".poscar")) or name.startswith(_POSCAR_NAMES):
+        return "poscar"
+    return None
+
+
+def _read_json_structure(path: Path):
+    from pymatgen.core import Structure
+    from pymatgen.core.interface import Interface
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise StructureError(f"malformed JSON: {exc.msg} at line {exc.lineno}", file=str(path),
+                             hint="give a pymatgen Structure or Interface JSON file") from exc
+    cls = data.get("@class") if isinstance(data, dict) else None
+    module = str(data.get("@module", "")) if isinstance(data, dict) else ""
+    if cls not in _ALLOWED_JSON_CLASSES or not module.startswith("pymatgen."):
+        raise StructureError(f"not a pymatgen Structure/Interface JSON (@class {cls!r})",
+                             file=str(path), field="@class",
+                             hint="write the file with Structure.to(filename='x.json')")
+    builder = Interface if cls == "Interface" else Structure
+    if cls == "Interface" and "interface_label" not in (data["sites"][0].get("properties") or {}):
+        builder = Structure
+    return builder.from_dict(data)
+
+
+def _read_extxyz(path: Path):
+    from ase.io import read
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    atoms = read(path, format="extxyz", index=-1)
+    structure = AseAtomsAdaptor.get_structure(atoms)
+    for key in (HOST, DISTANCE):
+        if key in atoms.arrays:
+            values = atoms.arrays[key]
+            structure.add_site_property(key, [v.item() if hasattr(v, "item") else v
+                                              for v in values])
+    info = atoms.info.get(INFO_KEY)
+    return structure, info
+
+
+def read_structure(source: str | os.PathLike[str], name: str | None = None) -> LabelledStructure:
+    """Read a bulk crystal or a kmcflow interface from a file, or build a bundled crystal.
+
+    Parameters
+    ----------
+    source
+        A file path (CIF, POSCAR, extxyz, pymatgen JSON) or a bundled name such as ``"MgO"``.
+    name
+        Host name for a bulk crystal; defaults to the bundled name or the reduced formula.
+
+    Raises
+    ------
+    StructureError
+        The file is missing, unreadable or of an unknown kind, or holds no periodic structure.
+
+    """
+    from kmcflow.structures.bulk import bundled_names, bundled_structure
+
+    text = str(source)
+    path = Path(text)
+    if not path.exists():
+        if text in bundled_names():
+            structure = bundled_structure(text)
+            return _label_bulk(structure, name or text, f"bundled:{text}")
+        raise StructureError("file not found, and not a bundled structure name", file=text,
+                             hint=f"give a CIF/POSCAR/extxyz/JSON path or one of "
+                             f"{', '.join(bundled_names())}")
+    if path.is_dir():
+        raise StructureError("is a directory, not a structure file", file=text)
+    kind = _suffix_kind(path)
+    if kind is None:
+        raise StructureError("unknown structure file type", file=text,
+                             hint="use .cif, .vasp/POSCAR/CONTCAR, .extxyz or .json")
+    info_raw: Any = None
+    try:
+        if kind == "cif":
+            import warnings
+
+            from pymatgen.io.cif import CifParser
+
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    structures = CifParser(path).parse_structures(primitive=False)
+                except ValueError:
+                    structures = []
+            if not structures:
+                why = " ".join(str(caught[-1].message).split()) if caught else "no structure"
+                raise ValueError(f"no structure in the CIF ({why})")
+            structure = structures[0]
+        elif kind == "poscar":
+            from pymatgen.io.vasp import Poscar
+
+            structure = Poscar.from_file(path).structure
+        elif kind == "extxyz":
+            structure, info_raw = _read_extxyz(path)
+        else:
+            structure = _read_json_structure(path)
+            props = getattr(structure, "interface_properties", None) or {}
+            info_raw = props.get(INFO_KEY)
+    except StructureError:
+        raise
+    except Exception as exc:  # parsers raise many types; name the file, keep the message
+        raise StructureError(f"cannot read the {kind} file: {exc}", file=text,
+                             hint="check that the file is complete and of the type its "
+                             "name says") from exc
+    if len(structure) == 0:
+        raise StructureError("the file holds no atoms", file=text)
+    if info_raw is not None:
+        record = json.loads(info_raw) if isinstance(info_raw, str) else info_raw
+        info = InterfaceInfo.from_dict(record, file=text)
+        if HOST not in structure.site_properties:
+            raise StructureError("an interface file without per-site host labels", file=text,
+                                 field=HOST, hint="rebuild it with `kmcflow interface build`")
+        return LabelledStructure(structure, name or f"{info.film_name}|{info.substrate_name}",
+                                 text, info)
+    return _label_bulk(structure, name or structure.composition.reduced_formula, text)
+
+
+def _label_bulk(structure, name: str, source: str) -> LabelledStructure:
+    structure = structure.copy()
+    structure.add_site_property(HOST, [name] * len(structure))
+    return LabelledStructure(structure, name, source, None)
+
+
+def to_ase_atoms(labelled: LabelledStructure):
+    """Convert to ASE ``Atoms``: fixed sites become ``FixAtoms``, labels per-atom arrays."""
+    from pymatgen.core import Structure
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    s = labelled.structure
+    plain = Structure(s.lattice, s.species, s.frac_coords,
+                      site_properties={k: v for k, v in s.site_properties.items()
+                                       if k == "selective_dynamics"})
+    atoms = AseAtomsAdaptor.get_atoms(plain)
+    atoms.arrays[HOST] = np.array(s.site_properties[HOST], dtype=str)
+    if DISTANCE in s.site_properties:
+        atoms.arrays[DISTANCE] = np.array(s.site_properties[DISTANCE], dtype=float)
+    if labelled.interface is not None:
+        atoms.info[INFO_KEY] = json.dumps(labelled.interface.to_dict())
+    return atoms
+
+
+def write_extxyz(labelled: LabelledStructure, path: str | os.PathLike[str]) -> Path:
+    """Write extended XYZ atomically and return the path."""
+    from ase.io import write
+
+    target = Path(path)
+    with atomic_path(target, suffix=".extxyz") as tmp:
+        write(tmp, to_ase_atoms(labelled), format="extxyz")
+    return target
+
+
+def write_json_structure(labelled: LabelledStructure, path: str | os.PathLike[str]) -> Path:
+    """Write pymatgen JSON atomically (an ``Interface`` keeps the kmcflow record)."""
+    from monty.json import jsanitize
+
+    s = labelled.structure
+    if labelled.interface is not None and hasattr(s, "interface_properties"):
+        s.interface_properties[INFO_KEY] = labelled.interface.to_dict()
+    data = jsanitize(s.as_dict(), strict=False, allow_bson=False)
+    target = Path(path)
+    write_text(target, json.dumps(data, allow_nan=False) + "\n")
+    return target

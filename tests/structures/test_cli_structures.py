@@ -1,0 +1,90 @@
+"""The structure commands end to end: JSON records, files on disk, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from kmcflow.cli import main
+
+MILLER = ["--film-miller", "1", "0", "0", "--substrate-miller", "1", "0", "0"]
+
+
+def run(capsys, *args):
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_matches_json_records(capsys):
+    code, out, err = run(capsys, "interface", "matches", "MgO", "NiO", *MILLER, "--json")
+    assert code == 0, err
+    records = json.loads(out)
+    assert records[0]["strain"] == pytest.approx((4.1771 - 4.2117) / 4.2117, abs=1e-5)
+    for key in ("strain", "von_mises_strain", "area_A2", "n_atoms"):
+        assert all(key in r for r in records)
+    assert [r["index"] for r in records] == list(range(len(records)))
+    assert records[0]["n_atoms"] == 24
+
+
+def test_build_then_hops_writes_files(tmp_path: Path, capsys):
+    stem = tmp_path / "cu_ni"
+    code, out, err = run(capsys, "interface", "build", "Cu", "Ni", *MILLER, "--out", str(stem))
+    assert code == 0, err
+    for ext in (".json", ".extxyz", ".png"):
+        assert (tmp_path / f"cu_ni{ext}").stat().st_size > 0
+    code, out, err = run(capsys, "hops", str(tmp_path / "cu_ni.json"), "--species", "Cu,Ni",
+                         "--out", str(tmp_path / "hops"), "--json")
+    assert code == 0, err
+    records = json.loads(out)
+    required = {"species", "length_A", "multiplicity", "initial_host", "final_host", "band",
+                "event_key", "initial_file", "final_file"}
+    assert all(required <= set(r) for r in records)
+    assert {r["species"] for r in records} == {"Cu", "Ni"}
+    assert all(Path(r["initial_file"]).is_file() and Path(r["final_file"]).is_file()
+               for r in records)
+    cross = [r for r in records if r["initial_host"] != r["final_host"]]
+    assert cross and all(r["band"] == 0 for r in cross)
+    # the table form prints every hop and the count of directed hops
+    code, out, err = run(capsys, "hops", str(tmp_path / "cu_ni.extxyz"), "--species", "Cu")
+    assert code == 0, err
+    assert "distinct hops of" in out
+
+
+def test_bulk_hops_table_and_lattice(capsys):
+    code, out, err = run(capsys, "hops", "Fe", "--species", "Fe", "--json")
+    assert code == 0, err
+    (record,) = json.loads(out)
+    assert record["length_A"] == pytest.approx(2.8665 * math.sqrt(3) / 2, abs=1e-5)
+    assert record["band"] is None and record["initial_file"] is None
+    code, out, err = run(capsys, "interface", "lattice", "NiO", "--species", "Ni")
+    assert code == 0, err
+    assert json.loads(out) == {"lattice": {"preset": "fcc", "a_A": 4.1771}}
+    code, out, err = run(capsys, "bulk", "list", "--json")
+    assert {"Cu", "LiFePO4"} <= {r["name"] for r in json.loads(out)}
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["hops", "nowhere.cif", "--species", "Li"], "nowhere.cif"),
+    (["hops", "LiCoO2", "--species", "Na"], "no 'Na' sites"),
+    (["interface", "matches", "Cu", "Ni", "--film-miller", "0", "0", "0",
+      "--substrate-miller", "1", "0", "0"], "0 0 0"),
+    (["interface", "matches", "Cu", "Ni", *MILLER, "--max-strain", "0.0001"], "--max-strain"),
+    (["interface", "matches", "Cu", "Ni", *MILLER, "--max-strain", "-1"], "max_strain"),
+])
+def test_bad_input_is_one_line_and_exit_2(capsys, args, words):
+    code, _out, err = run(capsys, *args)
+    assert code == 2
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Traceback" not in err
+    assert words in lines[0]
+
+
+def test_unreadable_file_is_one_line(tmp_path, capsys):
+    bad = tmp_path / "broken.vasp"
+    bad.write_text("not a poscar\n")
+    code, _out, err = run(capsys, "hops", str(bad), "--species", "Li")
+    assert code == 2 and "broken.vasp" in err and len(err.strip().splitlines()) == 1
