@@ -199,6 +199,9 @@ def interface_build(
     termination: Annotated[int, typer.Option("--termination", help="Termination index.")] = 0,
     film_thickness: FilmThick = "10A",
     substrate_thickness: SubThick = "10A",
+    allow_like_ions_facing: Annotated[bool, typer.Option(
+        "--allow-like-ions-facing", help="Build an ionic interface even when like ions face "
+        "each other across it (polar terminations).")] = False,
     gap: Annotated[float | None, typer.Option(
         "--gap", help="Film-substrate separation, Angstrom (default: mean bulk interlayer "
         "spacing).")] = None,
@@ -229,13 +232,16 @@ def interface_build(
     if existing and not overwrite:
         raise StructureError("output exists", file=existing[0],
                              hint="choose another --out or pass --overwrite")
+    if vacuum < 0:
+        raise StructureError("vacuum must be 0 (bi-crystal) or positive", field="--vacuum")
     if vacuum != 0 and vacuum < 15.0:
         err.print(f"[yellow]note:[/yellow] {vacuum:g} A of vacuum is below the 15 A of the "
                   "reference slab protocol")
     search = _search(film, substrate, film_miller, substrate_miller, max_strain, max_area,
                      max_atoms, film_thickness, substrate_thickness)
     iface = build_interface(search, match_index=match, termination_index=termination,
-                            gap_A=gap, vacuum_A=vacuum, fixed_layers=fixed_layers)
+                            gap_A=gap, vacuum_A=vacuum, fixed_layers=fixed_layers,
+                            allow_like_ions_facing=allow_like_ions_facing)
     write_json_structure(iface, targets[0])
     write_extxyz(iface, targets[1])
     plot_side_view(iface, targets[2])
@@ -295,7 +301,7 @@ def hops_command(
     max_atoms: Annotated[int, typer.Option("--max-atoms", help="Largest endpoint supercell.")
                          ] = 600,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out "
-                                            "folder.")] = False,
+                                            "folder (once the new one is complete).")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """List the symmetry-distinct vacancy hops and write their NEB endpoints.
@@ -314,16 +320,12 @@ def hops_command(
                             band_thickness_A=band_thickness)
     records = [h.record() | {"initial_file": None, "final_file": None} for h in hopset.hops]
     if write is not None:
-        if write.exists() and overwrite:
-            import shutil
-
-            shutil.rmtree(write)
         from kmcflow.cli import _progress
 
         with _progress() as progress:
             task = progress.add_task("endpoints", total=len(hopset.hops), info="")
             manifest = write_hops(lab, hopset, write, min_image_distance_A=min_image_distance,
-                                  max_atoms=max_atoms,
+                                  max_atoms=max_atoms, overwrite=overwrite,
                                   progress=lambda hop: progress.update(
                                       task, advance=1, info=f"hop {hop.index}"))
         records = [r | {"initial_file": str(write / r["initial_file"]),
@@ -332,13 +334,13 @@ def hops_command(
         print(json.dumps(records, indent=2))
         return
     kind = "interface" if lab.is_interface else "bulk"
-    table = Table("hop", "species", "length A", "mult.", "from -> to host", "band",
-                  "event key", title=f"{lab.name} ({kind}): {len(hopset.hops)} distinct hops "
-                  f"of {hopset.n_directed_hops}, {hopset.n_symmetry_operations} symmetry "
+    table = Table("hop", "species", "length A", "mult.", "band",
+                  title=f"{lab.name} ({kind}): {len(hopset.hops)} distinct hops of "
+                  f"{hopset.n_directed_hops}, {hopset.n_symmetry_operations} symmetry "
                   "operations")
+    table.add_column("event key (species/from->to region)", overflow="fold")
     for h in hopset.hops:
         table.add_row(str(h.index), h.species, f"{h.length_A:.3f}", str(h.multiplicity),
-                      f"{h.initial_host} -> {h.final_host}",
                       "bulk" if h.band is None else str(h.band), h.event_key)
     out.print(table)
     if write is not None:

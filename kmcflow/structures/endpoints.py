@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from kmcflow.atomic_io import atomic_directory, write_json
-from kmcflow.errors import StructureError
+from kmcflow.errors import KmcflowError, StructureError
 from kmcflow.structures.geometry import shortest_lattice_vector
 from kmcflow.structures.hops import Hop, HopSet
 from kmcflow.structures.io import LabelledStructure, write_extxyz, write_json_structure
@@ -47,6 +46,9 @@ def choose_supercell(matrix: np.ndarray, n_sites: int, min_image_distance_A: flo
                      in_plane_only: bool, max_atoms: int = DEFAULT_MAX_ATOMS,
                      source: str | None = None) -> tuple[tuple[int, int, int], float]:
     """Return the diagonal repeat and its image distance (see the module docstring)."""
+    if not min_image_distance_A > 0:
+        raise StructureError(f"vacancy image distance {min_image_distance_A:g} must be positive",
+                             field="min_image_distance_A", hint="e.g. 8 (Angstrom)")
     m = np.asarray(matrix, dtype=float)
     lengths = np.linalg.norm(m, axis=1)
     limit = [math.ceil(min_image_distance_A / max(L * 0.5, 1e-9)) + 1 for L in lengths]
@@ -175,7 +177,7 @@ def write_hops(labelled: LabelledStructure, hopset: HopSet, out_dir: str | Path,
         try:
             sections = catalog_sections(labelled, hopset.network_species,
                                         band_thickness_A=hopset.band_thickness_A)
-        except StructureError as exc:  # a lattice that is not layered: say why, keep the hops
+        except KmcflowError as exc:  # a lattice the engine cannot use: say why, keep the hops
             sections = {"error": exc.one_line()}
         manifest = {
             "schema": "kmcflow.hops", "schema_version": 1,
@@ -194,8 +196,3 @@ def write_hops(labelled: LabelledStructure, hopset: HopSet, out_dir: str | Path,
         if labelled.is_interface:
             write_extxyz(labelled, tmp / "structure.extxyz")
     return manifest
-
-
-def remove_tree(path: Path) -> None:
-    """Remove a folder written by :func:`write_hops` (used by tests and ``--overwrite``)."""
-    shutil.rmtree(path, ignore_errors=True)

@@ -11,16 +11,22 @@ Neighbours: by default the first shell of each mobile site (every network site w
 every network site up to that length instead.
 
 Two hops are equivalent when a symmetry operation maps one onto the other (the space group of a
-bulk crystal; for an interface, the operations that keep every height along the interface
-normal, see :mod:`kmcflow.structures.symmetry`). Each distinct hop carries its multiplicity, the
+bulk crystal; for an interface, the operations that keep every site's signed distance from
+the interface: in-plane ones, and in a bi-crystal those swapping its two interfaces; see
+:mod:`kmcflow.structures.symmetry`). Each distinct hop carries its multiplicity, the
 number of equivalent directed hops in the cell, so the multiplicities add up to the number of
 directed hops of the cell.
 
 Each hop carries the catalog event key ``species/initial_region->final_region`` built with the
 engine's own region rule (:func:`kmcflow.kmc.catalog.region_name`): a barrier computed for the
 hop lands in the catalog entry the engine will use for it. For an interface each hop also has a
-``band``: 0 when it touches a cation layer adjacent to the interface plane, k when its nearer
-end lies in the (k+1)-th cation layer from the interface.
+``band``: 0 when it touches a network layer adjacent to the interface plane, k when its nearer
+end lies in the (k+1)-th network layer from the interface.
+
+The ``host:interface`` regions of the event keys are assigned as the engine assigns them on
+its lattice: the k-th network layer from the plane is taken at (k - 1/2) d, d the substrate's
+network layer spacing, whatever the strained geometry says, so the key of a hop is the key of
+the same hop in the kMC lattice.
 """
 
 from __future__ import annotations
@@ -179,31 +185,41 @@ def enumerate_hops(
                                  hint=f"choose among {', '.join(sorted(set(elements)))}")
     if max_length_A is not None and max_length_A <= 0:
         raise StructureError("max hop length must be positive", field="max_length_A")
+    if not 0 < shell_tolerance < 1:
+        raise StructureError(f"shell tolerance {shell_tolerance} is not in (0, 1)",
+                             field="shell_tolerance", hint="0.1 takes hops within 10 % of the "
+                             "shortest")
+    if band_thickness_A < 0:
+        raise StructureError("band thickness must be >= 0", field="band_thickness_A")
     hosts = s.site_properties[HOST]
     distance = s.site_properties.get(DISTANCE) if labelled.is_interface else None
     mappings = symmetry_mappings(labelled, symprec_A)
     hops: list[Hop] = []
     total = 0
     networks: set[str] = set()
-    rank = _layer_rank(labelled, elements) if labelled.is_interface else None
     for sp in mobile_species:
         network = sorted(network_species) if network_species else default_network(labelled, sp)
         networks |= set(network)
         directed = _neighbour_hops(s, elements, sp, network, shell_tolerance, max_length_A,
                                    labelled.source)
         total += len(directed)
+        rank, spacing = (_layer_rank(labelled, [e in network for e in elements])
+                         if labelled.is_interface else (None, None))
         for orbit in _orbits(directed, mappings):
             i, j, img = orbit[0]
             d_i = None if distance is None else float(distance[i])
             d_j = None if distance is None else float(distance[j])
             band = None if rank is None else int(min(rank[i], rank[j]) - 1)
+            # regions as the engine assigns them: layer k from the plane sits at (k - 1/2) d
+            e_i = None if rank is None else (rank[i] - 0.5) * spacing
+            e_j = None if rank is None else (rank[j] - 0.5) * spacing
             vec = (s.frac_coords[j] + np.asarray(img) - s.frac_coords[i]) @ s.lattice.matrix
             hops.append(Hop(
                 index=-1, species=sp, initial_site=int(i), final_site=int(j),
                 final_image=tuple(int(v) for v in img), length_A=float(np.linalg.norm(vec)),
                 multiplicity=len(orbit), initial_host=hosts[i], final_host=hosts[j],
-                initial_region=region_name(hosts[i], d_i, band_thickness_A),
-                final_region=region_name(hosts[j], d_j, band_thickness_A),
+                initial_region=region_name(hosts[i], e_i, band_thickness_A),
+                final_region=region_name(hosts[j], e_j, band_thickness_A),
                 final_site_species=elements[j], band=band,
                 initial_distance_A=d_i, final_distance_A=d_j))
     hops.sort(key=lambda h: (h.species, -1 if h.band is None else h.band,
@@ -276,20 +292,30 @@ def _orbits(directed: list[tuple[int, int, tuple[int, int, int]]],
     return [sorted(g) for _, g in sorted(groups.items())]
 
 
-def _layer_rank(labelled: LabelledStructure, elements: list[str]) -> np.ndarray:
-    """Cation layer of each site counted from the interface on its own side (1 = adjacent)."""
+def _layer_rank(labelled: LabelledStructure, network: list[bool]) -> tuple[np.ndarray, float]:
+    """Return the network layer rank of each site and the substrate's network layer spacing.
+
+    Ranks count layers from the interface on each site's own side (1 = adjacent); the spacing
+    (Angstrom) is the engine's layer spacing on the substrate's lattice.
+    """
     s = labelled.structure
     dist = np.asarray(s.site_properties[DISTANCE], dtype=float)
+    net = np.asarray(network, dtype=bool)
     rank = np.zeros(len(s), dtype=int)
-    cation = np.array([is_cation(site) for site in s])
     for side in (dist < 0, dist >= 0):
-        for group in (side & cation, side & ~cation):
-            idx = np.flatnonzero(group)
-            if idx.size == 0:
-                continue
-            mags = np.abs(dist[idx])
-            order = np.argsort(mags, kind="stable")
-            steps = np.diff(mags[order]) > LAYER_TOLERANCE_A
-            ranks = np.concatenate([[1], 1 + np.cumsum(steps)])
-            rank[idx[order]] = ranks
-    return rank
+        idx = np.flatnonzero(side & net)
+        if idx.size == 0:
+            continue
+        mags = np.abs(dist[idx])
+        order = np.argsort(mags, kind="stable")
+        steps = np.diff(mags[order]) > LAYER_TOLERANCE_A
+        rank[idx[order]] = np.concatenate([[1], 1 + np.cumsum(steps)])
+    for side in (dist < 0, dist >= 0):  # the substrate's spacing; the film's if it has none
+        heights = np.sort(np.abs(dist[side & net]))
+        if heights.size == 0:
+            continue
+        layers = heights[np.concatenate([[True], np.diff(heights) > LAYER_TOLERANCE_A])]
+        if len(layers) >= 2:
+            return rank, float(np.median(np.diff(layers)))
+    raise StructureError("no side of the interface has two layers of network sites",
+                         file=labelled.source, hint="thicken the slabs")

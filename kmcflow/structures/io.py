@@ -58,6 +58,8 @@ class InterfaceInfo:
         Atomic layers of each phase; ``fixed_layers`` of the substrate's bottom are fixed.
     match
         The lattice match (strain, area, supercell vectors).
+    registry
+        How the film was placed in plane (offset, rotation, shortest cross distances).
     sources
         Where each bulk crystal came from (bundled name or file) and its reference.
 
@@ -78,6 +80,7 @@ class InterfaceInfo:
     substrate_thickness_A: float
     film_thickness_A: float
     match: dict[str, Any] = field(default_factory=dict)
+    registry: dict[str, Any] = field(default_factory=dict)
     sources: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -159,7 +162,10 @@ def _read_extxyz(path: Path):
     from ase.io import read
     from pymatgen.io.ase import AseAtomsAdaptor
 
-    atoms = read(path, format="extxyz", index=-1)
+    try:
+        atoms = read(path, format="extxyz", index=-1)
+    except StopIteration as exc:  # ASE's way of saying the file holds no frame
+        raise ValueError("no frame in the file") from exc
     structure = AseAtomsAdaptor.get_structure(atoms)
     for key in (HOST, DISTANCE):
         if key in atoms.arrays:

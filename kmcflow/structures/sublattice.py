@@ -92,8 +92,6 @@ def _stacking_vector(cart: np.ndarray, matrix: np.ndarray, source: str) -> np.nd
 
 def kmc_lattice(labelled: LabelledStructure, network_species: list[str]) -> dict[str, Any]:
     """Return the catalog ``lattice`` section of the structure's network sublattice."""
-    from kmcflow.kmc import lattice as kmc_lat
-
     s = labelled.structure
     elements = _elements(s)
     net = np.array([e in network_species for e in elements])
@@ -109,13 +107,55 @@ def kmc_lattice(labelled: LabelledStructure, network_species: list[str]) -> dict
             raise StructureError("the substrate has none of the network species",
                                  file=labelled.source, field="species")
         t = _stacking_vector(cart, matrix, labelled.source)
-        vectors = np.vstack([matrix[0], matrix[1], t])
-        h = cart @ plane_normal(matrix)
-        cart = cart[h < h.min() + t @ plane_normal(matrix) - POSITION_TOLERANCE_A]
-    else:
-        matrix = s.lattice.matrix
-        vectors = matrix.copy()
-        cart = s.cart_coords[net]
+        return _interface_lattice(cart, matrix, t, labelled.source)
+    return _cell_lattice(s.lattice.matrix.copy(), s.cart_coords[net], s.lattice.matrix)
+
+
+def _interface_lattice(cart: np.ndarray, matrix: np.ndarray, t: np.ndarray,
+                       source: str) -> dict[str, Any]:
+    """Lattice spec with a3 = k stacking steps, the smallest k the engine can use.
+
+    One step can leave a nearest neighbour two cells up (fcc(110), bcc(111)); k steps with
+    k layers of basis keep every neighbour within one cell. The coordination of the result
+    must equal that of a cell of several steps (the reference), so no neighbour is lost.
+    """
+    from kmcflow.errors import LatticeError
+    from kmcflow.kmc import lattice as kmc_lat
+
+    n = plane_normal(matrix)
+    h = cart @ n
+    specs, coordination = [], []
+    for k in range(1, 7):
+        vectors = np.vstack([matrix[0], matrix[1], k * t])
+        layer = cart[h < h.min() + k * (t @ n) - POSITION_TOLERANCE_A]
+        if k > 1 and len(layer) < len(cart[h < h.min() + (t @ n) - POSITION_TOLERANCE_A]) * k:
+            break  # the slab holds fewer than k repeats
+        try:
+            spec = _cell_lattice(vectors, layer, matrix)
+            if "preset" in spec:
+                return spec
+            shell = kmc_lat.nearest_neighbours(kmc_lat.general(spec["vectors_A"],
+                                                               spec["basis_frac"]))
+        except LatticeError:
+            continue
+        specs.append(spec)
+        coordination.append(sorted(set(shell.coordination.tolist())))
+    if not specs:
+        raise StructureError("no stacking of the substrate's cation sites gives a lattice the "
+                             "engine can use", file=source, hint="thicken the substrate")
+    reference = coordination[-1]
+    for spec, coord in zip(specs, coordination, strict=True):
+        if coord == reference:
+            return spec
+    return specs[-1]
+
+
+def _cell_lattice(vectors: np.ndarray, cart: np.ndarray, normal_from: np.ndarray
+                  ) -> dict[str, Any]:
+    """Lattice spec of the points ``cart`` in the cell ``vectors`` (rotated to z normal)."""
+    from kmcflow.kmc import lattice as kmc_lat
+
+    matrix = normal_from
     rot = rotation_to_z(vectors)
     vectors = vectors @ rot.T
     cart = (cart - cart[np.argmin(cart @ plane_normal(matrix))]) @ rot.T

@@ -2,9 +2,10 @@
 
 spglib finds the operations of the cell with every site typed by (species, host), so that two
 hosts made of the same element are never mixed up. For an interface only the operations that
-keep the interface normal and every height fixed count (the slab's in-plane symmetry): a
-reflection through the interface plane, or a translation along the normal, would map a site
-onto one at another distance from the interface and is dropped.
+map every site onto one at the same signed distance from the (nearest) interface plane count:
+in a slab these are the in-plane operations; in a periodic bi-crystal also those that swap its
+two equivalent interfaces. Positions are used as stored (not wrapped into the cell), so the
+lattice shifts match the images of a neighbour list built on the same structure.
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kmcflow.structures.geometry import height_period, plane_normal
-from kmcflow.structures.io import HOST, LabelledStructure
+from kmcflow.structures.io import DISTANCE, HOST, LabelledStructure
 
 
 @dataclass(frozen=True)
@@ -48,9 +48,9 @@ def symmetry_mappings(labelled: LabelledStructure, symprec_A: float = 0.05) -> l
     import spglib
 
     s = labelled.structure
-    frac = np.mod(s.frac_coords, 1.0)
+    frac = s.frac_coords
     types = _site_types(labelled)
-    cell = (s.lattice.matrix, frac, types)
+    cell = (s.lattice.matrix, np.mod(frac, 1.0), types)
     dataset = spglib.get_symmetry(cell, symprec=symprec_A)
     rotations = [np.eye(3, dtype=int)]
     translations = [np.zeros(3)]
@@ -58,27 +58,22 @@ def symmetry_mappings(labelled: LabelledStructure, symprec_A: float = 0.05) -> l
         rotations += [np.asarray(r, dtype=int) for r in dataset["rotations"]]
         translations += [np.asarray(t, dtype=float) for t in dataset["translations"]]
     matrix = s.lattice.matrix
-    normal = plane_normal(matrix)
-    period = height_period(matrix)
-    inv_t = np.linalg.inv(matrix.T)
+    signed = (np.asarray(s.site_properties[DISTANCE], dtype=float) if labelled.is_interface
+              else None)
     mappings: list[SiteMapping] = []
     seen: set[tuple] = set()
     for rot, trans in zip(rotations, translations, strict=True):
-        if labelled.is_interface:
-            rot_cart = matrix.T @ rot @ inv_t
-            if not np.allclose(rot_cart @ normal, normal, atol=1e-6):
-                continue
-            dz = float(trans @ matrix @ normal)
-            if abs(dz - period * round(dz / period)) > symprec_A:
-                continue
         key = (rot.tobytes(), tuple(np.round(np.mod(trans, 1.0), 6) % 1.0))
         if key in seen:
             continue
         seen.add(key)
         mapped = frac @ rot.T + trans
         perm, shift = _match_sites(frac, mapped, types, matrix, symprec_A)
-        if perm is not None:
-            mappings.append(SiteMapping(rot, trans, perm, shift))
+        if perm is None:
+            continue
+        if signed is not None and not np.allclose(signed[perm], signed, atol=symprec_A):
+            continue  # it would move a site to another distance from the interface
+        mappings.append(SiteMapping(rot, trans, perm, shift))
     return mappings
 
 

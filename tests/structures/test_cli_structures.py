@@ -88,3 +88,19 @@ def test_unreadable_file_is_one_line(tmp_path, capsys):
     bad.write_text("not a poscar\n")
     code, _out, err = run(capsys, "hops", str(bad), "--species", "Li")
     assert code == 2 and "broken.vasp" in err and len(err.strip().splitlines()) == 1
+
+
+def test_overwrite_keeps_the_old_folder_when_the_new_run_fails(tmp_path, capsys):
+    out_dir = tmp_path / "hcu"
+    code, _, err = run(capsys, "hops", "Cu", "--species", "Cu", "--out", str(out_dir))
+    assert code == 0, err
+    before = sorted(p.name for p in out_dir.iterdir())
+    code, _, err = run(capsys, "hops", "Cu", "--species", "Cu", "--out", str(out_dir),
+                       "--overwrite", "--max-atoms", "10")
+    assert code == 2 and "max_atoms" in err
+    assert sorted(p.name for p in out_dir.iterdir()) == before
+    code, _, err = run(capsys, "hops", "Cu", "--species", "Cu", "--out", str(out_dir),
+                       "--overwrite", "--min-image-distance", "12")
+    assert code == 0, err
+    record = json.loads((out_dir / "hops.json").read_text())["hops"][0]
+    assert record["vacancy_image_distance_A"] >= 12

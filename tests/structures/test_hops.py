@@ -92,13 +92,18 @@ def test_event_keys_follow_the_engine_region_rule(cu_ni_slab):
     band = 2.0
     hops = enumerate_hops(cu_ni_slab, ["Cu", "Ni"], band_thickness_A=band)
     s = cu_ni_slab.structure
-    hosts, dist = s.site_properties[HOST], s.site_properties[DISTANCE]
+    hosts, dist = s.site_properties[HOST], np.array(s.site_properties[DISTANCE])
+    # the engine's fcc [001] lattice of the Ni substrate has its layers at (k + 1/2) a/2 from
+    # the plane, k = 0, 1, ... counted on each side
+    spacing = 3.52387 / 2
     keys = set()
     for h in hops.hops:
         species, ini, fin = parse_event_key(h.event_key)
         assert species == h.species
-        assert ini == region_name(hosts[h.initial_site], dist[h.initial_site], band)
-        assert fin == region_name(hosts[h.final_site], dist[h.final_site], band)
+        for site, region in ((h.initial_site, ini), (h.final_site, fin)):
+            same_side = np.abs(dist[np.sign(dist) == np.sign(dist[site])])
+            k = int(np.searchsorted(np.unique(np.round(same_side, 3)), round(abs(dist[site]), 3)))
+            assert region == region_name(hosts[site], (k + 0.5) * spacing, band)
         keys.add(h.event_key)
     assert "Cu/Cu:interface->Ni:interface" in keys and "Ni/Ni:interface->Cu:interface" in keys
     assert "Cu/Cu->Cu" in keys and "Ni/Ni->Ni" in keys
@@ -111,3 +116,35 @@ def test_event_keys_follow_the_engine_region_rule(cu_ni_slab):
 def test_hops_refuse_a_missing_species(bulk):
     with pytest.raises(StructureError, match="no 'Na' sites"):
         enumerate_hops(bulk("LiCoO2"), "Na")
+
+
+def test_unwrapped_coordinates_do_not_split_orbits(bulk, tmp_path):
+    from pymatgen.core import Structure
+
+    from kmcflow.structures.io import read_structure
+
+    cu = bulk("Cu").structure
+    shifted = Structure(cu.lattice, cu.species,
+                        cu.frac_coords + np.array([[1, 0, 0], [0, -1, 0], [2, 1, 0], [0, 0, -3]]))
+    shifted.to(filename=str(tmp_path / "POSCAR"))
+    hops = enumerate_hops(read_structure(tmp_path / "POSCAR"), "Cu")
+    assert len(hops.hops) == 1 and hops.hops[0].multiplicity == 48
+
+
+def test_bicrystal_merges_hops_of_its_two_equivalent_interfaces(mgo_nio_search, tmp_path):
+    from kmcflow.structures.interface import build_interface
+    from kmcflow.structures.io import read_structure, write_extxyz
+
+    bi = build_interface(mgo_nio_search, vacuum_A=0.0)
+    one = enumerate_hops(bi, "Mg", network_species=["Mg"])
+    # 6 Mg layers of one Mg each: 4 in-plane hops per layer (24) and 4 per direction between
+    # neighbouring Mg layers (5 pairs x 2 x 4 = 40); the mirror swapping the two interfaces
+    # pairs layer k with layer 7 - k, so the 6 in-plane orbits become 3 and the 10 inter-layer
+    # orbits (up and down per pair) become 5
+    assert one.n_directed_hops == 64
+    assert len(one.hops) == 8
+    assert sum(h.multiplicity for h in one.hops) == 64
+    again = enumerate_hops(read_structure(write_extxyz(bi, tmp_path / "bi.extxyz")), "Mg",
+                           network_species=["Mg"])
+    assert [(round(h.length_A, 6), h.multiplicity) for h in again.hops] == [
+        (round(h.length_A, 6), h.multiplicity) for h in one.hops]

@@ -129,3 +129,45 @@ def test_bad_miller_and_thickness_are_refused(bulk):
         Thickness.parse("ten")
     assert Thickness.parse("6layers") == Thickness(6.0, "layers")
     assert Thickness.parse("12.5") == Thickness(12.5, "A")
+
+
+def layer_positions(lab):
+    """In-plane fractional position of each atomic layer (one atom per layer), bottom up."""
+    s = lab.structure
+    h = s.cart_coords @ plane_normal(s.lattice.matrix)
+    order = np.argsort(h)
+    return np.mod(s.frac_coords[order, :2] - s.frac_coords[order[0], :2] + 1e-6, 1.0) - 1e-6
+
+
+@pytest.mark.parametrize(("film", "sub"), [("Al", "Au"), ("Au", "Al"), ("Cu", "Cu")])
+def test_fcc_111_stacking_carries_on_across_the_interface(bulk, film, sub):
+    # pymatgen flips the film (reversing ABC) and stacks it on top; the registry search must
+    # restore A B C A B C ... through the interface: layer k sits at (k/3, k/3) mod 1
+    search = find_matches(bulk(film), bulk(sub), (1, 1, 1), (1, 1, 1))
+    iface = build_interface(search)
+    pos = layer_positions(iface)
+    steps = np.mod(np.diff(pos, axis=0) + 1e-6, 1.0) - 1e-6
+    assert np.allclose(steps, steps[0], atol=1e-3)
+    assert np.allclose(np.sort(steps[0]), [1 / 3, 1 / 3], atol=1e-3) or np.allclose(
+        np.sort(steps[0]), [2 / 3, 2 / 3], atol=1e-3)
+    # hence the closest film-substrate pair is a hollow-site contact, not on-top
+    s = iface.structure
+    hosts = np.array(s.site_properties[HOST])
+    cross = min(s.get_distance(i, j) for i in np.flatnonzero(hosts == hosts[0])
+                for j in np.flatnonzero(hosts != hosts[0]))
+    gap, a_in = iface.interface.gap_A, s.lattice.a
+    assert cross == pytest.approx(math.hypot(gap, a_in / math.sqrt(3)), abs=2e-3)
+
+
+def test_polar_rock_salt_111_is_refused_unless_allowed(bulk):
+    search = find_matches(bulk("MgO"), bulk("NiO"), (1, 1, 1), (1, 1, 1))
+    with pytest.raises(StructureError, match="like ions face") as info:
+        build_interface(search)
+    assert "--allow-like-ions-facing" in info.value.hint
+    iface = build_interface(search, allow_like_ions_facing=True)
+    assert len(iface.structure) > 0
+
+
+def test_absurd_gap_is_refused(cu_ni_search):
+    with pytest.raises(StructureError, match="not an interface"):
+        build_interface(cu_ni_search, gap_A=50.0)

@@ -78,3 +78,16 @@ def test_sections_and_hop_keys_make_a_valid_catalog(cu_ni_slab):
     assert catalog is not None
     assert [p for p in problems if p.severity == "error"] == []
     assert set(catalog.region_names) == {"Ni", "Cu", "Ni:interface", "Cu:interface"}
+
+
+@pytest.mark.parametrize(("film", "sub", "miller", "coordination", "nn"), [
+    ("Cu", "Ni", (1, 1, 0), 12, 3.52387 / math.sqrt(2)),  # one step leaves neighbours 2 cells up
+    ("Fe", "Fe", (1, 1, 1), 8, 2.8665 * math.sqrt(3) / 2),  # [111] neighbours 3 layers up
+])
+def test_open_planes_give_a_lattice_with_the_full_coordination(bulk, film, sub, miller,
+                                                               coordination, nn):
+    iface = build_interface(find_matches(bulk(film), bulk(sub), miller, miller))
+    spec = catalog_sections(iface, sorted({film, sub}))["lattice"]
+    shell = kmc_lat.nearest_neighbours(definition(spec))
+    assert set(shell.coordination.tolist()) == {coordination}
+    assert shell.distance_A == pytest.approx(nn, abs=1e-4)
