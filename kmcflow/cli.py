@@ -18,6 +18,7 @@ from rich.table import Table
 from typer.exceptions import TyperException
 
 from kmcflow.cli_structures import bulk_app, hops_command, interface_app
+from kmcflow.cli_workflows import barrier_command, campaign_app
 from kmcflow.errors import ConfigError, KmcflowError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -29,6 +30,8 @@ app.add_typer(kmc_app, name="kmc")
 app.add_typer(bulk_app, name="bulk")
 app.add_typer(interface_app, name="interface")
 app.command("hops")(hops_command)
+app.command("barrier")(barrier_command)
+app.add_typer(campaign_app, name="campaign")
 
 out = Console()
 err = Console(stderr=True)

@@ -1,8 +1,15 @@
-"""DFT+U relaxations, CI-NEB barriers and Vineyard prefactors as jobflow flows (ASE, atomate2).
+"""DFT+U relaxations, CI-NEB barriers and Vineyard prefactors through ASE, as jobflow flows.
 
-Planned contents (issue "Workflows"): the calculator factory, the relax/NEB/prefactor makers and
-the flows that assemble an event catalog (:mod:`kmcflow.kmc.catalog`). Nothing is implemented
-here yet; importing this package needs nothing beyond the standard library.
+Stage 2 of the pipeline; needs the ``workflows`` extra (jobflow, atomate2, emmet-core). Modules:
+
+- :mod:`~kmcflow.workflows.calculators`: ASE calculators from one validated config;
+- :mod:`~kmcflow.workflows.neb`: band interpolation and the two-stage CI-NEB;
+- :mod:`~kmcflow.workflows.prefactor`: Vineyard prefactors from finite-difference Hessians;
+- :mod:`~kmcflow.workflows.hop`: one hop from its endpoints (plain functions);
+- :mod:`~kmcflow.workflows.output`: the files of one hop;
+- :mod:`~kmcflow.workflows.makers`, :mod:`~kmcflow.workflows.flows`: jobflow makers and flows;
+- :mod:`~kmcflow.workflows.assembly`: hop results into an event catalog;
+- :mod:`~kmcflow.workflows.campaign`: campaign files, local runs with a file store.
 """
 
 from __future__ import annotations

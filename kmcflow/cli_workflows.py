@@ -1,0 +1,124 @@
+"""Command-line commands of the workflows stage: ``barrier`` and ``campaign``.
+
+Thin like the rest of the CLI: parse, call :mod:`kmcflow.workflows`, print.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from kmcflow.errors import WorkflowError
+
+out = Console()
+err = Console(stderr=True)
+
+campaign_app = typer.Typer(no_args_is_help=True,
+                           help="Barrier campaigns: hops -> CI-NEB + prefactors -> catalog.")
+
+
+def read_atoms(path: Path):
+    """Read one structure as ASE Atoms (fixed atoms kept), naming the file on failure."""
+    if not path.is_file():
+        raise WorkflowError("structure file not found", file=str(path), hint="check the path")
+    if path.suffix.lower() == ".json":
+        from kmcflow.structures.io import read_structure, to_ase_atoms
+
+        return to_ase_atoms(read_structure(path))
+    from ase.io import read
+
+    try:
+        return read(path, index=-1)
+    except Exception as exc:  # ASE raises many types for a bad file
+        raise WorkflowError(f"cannot read the structure: {exc}", file=str(path),
+                            hint="give extxyz, POSCAR, CIF or pymatgen JSON") from exc
+
+
+def barrier_command(
+    initial: Annotated[Path, typer.Argument(help="Initial endpoint (extxyz, POSCAR, CIF, JSON).",
+                                            show_default=False)],
+    final: Annotated[Path, typer.Argument(help="Final endpoint: same atoms, same order.",
+                                          show_default=False)],
+    write: Annotated[Path, typer.Option("--out", help="Folder for band.extxyz, profile.png "
+                                        "and result.json.", show_default=False)],
+    calculator: Annotated[str, typer.Option(
+        "--calculator", help="A code name (emt, chgnet, ...) or a calculator config YAML.")
+    ] = "emt",
+    images: Annotated[int, typer.Option("--images", help="Intermediate images (even by "
+                                        "default, see the README).")] = 4,
+    fmax: Annotated[float, typer.Option("--fmax", help="Climbing-image force threshold, "
+                                        "eV/Angstrom.")] = 0.05,
+    steps: Annotated[int, typer.Option("--steps", help="Optimizer steps per NEB stage.")] = 400,
+    optimizer: Annotated[str, typer.Option("--optimizer", help="FIRE, BFGS or MDMin.")
+                         ] = "BFGS",
+    relax: Annotated[bool, typer.Option("--relax/--no-relax", help="Relax the endpoints first "
+                                        "(fixed cell).")] = True,
+    relax_fmax: Annotated[float, typer.Option("--relax-fmax", help="Endpoint force "
+                                              "threshold, eV/Angstrom.")] = 0.02,
+    symmetric: Annotated[bool, typer.Option("--symmetric", help="The hop is symmetric: "
+                                            "unequal endpoint energies are a failure.")
+                         ] = False,
+    radius: Annotated[float, typer.Option("--radius", help="Vibrate the free atoms within "
+                                          "this distance of the moving atom too, Angstrom.")
+                      ] = 0.0,
+    allow_fallback: Annotated[bool, typer.Option(
+        "--allow-fallback", help="Use a flagged 1e13 Hz prefactor when the saddle is not a "
+        "first-order saddle.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print result.json.")] = False,
+) -> None:
+    """Compute one hop: relax the endpoints, CI-NEB, Vineyard prefactor.
+
+    Example: kmcflow barrier initial.extxyz final.extxyz --calculator emt --images 4 --out hop
+    """
+    from kmcflow.workflows.calculators import load_calculator_config
+    from kmcflow.workflows.hop import PrefactorSettings, RelaxSettings, compute_hop
+    from kmcflow.workflows.neb import NebSettings
+    from kmcflow.workflows.output import write_hop_outputs
+
+    if write.exists() and not overwrite:
+        raise WorkflowError("output folder exists", file=str(write),
+                            hint="choose another --out or pass --overwrite")
+    config = load_calculator_config(calculator)
+    ini, fin = read_atoms(initial), read_atoms(final)
+    neb = NebSettings(n_images=images, fmax_eV_per_A=fmax, steps=steps, optimizer=optimizer,
+                      symmetric=symmetric)
+    neb.check()
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="kmcflow-barrier-") as work, err.status(
+            f"relaxing endpoints and the band ({images} images, {config.name})"):
+        comp = compute_hop(ini, fin, config, neb=neb,
+                           relax=RelaxSettings(fmax_eV_per_A=relax_fmax, enabled=relax),
+                           prefactor=PrefactorSettings(radius_A=radius,
+                                                       allow_fallback=allow_fallback),
+                           workdir=work, hop={"initial_file": str(initial),
+                                              "final_file": str(final)})
+        record = write_hop_outputs(comp, write)
+    if as_json:
+        print(json.dumps(record, indent=2))
+        return
+    _print_result(record)
+    out.print(f"wrote {write}/band.extxyz, profile.png, result.json")
+
+
+def _fmt(x, spec: str) -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def _print_result(record: dict) -> None:
+    table = Table("quantity", "value")
+    table.add_row("forward barrier (eV)", _fmt(record["forward_barrier_eV"], ".4f"))
+    table.add_row("reverse barrier (eV)", _fmt(record["reverse_barrier_eV"], ".4f"))
+    table.add_row("E_KRA (eV)", _fmt(record["kra_eV"], ".4f"))
+    table.add_row("prefactor (Hz)", f"{_fmt(record['prefactor_Hz'], '.3e')} "
+                  f"({record['prefactor_route']})")
+    table.add_row("converged", str(record["converged"]))
+    table.add_row("force calls", str(record["force_calls"]))
+    table.add_row("failure", record["failure_reason"] or "none")
+    out.print(table)

@@ -1,0 +1,392 @@
+"""ASE calculators from one small, validated configuration.
+
+A :class:`CalculatorConfig` names the code and the physics; :func:`make_calculator` turns it
+into an ASE calculator for a given structure (DFT+U values, magnetic moments and k-points
+depend on the atoms), and :func:`resolved_parameters` returns exactly what was passed, for the
+provenance of every result. :func:`check_ready` finds a missing executable, pseudopotential
+folder or a U value for an absent element before any job starts.
+
+Codes: ``emt`` (ASE, metals); ``chgnet`` and ``sevenn`` (the ``ml`` extra; weights ship in
+their wheels and are never downloaded); ``vasp``, ``espresso`` (Quantum ESPRESSO), ``gpaw`` and
+``cp2k`` through ASE. DFT+U is always explicit per element (Dudarev, U_eff = U - J): give
+``hubbard_U_eV`` as a mapping or the preset ``"materials_project"`` (Co 3.32, Cr 3.7, Fe 5.3,
+Mn 3.9, Mo 4.38, Ni 6.2, V 3.25, W 6.2 eV; only the elements present get a U).
+
+Presets: ``slab`` follows the reference slab protocol (energy convergence 1e-5 eV, forces
+0.02 eV/A, k-points 6x6x1 on the slab's 1x1 in-plane cell, scaled down for a supercell);
+``bulk`` uses a k-point density of 25 Angstrom (n_i = ceil(25 / |a_i|)).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from kmcflow.errors import ConfigError
+
+MATERIALS_PROJECT_U_EV = {"Co": 3.32, "Cr": 3.7, "Fe": 5.3, "Mn": 3.9, "Mo": 4.38, "Ni": 6.2,
+                          "V": 3.25, "W": 6.2}
+RY_EV = 13.605693122994
+CODES = ("emt", "chgnet", "sevenn", "vasp", "espresso", "gpaw", "cp2k")
+DFT_CODES = ("vasp", "espresso", "gpaw", "cp2k")
+_COMMAND_ENV = {"vasp": ("ASE_VASP_COMMAND", "VASP_COMMAND"), "espresso": ("ASE_ESPRESSO_COMMAND",),
+                "cp2k": ("ASE_CP2K_COMMAND",), "gpaw": ()}
+_PSEUDO_ENV = {"vasp": "VASP_PP_PATH", "espresso": "ESPRESSO_PSEUDO", "cp2k": "CP2K_DATA_DIR"}
+_DEFAULT_COMMAND = {"vasp": "vasp_std", "espresso": "pw.x", "cp2k": "cp2k.psmp"}
+_L_OF = {"d": 2, "f": 3, "p": 1}
+_F_ELEMENTS = {"Ce", "Pr", "Nd", "Sm", "Eu", "Gd", "Tb", "Dy", "Ho", "Er", "Tm", "Yb", "U", "Np",
+               "Pu"}
+
+
+class CalculatorConfig(BaseModel):
+    """The calculator a campaign uses (see the module docstring). Energies eV, lengths A."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: Literal["emt", "chgnet", "sevenn", "vasp", "espresso", "gpaw", "cp2k"]
+    preset: Literal["bulk", "slab"] | None = None
+    xc: str = "PBE"
+    hubbard_U_eV: dict[str, float] | Literal["materials_project"] | None = None
+    spin_polarized: bool = False
+    magnetic_moments: dict[str, float] = {}
+    smearing_eV: Annotated[float, Field(ge=0)] = 0.05
+    cutoff_eV: Annotated[float, Field(gt=0)] = 520.0
+    kpoints: list[Annotated[int, Field(ge=1)]] | None = None
+    kpoint_density_A: Annotated[float, Field(gt=0)] = 25.0
+    energy_convergence_eV: Annotated[float, Field(gt=0)] = 1e-5
+    force_convergence_eV_per_A: Annotated[float, Field(gt=0)] = 0.05
+    command: str | None = None
+    pseudo_dir: str | None = None
+    pseudopotentials: dict[str, str] = {}
+    model: str | None = None
+    extra: dict[str, Any] = {}
+
+    @property
+    def is_dft(self) -> bool:
+        """Whether this is a DFT code (files, executables, pseudopotentials)."""
+        return self.name in DFT_CODES
+
+
+def load_calculator_config(data: Any, file: str | None = None) -> CalculatorConfig:
+    """Validate a config given as a dict, a YAML/JSON file path or a bare code name."""
+    if isinstance(data, CalculatorConfig):
+        return data
+    if isinstance(data, str | Path) and Path(data).suffix.lower() in (".yaml", ".yml", ".json"):
+        path = Path(data)
+        file = str(path)
+        if not path.is_file():
+            raise ConfigError("calculator config not found", file=file, hint="check the path")
+        import yaml
+
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"malformed YAML: {exc}", file=file) from exc
+    elif isinstance(data, str):
+        data = {"name": data}
+    if not isinstance(data, dict):
+        raise ConfigError("a calculator config must be a mapping", file=file,
+                          hint="e.g. {name: emt}")
+    if data.get("name") not in CODES:
+        raise ConfigError(f"unknown calculator {data.get('name')!r}", file=file, field="name",
+                          hint=f"use one of {', '.join(CODES)}")
+    preset = data.get("preset")
+    if preset == "slab":
+        data = {"energy_convergence_eV": 1e-5, "force_convergence_eV_per_A": 0.02, **data}
+    try:
+        return CalculatorConfig.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(x) for x in first["loc"])
+        raise ConfigError(first["msg"], file=file, field=where or None) from exc
+
+
+def hubbard_u(config: CalculatorConfig, elements: list[str]) -> dict[str, float]:
+    """U (eV) per element present; raise on a U given for an element that is absent."""
+    if config.hubbard_U_eV is None:
+        return {}
+    if config.hubbard_U_eV == "materials_project":
+        return {el: MATERIALS_PROJECT_U_EV[el] for el in elements if el in MATERIALS_PROJECT_U_EV}
+    absent = sorted(set(config.hubbard_U_eV) - set(elements))
+    if absent:
+        raise ConfigError(f"U given for {', '.join(absent)}, which the structure does not have",
+                          field="hubbard_U_eV", hint=f"the structure has {', '.join(elements)}")
+    return {el: float(u) for el, u in config.hubbard_U_eV.items() if u != 0}
+
+
+def u_shell(element: str) -> int:
+    """Angular momentum of the +U shell: f for lanthanides/actinides, else d."""
+    return 3 if element in _F_ELEMENTS else 2
+
+
+def kpoints(config: CalculatorConfig, cell_lengths_A: list[float],
+            supercell: tuple[int, int, int] = (1, 1, 1)) -> list[int]:
+    """k-point mesh: explicit, the slab preset (6x6x1 per 1x1 cell), or the density rule."""
+    if config.kpoints is not None:
+        return list(config.kpoints)
+    if config.preset == "slab":
+        return [max(1, round(6 / supercell[0])), max(1, round(6 / supercell[1])), 1]
+    return [max(1, math.ceil(config.kpoint_density_A / max(L, 1e-9))) for L in cell_lengths_A]
+
+
+def _elements_in_order(atoms) -> list[str]:
+    seen: list[str] = []
+    for sym in atoms.get_chemical_symbols():
+        if sym not in seen:
+            seen.append(sym)
+    return seen
+
+
+def _command(config: CalculatorConfig) -> str:
+    if config.command:
+        return config.command
+    for var in _COMMAND_ENV.get(config.name, ()):
+        if os.environ.get(var):
+            return os.environ[var]
+    return _DEFAULT_COMMAND.get(config.name, "")
+
+
+def _pseudo_dir(config: CalculatorConfig) -> str | None:
+    if config.pseudo_dir:
+        return config.pseudo_dir
+    var = _PSEUDO_ENV.get(config.name)
+    if config.name == "espresso" and not os.environ.get(var or ""):
+        return "/usr/share/espresso/pseudo" if Path("/usr/share/espresso/pseudo").is_dir() else None
+    return os.environ.get(var) if var else None
+
+
+def espresso_pseudopotentials(config: CalculatorConfig, elements: list[str]) -> dict[str, str]:
+    """Return the pseudopotential file of each element.
+
+    From the config, else the first ``El.*`` / ``El_*`` UPF file in the pseudopotential folder.
+    """
+    found = dict(config.pseudopotentials)
+    folder = _pseudo_dir(config)
+    for el in elements:
+        if el in found:
+            continue
+        if folder and Path(folder).is_dir():
+            candidates = sorted(p.name for p in Path(folder).iterdir()
+                                if p.suffix.lower() == ".upf"
+                                and p.name.split(".")[0].split("_")[0].lower() == el.lower())
+            if candidates:
+                found[el] = candidates[0]
+    return found
+
+
+def check_ready(config: CalculatorConfig, elements: list[str]) -> None:
+    """Raise :class:`ConfigError` now if the calculator cannot run on these elements."""
+    hubbard_u(config, elements)
+    if config.name in ("chgnet", "sevenn"):
+        module = "chgnet" if config.name == "chgnet" else "sevenn"
+        import importlib.util
+
+        if importlib.util.find_spec(module) is None:
+            raise ConfigError(f"calculator {config.name!r} needs the {module} package",
+                              field="name", hint="pip install 'kmcflow[ml]'")
+        return
+    if config.name == "gpaw":
+        import importlib.util
+
+        if importlib.util.find_spec("gpaw") is None:
+            raise ConfigError("calculator 'gpaw' needs GPAW", field="name",
+                              hint="pip install gpaw gpaw-data (Debian: libxc-dev libopenblas-dev)")
+        return
+    if not config.is_dft:
+        return
+    command = _command(config)
+    exe = command.split()[-1] if command else ""
+    if not exe or shutil.which(command.split()[0]) is None or (
+            exe != command.split()[0] and shutil.which(exe) is None):
+        raise ConfigError(f"{config.name} executable {command!r} not found on PATH",
+                          field="command", hint=f"set command: in the config or "
+                          f"{' / '.join(_COMMAND_ENV.get(config.name, ())) or 'PATH'}")
+    folder = _pseudo_dir(config)
+    if config.name in ("vasp", "espresso", "cp2k") and (not folder or not Path(folder).is_dir()):
+        raise ConfigError(f"pseudopotential folder {folder!r} not found", field="pseudo_dir",
+                          hint=f"set pseudo_dir: or {_PSEUDO_ENV[config.name]}")
+    if config.name == "espresso":
+        missing = [el for el in elements if el not in espresso_pseudopotentials(config, elements)]
+        if missing:
+            raise ConfigError(f"no pseudopotential for {', '.join(missing)} in {folder}",
+                              field="pseudopotentials", hint="name the UPF files in the config")
+    if config.name == "vasp":
+        missing = [el for el in elements
+                   if not (Path(folder) / f"potpaw_{_vasp_pp(config)}" / el / "POTCAR").is_file()]
+        if missing:
+            raise ConfigError(f"no POTCAR for {', '.join(missing)} under {folder}",
+                              field="pseudo_dir", hint="point pseudo_dir at the folder holding "
+                              f"potpaw_{_vasp_pp(config)}/")
+
+
+def _vasp_pp(config: CalculatorConfig) -> str:
+    return "PBE" if config.xc.upper() in ("PBE", "PBESOL", "SCAN", "R2SCAN") else "LDA"
+
+
+def _magmoms(config: CalculatorConfig, atoms) -> list[float]:
+    return [float(config.magnetic_moments.get(sym, 0.0)) for sym in atoms.get_chemical_symbols()]
+
+
+def resolved_parameters(config: CalculatorConfig, atoms, supercell=(1, 1, 1)) -> dict[str, Any]:
+    """The parameters the calculator receives for these atoms (JSON-safe, for provenance)."""
+    elements = _elements_in_order(atoms)
+    u = hubbard_u(config, elements)
+    base: dict[str, Any] = {"code": config.name, "config": config.model_dump(mode="json")}
+    if not config.is_dft:
+        return base
+    kpts = kpoints(config, atoms.cell.lengths().tolist(), supercell)
+    if config.name == "vasp":
+        params: dict[str, Any] = {
+            "xc": config.xc, "encut": config.cutoff_eV, "ediff": config.energy_convergence_eV,
+            "ismear": 0, "sigma": config.smearing_eV, "kpts": kpts, "prec": "Accurate",
+            "lreal": "Auto" if len(atoms) > 40 else False, "lwave": False, "lcharg": False,
+            "ispin": 2 if config.spin_polarized else 1}
+        if u:
+            params.update(ldau=True, ldautype=2, lmaxmix=4 if max(
+                u_shell(e) for e in u) == 2 else 6,
+                ldau_luj={el: {"L": u_shell(el) if el in u else -1, "U": u.get(el, 0.0),
+                               "J": 0.0} for el in elements})
+    elif config.name == "espresso":
+        species = elements  # ASE writes ATOMIC_SPECIES in order of first appearance
+        system: dict[str, Any] = {
+            "ecutwfc": config.cutoff_eV / RY_EV, "occupations": "smearing",
+            "smearing": "gaussian", "degauss": config.smearing_eV / RY_EV,
+            "nspin": 2 if config.spin_polarized else 1}
+        if u:
+            system.update(lda_plus_u=True, lda_plus_u_kind=0, U_projection_type="atomic")
+            for k, el in enumerate(species, start=1):
+                if el in u:
+                    system[f"Hubbard_U({k})"] = u[el]
+        params = {"input_data": {"control": {"tprnfor": True, "tstress": True},
+                                 "system": system,
+                                 "electrons": {"conv_thr": config.energy_convergence_eV / RY_EV}},
+                  "kpts": kpts,
+                  "pseudopotentials": espresso_pseudopotentials(config, elements)}
+    elif config.name == "gpaw":
+        params = {"mode": {"name": "pw", "ecut": config.cutoff_eV}, "xc": config.xc,
+                  "kpts": kpts, "occupations": {"name": "fermi-dirac",
+                                                "width": config.smearing_eV},
+                  "convergence": {"energy": config.energy_convergence_eV},
+                  "spinpol": config.spin_polarized,
+                  "setups": {el: f":{'spdf'[u_shell(el)]},{u[el]}" for el in u}}
+    else:  # cp2k
+        params = {"xc": config.xc, "cutoff_Ry": config.cutoff_eV / RY_EV,
+                  "uks": config.spin_polarized, "kpts": kpts,
+                  "plus_u": {el: {"L": u_shell(el), "U_minus_J_eV": u[el]} for el in u}}
+    params.update(config.extra)
+    if config.spin_polarized:
+        params["initial_magnetic_moments"] = _magmoms(config, atoms)
+    return {**base, "parameters": params}
+
+
+def cp2k_input(config: CalculatorConfig, atoms) -> str:
+    """A CP2K input file (energy and forces) with DFT+U per element, as text."""
+    res = resolved_parameters(config, atoms)["parameters"]
+    cell = atoms.cell
+    lines = ["&GLOBAL", "  PROJECT kmcflow", "  RUN_TYPE ENERGY_FORCE", "&END GLOBAL",
+             "&FORCE_EVAL", "  METHOD QS", "  &DFT", "    BASIS_SET_FILE_NAME BASIS_MOLOPT",
+             "    POTENTIAL_FILE_NAME GTH_POTENTIALS", f"    UKS {'T' if res['uks'] else 'F'}"]
+    if res["plus_u"]:
+        lines.append("    PLUS_U_METHOD MULLIKEN")
+    lines += [f"    &MGRID\n      CUTOFF {res['cutoff_Ry']:.1f}\n    &END MGRID",
+              "    &QS\n      EPS_DEFAULT 1.0E-12\n    &END QS",
+              f"    &SCF\n      EPS_SCF {config.energy_convergence_eV / 27.211386:.2E}\n"
+              "      &SMEAR ON\n        METHOD FERMI_DIRAC\n"
+              f"        ELECTRONIC_TEMPERATURE [K] {config.smearing_eV / 8.617333262e-5:.1f}\n"
+              "      &END SMEAR\n      ADDED_MOS 20\n    &END SCF",
+              f"    &XC\n      &XC_FUNCTIONAL {res['xc']}\n      &END XC_FUNCTIONAL\n    &END XC",
+              "    &KPOINTS", f"      SCHEME MONKHORST-PACK {' '.join(map(str, res['kpts']))}",
+              "    &END KPOINTS", "  &END DFT", "  &SUBSYS", "    &CELL"]
+    for name, vec in zip("ABC", cell, strict=True):
+        lines.append(f"      {name} {vec[0]:.8f} {vec[1]:.8f} {vec[2]:.8f}")
+    lines += ["    &END CELL", "    &COORD"]
+    lines += [f"      {a.symbol} {a.position[0]:.8f} {a.position[1]:.8f} {a.position[2]:.8f}"
+              for a in atoms]
+    lines.append("    &END COORD")
+    moments = dict(config.magnetic_moments)
+    for el in _elements_in_order(atoms):
+        lines += [f"    &KIND {el}", "      BASIS_SET DZVP-MOLOPT-SR-GTH",
+                  f"      POTENTIAL GTH-{res['xc']}"]
+        if res["uks"] and moments.get(el):
+            lines.append(f"      MAGNETIZATION {moments[el]}")
+        if el in res["plus_u"]:
+            pu = res["plus_u"][el]
+            lines += ["      &DFT_PLUS_U", f"        L {pu['L']}",
+                      f"        U_MINUS_J [eV] {pu['U_minus_J_eV']}", "      &END DFT_PLUS_U"]
+        lines.append("    &END KIND")
+    lines += ["  &END SUBSYS", "&END FORCE_EVAL", ""]
+    return "\n".join(lines)
+
+
+def make_calculator(config: CalculatorConfig, atoms, directory: str | Path = ".",
+                    supercell=(1, 1, 1)):
+    """Return an ASE calculator for ``atoms`` (sets initial magnetic moments when spin-polarised).
+
+    File-based codes run in ``directory`` (one folder per calculator: never share it between
+    NEB images).
+    """
+    check_ready(config, _elements_in_order(atoms))
+    if config.name == "emt":
+        from ase.calculators.emt import EMT
+
+        return EMT()
+    if config.name == "chgnet":
+        from chgnet.model.dynamics import CHGNetCalculator
+
+        return CHGNetCalculator(use_device="cpu", **config.extra)
+    if config.name == "sevenn":
+        from sevenn.calculator import SevenNetCalculator
+
+        return SevenNetCalculator(model=config.model or "7net-0", device="cpu", **config.extra)
+    res = resolved_parameters(config, atoms, supercell)["parameters"]
+    if config.spin_polarized:
+        atoms.set_initial_magnetic_moments(res.pop("initial_magnetic_moments"))
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    if config.name == "vasp":
+        from ase.calculators.vasp import Vasp
+
+        os.environ.setdefault("VASP_PP_PATH", _pseudo_dir(config) or "")
+        return Vasp(directory=str(directory), command=_command(config), **res)
+    if config.name == "espresso":
+        from ase.calculators.espresso import Espresso, EspressoProfile
+
+        profile = EspressoProfile(command=_command(config), pseudo_dir=_pseudo_dir(config))
+        return Espresso(profile=profile, directory=str(directory), **res)
+    if config.name == "gpaw":
+        from gpaw import GPAW, PW, FermiDirac
+
+        mode = res.pop("mode")
+        occ = res.pop("occupations")
+        return GPAW(mode=PW(mode["ecut"]), occupations=FermiDirac(occ["width"]),
+                    txt=str(Path(directory) / "gpaw.txt"), **res)
+    from ase.calculators.cp2k import CP2K  # ASE writes cell, coordinates, basis, potentials
+
+    return CP2K(command=_command(config), directory=str(directory), xc=res["xc"],
+                cutoff=res["cutoff_Ry"] * RY_EV, uks=res["uks"],
+                inp=cp2k_plus_u_sections(config, atoms))
+
+
+def cp2k_plus_u_sections(config: CalculatorConfig, atoms) -> str:
+    """The input sections ASE's CP2K calculator does not write: +U, k-points, moments."""
+    res = resolved_parameters(config, atoms)["parameters"]
+    lines = ["&FORCE_EVAL", "  &DFT"]
+    if res["plus_u"]:
+        lines.append("    PLUS_U_METHOD MULLIKEN")
+    lines += ["    &KPOINTS", f"      SCHEME MONKHORST-PACK {' '.join(map(str, res['kpts']))}",
+              "    &END KPOINTS", "  &END DFT", "  &SUBSYS"]
+    for el in _elements_in_order(atoms):
+        block = []
+        if res["uks"] and config.magnetic_moments.get(el):
+            block.append(f"      MAGNETIZATION {config.magnetic_moments[el]}")
+        if el in res["plus_u"]:
+            pu = res["plus_u"][el]
+            block += ["      &DFT_PLUS_U", f"        L {pu['L']}",
+                      f"        U_MINUS_J [eV] {pu['U_minus_J_eV']}", "      &END DFT_PLUS_U"]
+        if block:
+            lines += [f"    &KIND {el}", *block, "    &END KIND"]
+    lines += ["  &END SUBSYS", "&END FORCE_EVAL"]
+    return "\n".join(lines)

@@ -1,0 +1,188 @@
+"""One hop from its two endpoints: relax, CI-NEB, Vineyard prefactor, and the result record.
+
+These are plain functions on ASE ``Atoms``; the jobflow makers (:mod:`kmcflow.workflows.makers`)
+and ``kmcflow barrier`` both call them, so a hop computed either way gives the same numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kmcflow.workflows.calculators import CalculatorConfig, make_calculator, resolved_parameters
+from kmcflow.workflows.neb import (
+    NebOutcome,
+    NebSettings,
+    check_endpoints,
+    interpolate_band,
+    moved_index,
+    relax_band,
+    spline_barrier,
+)
+from kmcflow.workflows.prefactor import PrefactorOutcome, vineyard_prefactor
+
+
+@dataclass(frozen=True)
+class RelaxSettings:
+    """Fixed-cell relaxation of an endpoint (fixed atoms stay fixed)."""
+
+    fmax_eV_per_A: float = 0.02
+    steps: int = 300
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class PrefactorSettings:
+    """Which atoms vibrate and whether a flagged 1e13 Hz fallback is allowed."""
+
+    radius_A: float = 0.0
+    allow_fallback: bool = False
+    delta_A: float = 0.01
+
+
+@dataclass
+class RelaxOutcome:
+    """A relaxed endpoint."""
+
+    atoms: Any
+    energy_eV: float
+    converged: bool
+    steps: int
+    force_calls: int
+
+
+def relax_endpoint(atoms, config: CalculatorConfig, settings: RelaxSettings,
+                   workdir: str | Path) -> RelaxOutcome:
+    """Relax positions at fixed cell with BFGS; constraints (FixAtoms) are honoured."""
+    from ase.optimize import BFGS
+
+    from kmcflow.workflows.neb import counted
+
+    work = atoms.copy()
+    counter = [0]
+    work.calc = counted(make_calculator(config, work, workdir), counter)
+    if not settings.enabled:
+        return RelaxOutcome(work, float(work.get_potential_energy()), True, 0, counter[0])
+    opt = BFGS(work, logfile=None)
+    converged = bool(opt.run(fmax=settings.fmax_eV_per_A, steps=settings.steps))
+    return RelaxOutcome(work, float(work.get_potential_energy()), converged, opt.nsteps,
+                        counter[0])
+
+
+def run_neb(initial, final, config: CalculatorConfig, settings: NebSettings,
+            workdir: str | Path) -> NebOutcome:
+    """Interpolate and relax the band between two (relaxed) endpoints."""
+    images = interpolate_band(initial, final, settings.n_images, settings.interpolation)
+    work = Path(workdir)
+    return relax_band(images, lambda i: make_calculator(config, images[i], work / f"image_{i:02d}"),
+                      settings)
+
+
+def run_prefactor(initial, neb: NebOutcome, config: CalculatorConfig,
+                  settings: PrefactorSettings, workdir: str | Path,
+                  moving: int | None = None) -> PrefactorOutcome:
+    """Vineyard prefactor at the initial state and the climbing image of ``neb``."""
+    if neb.saddle_index is None:
+        return PrefactorOutcome(None, "failed", [], failure="no saddle (the band failed)")
+    saddle = neb.images[neb.saddle_index]
+    moving = moved_index(neb.images[0], neb.images[-1]) if moving is None else moving
+    work = Path(workdir)
+    return vineyard_prefactor(initial, saddle, lambda name: make_calculator(config, initial,
+                                                                            work / name),
+                              moving, work / "vibrations", radius_A=settings.radius_A,
+                              tangent=neb.tangent, allow_fallback=settings.allow_fallback,
+                              delta_A=settings.delta_A)
+
+
+@dataclass
+class HopComputation:
+    """Everything computed for one hop, with the record that goes into results and catalogs."""
+
+    initial: RelaxOutcome
+    final: RelaxOutcome
+    neb: NebOutcome
+    prefactor: PrefactorOutcome
+    config: CalculatorConfig
+    hop: dict[str, Any] = field(default_factory=dict)
+
+    def record(self) -> dict[str, Any]:
+        """JSON-ready result (energies eV, prefactor Hz); see the README for every key."""
+        neb = self.neb
+        e = neb.energies_eV
+        saddle = e[neb.saddle_index] if e and neb.saddle_index is not None else None
+        kra = None if saddle is None else saddle - 0.5 * (e[0] + e[-1])
+        try:
+            spline = spline_barrier(e) if len(e) >= 3 else None
+        except Exception:  # noqa: BLE001 (a comparison only; a degenerate band has none)
+            spline = None
+        failure = neb.failure_reason or (None if self.prefactor.prefactor_Hz is not None
+                                         else "prefactor_failed")
+        return {
+            "hop": self.hop,
+            "event_key": self.hop.get("event_key"),
+            "forward_barrier_eV": neb.forward_barrier_eV,
+            "reverse_barrier_eV": neb.reverse_barrier_eV,
+            "kra_eV": kra,
+            "reaction_energy_eV": None if not e else e[-1] - e[0],
+            "energies_eV": e,
+            "saddle_index": neb.saddle_index,
+            "spline": spline,
+            "prefactor_Hz": self.prefactor.prefactor_Hz,
+            "prefactor_route": self.prefactor.route,
+            "prefactor": self.prefactor.record(),
+            "converged": bool(neb.converged and self.initial.converged
+                              and self.final.converged),
+            "neb_converged": neb.converged,
+            "endpoints_converged": [self.initial.converged, self.final.converged],
+            "force_calls": (neb.force_calls + self.initial.force_calls
+                            + self.final.force_calls + self.prefactor.force_calls),
+            "neb_force_calls": neb.force_calls,
+            "failure_reason": failure,
+            "failure_message": neb.message or (self.prefactor.failure or ""),
+            "neb_settings": neb.settings,
+            "calculator": resolved_parameters(self.config, self.initial.atoms),
+            "code_versions": code_versions(self.config),
+        }
+
+
+def code_versions(config: CalculatorConfig) -> dict[str, str]:
+    """Versions of the packages that computed a result."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    names = ["kmcflow", "ase", "numpy"] + {"chgnet": ["chgnet", "torch"],
+                                           "sevenn": ["sevenn", "torch"],
+                                           "gpaw": ["gpaw"]}.get(config.name, [])
+    out = {}
+    for name in names:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def compute_hop(initial, final, config: CalculatorConfig, *, neb: NebSettings | None = None,
+                relax: RelaxSettings | None = None, prefactor: PrefactorSettings | None = None,
+                workdir: str | Path = ".", hop: dict[str, Any] | None = None) -> HopComputation:
+    """Relax both endpoints, run the CI-NEB and the prefactor of one hop."""
+    neb = neb or NebSettings()
+    relax = relax or RelaxSettings()
+    prefactor = prefactor or PrefactorSettings()
+    neb.check()
+    check_endpoints(initial, final)
+    moving = moved_index(initial, final)
+    work = Path(workdir)
+    ini = relax_endpoint(initial, config, relax, work / "relax_initial")
+    fin = relax_endpoint(final, config, relax, work / "relax_final")
+    band = run_neb(ini.atoms, fin.atoms, config, neb, work / "neb")
+    pre = run_prefactor(ini.atoms, band, config, prefactor, work, moving)
+    return HopComputation(ini, fin, band, pre, config, dict(hop or {}))
+
+
+def band_energies_relative(outcome: NebOutcome) -> np.ndarray:
+    """Image energies relative to the initial state (eV)."""
+    e = np.asarray(outcome.energies_eV, dtype=float)
+    return e - e[0] if e.size else e

@@ -1,0 +1,228 @@
+"""Climbing-image NEB on ASE images: interpolation, two stages, barriers and failure reasons.
+
+The band is interpolated with IDPP (Smidstrup et al., J. Chem. Phys. 140, 214106 (2014)) under
+the minimum-image convention, relaxed first as a plain NEB to a loose force threshold, then with
+the climbing image (Henkelman, Uberuaga and Jonsson, J. Chem. Phys. 113, 9901 (2000)) to the
+final one; the tangent method is always passed to ASE explicitly (its default changed in 3.27).
+Every image has its own calculator (file-based DFT codes must not share a folder), and every
+force call is counted.
+
+Barriers are read from the climbing image: forward = E_saddle - E_initial, reverse =
+E_saddle - E_final. A failed band is reported with one reason from :data:`FAILURE_REASONS`
+rather than raised, so a campaign can list it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from kmcflow.errors import WorkflowError
+
+FAILURE_REASONS = ("not_converged", "no_interior_maximum", "unequal_endpoints",
+                   "calculator_error")
+OPTIMIZERS = ("FIRE", "BFGS", "MDMin")
+
+
+@dataclass(frozen=True)
+class NebSettings:
+    """How a band is relaxed.
+
+    Attributes
+    ----------
+    n_images
+        Intermediate images (endpoints excluded). Even by default: with an odd number on a
+        symmetric hop the climbing image starts exactly at the midpoint, which can be a
+        shallow local minimum of a machine-learned potential.
+    fmax_eV_per_A
+        Force threshold of the climbing-image stage.
+    plain_fmax_eV_per_A
+        Force threshold of the plain stage that comes first.
+    steps
+        Optimizer steps per stage.
+    spring_eV_per_A2
+        Spring constant between images.
+    method
+        ASE NEB tangent method.
+    optimizer
+        ASE optimizer of the band.
+    symmetric
+        The hop is symmetric (initial and final equivalent): endpoints whose energies differ
+        by more than ``endpoint_tolerance_eV`` fail with ``unequal_endpoints``.
+
+    """
+
+    n_images: int = 4
+    fmax_eV_per_A: float = 0.05
+    plain_fmax_eV_per_A: float = 0.5
+    steps: int = 400
+    spring_eV_per_A2: float = 0.1
+    method: str = "improvedtangent"
+    optimizer: str = "FIRE"
+    interpolation: str = "idpp"
+    symmetric: bool = False
+    endpoint_tolerance_eV: float = 0.01
+
+    def check(self) -> None:
+        """Refuse settings that cannot give a band."""
+        if self.n_images < 1:
+            raise WorkflowError(f"a band needs at least one intermediate image, got "
+                                f"{self.n_images}", field="images", hint="e.g. --images 4")
+        if not self.fmax_eV_per_A > 0 or not self.plain_fmax_eV_per_A > 0:
+            raise WorkflowError("force thresholds must be positive", field="fmax")
+        if self.optimizer not in OPTIMIZERS:
+            raise WorkflowError(f"unknown optimizer {self.optimizer!r}", field="optimizer",
+                                hint=f"use one of {', '.join(OPTIMIZERS)}")
+        if self.interpolation not in ("idpp", "linear"):
+            raise WorkflowError(f"unknown interpolation {self.interpolation!r}",
+                                field="interpolation", hint="use idpp or linear")
+
+
+def counted(inner, counter: list[int]):
+    """Return a calculator that delegates to ``inner`` and adds 1 to ``counter[0]`` per call."""
+    from ase.calculators.calculator import Calculator, all_changes
+
+    class Counted(Calculator):
+        implemented_properties = ["energy", "forces"]
+
+        def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+            Calculator.calculate(self, atoms, properties, system_changes)
+            inner.calculate(self.atoms, ["energy", "forces"], system_changes)
+            self.results = {"energy": inner.results["energy"],
+                            "forces": inner.results["forces"]}
+            counter[0] += 1
+
+    return Counted()
+
+
+def check_endpoints(initial, final) -> None:
+    """Refuse endpoints that are not the same atoms in the same order in the same cell."""
+    if len(initial) != len(final):
+        raise WorkflowError(f"the endpoints have {len(initial)} and {len(final)} atoms",
+                            field="endpoints", hint="write both from the same supercell")
+    if initial.get_chemical_symbols() != final.get_chemical_symbols():
+        raise WorkflowError("the endpoints hold different atoms (or the same in another order)",
+                            field="endpoints", hint="the final structure must list the same "
+                            "atoms in the same order")
+    if not np.allclose(initial.cell.array, final.cell.array, atol=1e-6):
+        raise WorkflowError("the endpoints have different cells", field="endpoints")
+
+
+def interpolate_band(initial, final, n_images: int, method: str = "idpp") -> list:
+    """Return ``[initial, n_images intermediate images, final]`` (copies, constraints kept)."""
+    from ase.mep import NEB
+
+    check_endpoints(initial, final)
+    images = [initial.copy()] + [initial.copy() for _ in range(n_images)] + [final.copy()]
+    for im in images:
+        im.set_constraint([c.copy() for c in initial.constraints])
+    NEB(images, method="improvedtangent").interpolate(method=method, mic=True,
+                                                      apply_constraint=False)
+    return images
+
+
+def moved_index(initial, final) -> int:
+    """Index of the atom that moves most between the endpoints (minimum image)."""
+    d = final.get_positions() - initial.get_positions()
+    frac = np.linalg.solve(initial.cell.array.T, d.T).T
+    frac -= np.round(frac)
+    return int(np.argmax(np.linalg.norm(frac @ initial.cell.array, axis=1)))
+
+
+@dataclass
+class NebOutcome:
+    """What a band run gives (energies in eV, images as ASE Atoms)."""
+
+    images: list
+    energies_eV: list[float]
+    forward_barrier_eV: float | None
+    reverse_barrier_eV: float | None
+    saddle_index: int | None
+    force_calls: int
+    converged: bool
+    failure_reason: str | None
+    message: str = ""
+    settings: dict[str, Any] = field(default_factory=dict)
+    tangent: np.ndarray | None = None
+
+
+def saddle_tangent(images, index: int) -> np.ndarray:
+    """Unit tangent at an image: the central difference of its neighbours (minimum image)."""
+    a, b = images[index - 1], images[index + 1]
+    d = b.get_positions() - a.get_positions()
+    frac = np.linalg.solve(a.cell.array.T, d.T).T
+    frac -= np.round(frac)
+    t = frac @ a.cell.array
+    norm = np.linalg.norm(t)
+    return t / norm if norm > 0 else t
+
+
+def relax_band(images: list, calculator_for: Callable[[int], Any],
+               settings: NebSettings) -> NebOutcome:
+    """Relax an interpolated band (plain NEB, then climbing image) and analyse it.
+
+    ``calculator_for(i)`` returns a fresh ASE calculator for image ``i``.
+    """
+    import ase.optimize
+    from ase.mep import NEB
+
+    settings.check()
+    counter = [0]
+    reason, message, converged = None, "", False
+    record = {"n_images": len(images) - 2, "fmax_eV_per_A": settings.fmax_eV_per_A,
+              "plain_fmax_eV_per_A": settings.plain_fmax_eV_per_A, "steps": settings.steps,
+              "spring_eV_per_A2": settings.spring_eV_per_A2, "method": settings.method,
+              "optimizer": settings.optimizer, "interpolation": settings.interpolation,
+              "climbing_image": True}
+    try:
+        for i, im in enumerate(images):
+            im.calc = counted(calculator_for(i), counter)
+        energies0 = [images[0].get_potential_energy(), images[-1].get_potential_energy()]
+        if settings.symmetric and abs(energies0[0] - energies0[1]) > settings.endpoint_tolerance_eV:
+            reason = "unequal_endpoints"
+            message = (f"endpoint energies differ by {energies0[1] - energies0[0]:+.4f} eV on a "
+                       "symmetric hop")
+        band = NEB(images, k=settings.spring_eV_per_A2, climb=False, method=settings.method)
+        opt_cls = getattr(ase.optimize, settings.optimizer)
+        opt = opt_cls(band, logfile=None)
+        opt.run(fmax=settings.plain_fmax_eV_per_A, steps=settings.steps)
+        band.climb = True
+        opt = opt_cls(band, logfile=None)
+        converged = bool(opt.run(fmax=settings.fmax_eV_per_A, steps=settings.steps))
+        energies = [float(im.get_potential_energy()) for im in images]
+    except WorkflowError:
+        raise
+    except Exception as exc:  # noqa: BLE001 (any calculator failure is reported, not raised)
+        return NebOutcome(images, [], None, None, None, counter[0], False, "calculator_error",
+                          f"{type(exc).__name__}: {exc}", record)
+    interior = int(np.argmax(energies[1:-1])) + 1
+    forward = energies[interior] - energies[0]
+    reverse = energies[interior] - energies[-1]
+    if energies[interior] <= max(energies[0], energies[-1]) + 1e-6:
+        reason = reason or "no_interior_maximum"
+        message = message or "the highest image is an endpoint: no saddle between them"
+    if not converged and reason is None:
+        reason = "not_converged"
+        message = f"climbing-image stage did not reach fmax {settings.fmax_eV_per_A} eV/A " \
+                  f"in {settings.steps} steps"
+    return NebOutcome(images, energies, float(forward), float(reverse), interior, counter[0],
+                      converged, reason, message, record, saddle_tangent(images, interior))
+
+
+def spline_barrier(energies: list[float]) -> dict[str, float]:
+    """Barriers from emmet's clamped cubic spline of the image energies (for comparison)."""
+    from emmet.core.neb import BarrierAnalysis
+
+    analysis = BarrierAnalysis.from_energies(energies)
+    return {"forward_barrier_eV": float(analysis.forward_barrier),
+            "reverse_barrier_eV": float(analysis.reverse_barrier),
+            "ts_frame_index": float(analysis.ts_frame_index)}
+
+
+def isfinite_or_none(x: float | None) -> float | None:
+    """Pass a finite float through, turn anything else into None (JSON-safe)."""
+    return None if x is None or not math.isfinite(x) else float(x)

@@ -1,0 +1,73 @@
+"""Files of one computed hop: the band (extxyz), its energy profile (PNG) and ``result.json``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kmcflow.atomic_io import atomic_directory, write_json
+from kmcflow.workflows.hop import HopComputation
+
+
+def json_safe(value: Any) -> Any:
+    """Numbers, lists and dicts with NaN/inf turned into None and numpy types into Python."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def plot_profile(energies_eV: list[float], saddle: int | None, path: Path, title: str) -> None:
+    """Energy of each image relative to the initial state."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    e = np.asarray(energies_eV) - energies_eV[0]
+    fig, ax = plt.subplots(figsize=(5.0, 3.6), dpi=110)
+    ax.plot(range(len(e)), e, "o-", color="#1f77b4")
+    if saddle is not None:
+        ax.plot([saddle], [e[saddle]], "s", color="#d62728", label="climbing image")
+        ax.legend(fontsize=8)
+    ax.set_xlabel("image")
+    ax.set_ylabel("energy - E(initial) (eV)")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def write_hop_outputs(comp: HopComputation, out_dir: str | Path) -> dict[str, Any]:
+    """Write ``band.extxyz``, ``profile.png`` and ``result.json`` into ``out_dir`` (whole or not)."""
+    from ase.io import write
+
+    record = json_safe(comp.record())
+    with atomic_directory(out_dir) as tmp:
+        images = []
+        for k, im in enumerate(comp.neb.images):
+            frame = im.copy()
+            frame.calc = None
+            if comp.neb.energies_eV:
+                frame.info["energy_eV"] = comp.neb.energies_eV[k]
+            images.append(frame)
+        write(tmp / "band.extxyz", images, format="extxyz")
+        if comp.neb.energies_eV:
+            fwd = record["forward_barrier_eV"]
+            plot_profile(comp.neb.energies_eV, comp.neb.saddle_index, tmp / "profile.png",
+                         f"forward barrier {fwd:.3f} eV" if fwd is not None else "failed band")
+        write_json(tmp / "result.json", record)
+    return record
+
+
+def read_result(path: str | Path) -> dict[str, Any]:
+    """Read a ``result.json`` back."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))

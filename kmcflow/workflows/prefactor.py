@@ -1,0 +1,151 @@
+"""Harmonic transition state theory prefactors (Vineyard) from finite-difference Hessians.
+
+Vineyard (J. Phys. Chem. Solids 3, 121 (1957)): nu = prod_i nu_i(initial) / prod_j nu_j(saddle)
+over the 3N real normal modes of the initial state and the 3N - 1 real modes of the saddle.
+Hessians come from ``ase.vibrations.Vibrations`` (central differences) over the moving atom and,
+optionally, the free atoms within ``radius_A`` of it at the initial state; the rest of the
+crystal is held fixed, so there are no zero translational modes to remove.
+
+Routes (recorded with the result):
+
+- ``vineyard``: the saddle Hessian has exactly one imaginary mode;
+- ``vineyard_tangent_projected``: it has none (a flat or shallow saddle, common with
+  machine-learned potentials and symmetric hops): the mass-weighted saddle Hessian is
+  projected orthogonal to the NEB tangent, and its 3N - 1 remaining modes are used;
+- ``fallback``: more than one imaginary mode (or none and no tangent), and a fallback was asked
+  for: nu = 1e13 Hz, flagged. Without a fallback the result carries a failure instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# 1 eV / (Angstrom^2 amu) in s^-2
+_EV_PER_A2_AMU_IN_S2 = 1.602176634e-19 / (1e-20 * 1.66053906660e-27)
+FALLBACK_PREFACTOR_HZ = 1e13
+
+
+@dataclass
+class PrefactorOutcome:
+    """A Vineyard prefactor and how it was obtained (frequencies in THz, negative = imaginary)."""
+
+    prefactor_Hz: float | None
+    route: str
+    indices: list[int]
+    initial_frequencies_THz: list[float] = field(default_factory=list)
+    saddle_frequencies_THz: list[float] = field(default_factory=list)
+    n_imaginary_saddle: int = 0
+    flagged: bool = False
+    failure: str | None = None
+    force_calls: int = 0
+
+    def record(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"prefactor_Hz": self.prefactor_Hz, "prefactor_route": self.route,
+                "indices": self.indices, "n_imaginary_saddle": self.n_imaginary_saddle,
+                "initial_frequencies_THz": [round(f, 5) for f in self.initial_frequencies_THz],
+                "saddle_frequencies_THz": [round(f, 5) for f in self.saddle_frequencies_THz],
+                "flagged": self.flagged, "failure": self.failure,
+                "force_calls": self.force_calls}
+
+
+def vibration_indices(atoms, moving_index: int, radius_A: float = 0.0) -> list[int]:
+    """The moving atom plus the free atoms within ``radius_A`` of it (minimum image)."""
+    from ase.constraints import FixAtoms
+
+    fixed: set[int] = set()
+    for c in atoms.constraints:
+        if isinstance(c, FixAtoms):
+            fixed |= set(int(i) for i in c.get_indices())
+    chosen = [moving_index]
+    if radius_A > 0:
+        d = atoms.get_distances(moving_index, list(range(len(atoms))), mic=True)
+        chosen += [i for i in np.argsort(d) if 0 < d[i] <= radius_A and i not in fixed
+                   and i != moving_index]
+    return [int(i) for i in chosen]
+
+
+def mass_weighted_hessian(atoms, indices: list[int], calculator, workdir: Path,
+                          delta_A: float = 0.01) -> tuple[np.ndarray, int]:
+    """Finite-difference Hessian over ``indices``, mass-weighted (eV / (A^2 amu)); calls made."""
+    from ase.vibrations import Vibrations
+
+    work = atoms.copy()
+    work.calc = calculator
+    vib = Vibrations(work, indices=indices, delta=delta_A, nfree=2, name=str(workdir))
+    vib.run()
+    hessian = vib.get_vibrations().get_hessian_2d()
+    masses = np.repeat(work.get_masses()[indices], 3)
+    hessian = 0.5 * (hessian + hessian.T)
+    return hessian / np.sqrt(np.outer(masses, masses)), 6 * len(indices)
+
+
+def _frequencies_THz(eigenvalues: np.ndarray) -> np.ndarray:
+    """Signed frequencies: sqrt(lambda)/(2 pi), negative for a negative eigenvalue."""
+    nu = np.sqrt(np.abs(eigenvalues) * _EV_PER_A2_AMU_IN_S2) / (2 * np.pi) / 1e12
+    return np.where(eigenvalues < 0, -nu, nu)
+
+
+def vineyard_prefactor(initial, saddle, calculator_for: Callable[[str], Any], moving_index: int,
+                       workdir: str | Path, *, radius_A: float = 0.0,
+                       tangent: np.ndarray | None = None, allow_fallback: bool = False,
+                       delta_A: float = 0.01, soft_mode_THz: float = 0.05) -> PrefactorOutcome:
+    """Compute the Vineyard prefactor of a hop (see the module docstring for the routes).
+
+    ``calculator_for(name)`` returns a fresh calculator for the state ``name`` (``"initial"``
+    or ``"saddle"``). ``tangent`` is the (n_atoms, 3) NEB tangent at the saddle.
+    """
+    work = Path(workdir)
+    indices = vibration_indices(initial, moving_index, radius_A)
+    h_i, calls_i = mass_weighted_hessian(initial, indices, calculator_for("initial"),
+                                         work / "initial", delta_A)
+    h_s, calls_s = mass_weighted_hessian(saddle, indices, calculator_for("saddle"),
+                                         work / "saddle", delta_A)
+    nu_i = _frequencies_THz(np.linalg.eigvalsh(h_i))
+    eig_s = np.linalg.eigvalsh(h_s)
+    nu_s = _frequencies_THz(eig_s)
+    soft = soft_mode_THz
+    n_imag = int(np.sum(nu_s < -soft))
+    calls = calls_i + calls_s
+    base = {"indices": indices, "initial_frequencies_THz": nu_i.tolist(),
+            "saddle_frequencies_THz": nu_s.tolist(), "n_imaginary_saddle": n_imag,
+            "force_calls": calls}
+    if np.any(nu_i <= soft):
+        return _fail_or_fallback("the initial state has an imaginary or zero mode: not a "
+                                 "minimum", allow_fallback, base)
+    log_num = float(np.sum(np.log(nu_i)))
+    if n_imag == 1:
+        real = np.sort(nu_s)[1:]
+        if np.any(real <= soft):
+            return _fail_or_fallback("a soft real mode at the saddle", allow_fallback, base)
+        nu = np.exp(log_num - float(np.sum(np.log(real)))) * 1e12
+        return PrefactorOutcome(float(nu), "vineyard", **base)
+    if n_imag == 0 and tangent is not None:
+        masses = np.repeat(saddle.get_masses()[indices], 3)
+        t = np.asarray(tangent)[indices].reshape(-1) * np.sqrt(masses)
+        if np.linalg.norm(t) == 0:
+            return _fail_or_fallback("the NEB tangent is zero on the vibrating atoms",
+                                     allow_fallback, base)
+        t /= np.linalg.norm(t)
+        proj = np.eye(len(t)) - np.outer(t, t)
+        eig_p = np.linalg.eigvalsh(proj @ h_s @ proj)
+        order = np.argsort(np.abs(eig_p))  # drop the mode along the tangent (eigenvalue 0)
+        kept = _frequencies_THz(eig_p[order[1:]])
+        if np.any(kept <= soft):
+            return _fail_or_fallback("the tangent-projected saddle Hessian is not positive",
+                                     allow_fallback, base)
+        nu = np.exp(log_num - float(np.sum(np.log(kept)))) * 1e12
+        return PrefactorOutcome(float(nu), "vineyard_tangent_projected", **base)
+    return _fail_or_fallback(f"the saddle has {n_imag} imaginary modes", allow_fallback, base)
+
+
+def _fail_or_fallback(why: str, allow: bool, base: dict[str, Any]) -> PrefactorOutcome:
+    if allow:
+        return PrefactorOutcome(FALLBACK_PREFACTOR_HZ, "fallback", flagged=True, failure=why,
+                                **base)
+    return PrefactorOutcome(None, "failed", failure=why, **base)
