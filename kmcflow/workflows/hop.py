@@ -116,7 +116,7 @@ class HopComputation:
         kra = None if saddle is None else saddle - 0.5 * (e[0] + e[-1])
         try:
             spline = spline_barrier(e) if len(e) >= 3 else None
-        except Exception:  # noqa: BLE001 (a comparison only; a degenerate band has none)
+        except Exception:
             spline = None
         failure = neb.failure_reason or (None if self.prefactor.prefactor_Hz is not None
                                          else "prefactor_failed")
@@ -152,9 +152,8 @@ def code_versions(config: CalculatorConfig) -> dict[str, str]:
     """Versions of the packages that computed a result."""
     from importlib.metadata import PackageNotFoundError, version
 
-    names = ["kmcflow", "ase", "numpy"] + {"chgnet": ["chgnet", "torch"],
-                                           "sevenn": ["sevenn", "torch"],
-                                           "gpaw": ["gpaw"]}.get(config.name, [])
+    extra = {"chgnet": ["chgnet", "torch"], "sevenn": ["sevenn", "torch"], "gpaw": ["gpaw"]}
+    names = ["kmcflow", "ase", "numpy", *extra.get(config.name, [])]
     out = {}
     for name in names:
         try:

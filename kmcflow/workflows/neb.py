@@ -87,7 +87,7 @@ def counted(inner, counter: list[int]):
     from ase.calculators.calculator import Calculator, all_changes
 
     class Counted(Calculator):
-        implemented_properties = ["energy", "forces"]
+        implemented_properties = ("energy", "forces")
 
         def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
             Calculator.calculate(self, atoms, properties, system_changes)
@@ -196,7 +196,7 @@ def relax_band(images: list, calculator_for: Callable[[int], Any],
         energies = [float(im.get_potential_energy()) for im in images]
     except WorkflowError:
         raise
-    except Exception as exc:  # noqa: BLE001 (any calculator failure is reported, not raised)
+    except Exception as exc:
         return NebOutcome(images, [], None, None, None, counter[0], False, "calculator_error",
                           f"{type(exc).__name__}: {exc}", record)
     interior = int(np.argmax(energies[1:-1])) + 1

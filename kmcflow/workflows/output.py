@@ -47,7 +47,7 @@ def plot_profile(energies_eV: list[float], saddle: int | None, path: Path, title
 
 
 def write_hop_outputs(comp: HopComputation, out_dir: str | Path) -> dict[str, Any]:
-    """Write ``band.extxyz``, ``profile.png`` and ``result.json`` into ``out_dir`` (whole or not)."""
+    """Write ``band.extxyz``, ``profile.png`` and ``result.json`` into ``out_dir``, whole."""
     from ase.io import write
 
     record = json_safe(comp.record())
