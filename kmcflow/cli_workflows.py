@@ -122,3 +122,61 @@ def _print_result(record: dict) -> None:
     table.add_row("force calls", str(record["force_calls"]))
     table.add_row("failure", record["failure_reason"] or "none")
     out.print(table)
+
+
+@campaign_app.command("run")
+def campaign_run(
+    campaign: Annotated[Path, typer.Argument(help="Campaign YAML (see the README).",
+                                             show_default=False)],
+    write: Annotated[Path | None, typer.Option(
+        "--out", help="Campaign folder (default: campaigns/NAME). Rerunning into the same "
+        "folder skips the hops already computed.")] = None,
+    only: Annotated[str | None, typer.Option(
+        "--only", help="Run only these hop indices (comma separated), e.g. to split a "
+        "campaign.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Plan the hops of a campaign, compute each (CI-NEB + prefactor), assemble the catalog.
+
+    Example: kmcflow campaign run examples/campaigns/cu_ni_emt.yaml --out campaigns/cu_ni
+    """
+    from kmcflow.workflows.campaign import load_campaign, run_campaign
+
+    spec = load_campaign(campaign)
+    target = write or Path("campaigns") / spec.name
+    selected = None
+    if only:
+        try:
+            selected = [int(x) for x in only.split(",") if x.strip()]
+        except ValueError as exc:
+            raise WorkflowError(f"bad --only {only!r}", field="--only",
+                                hint="give hop indices such as 0,1,2") from exc
+    from kmcflow.cli import _progress
+
+    with _progress() as progress:
+        task = progress.add_task("hops", total=None, info="planning hops")
+
+        def report(n: int, total: int, hop, state: str) -> None:
+            progress.update(task, total=total, completed=n,
+                            info=f"{hop.record['event_key']}: {state}")
+
+        summary = run_campaign(spec, target, progress=report, only=selected)
+    rep = summary["report"]
+    if as_json:
+        print(json.dumps(rep, indent=2))
+        return
+    table = Table("hop", "event key", "origin", "barrier fwd/rev (eV)", "prefactor (Hz)",
+                  "status", title=f"campaign {spec.name}: {rep['computed']} computed, "
+                  f"{rep['reused']} reused")
+    for r in summary["results"]:
+        hop = r.get("hop") or {}
+        status = r.get("failure_reason") or ("ok" if r.get("converged") else "not converged")
+        table.add_row(str(r.get("job_index")), str(r.get("event_key")), str(hop.get("origin")),
+                      f"{_fmt(r.get('forward_barrier_eV'), '.3f')} / "
+                      f"{_fmt(r.get('reverse_barrier_eV'), '.3f')}",
+                      _fmt(r.get("prefactor_Hz"), ".2e"), status)
+    out.print(table)
+    for f in rep["failed"]:
+        err.print(f"[red]failed[/red] {f['event_key']}: {f['failure_reason']} {f['message']}")
+    out.print(f"wrote {target}/catalog.json ({rep['n_events']} events), report.json, "
+              "results/")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -196,3 +196,24 @@ def write_hops(labelled: LabelledStructure, hopset: HopSet, out_dir: str | Path,
         if labelled.is_interface:
             write_extxyz(labelled, tmp / "structure.extxyz")
     return manifest
+
+
+def impurity_endpoints(pair: EndpointPair, impurity: str) -> EndpointPair:
+    """The same hop with the moving atom replaced by ``impurity`` (a dilute solute's hop).
+
+    The solute sits on the hop's initial site of the host and jumps into the vacancy, so the
+    event is ``impurity/host->host``: the hop of a species inside the other host, which a
+    perfect interface does not have.
+    """
+    from pymatgen.core import Element
+
+    element = Element(impurity)
+    structures = []
+    for lab in (pair.initial, pair.final):
+        s = lab.structure.copy()
+        s.replace(pair.moving_index, element, coords=s[pair.moving_index].frac_coords,
+                  properties=dict(s[pair.moving_index].properties))
+        structures.append(LabelledStructure(s, lab.name, lab.source, lab.interface))
+    hop = replace(pair.hop, species=impurity, multiplicity=1)  # its key follows the species
+    return EndpointPair(hop, structures[0], structures[1], pair.moving_index,
+                        pair.supercell, pair.vacancy_image_distance_A, pair.touches_fixed_atoms)

@@ -92,7 +92,8 @@ def run_prefactor(initial, neb: NebOutcome, config: CalculatorConfig,
     work = Path(workdir)
     return vineyard_prefactor(initial, saddle, lambda name: make_calculator(config, initial,
                                                                             work / name),
-                              moving, work / "vibrations", radius_A=settings.radius_A,
+                              moving, work / "vibrations", final=neb.images[-1],
+                              radius_A=settings.radius_A,
                               tangent=neb.tangent, allow_fallback=settings.allow_fallback,
                               delta_A=settings.delta_A)
 
@@ -109,43 +110,51 @@ class HopComputation:
     hop: dict[str, Any] = field(default_factory=dict)
 
     def record(self) -> dict[str, Any]:
-        """JSON-ready result (energies eV, prefactor Hz); see the README for every key."""
-        neb = self.neb
-        e = neb.energies_eV
-        saddle = e[neb.saddle_index] if e and neb.saddle_index is not None else None
-        kra = None if saddle is None else saddle - 0.5 * (e[0] + e[-1])
-        try:
-            spline = spline_barrier(e) if len(e) >= 3 else None
-        except Exception:
-            spline = None
-        failure = neb.failure_reason or (None if self.prefactor.prefactor_Hz is not None
-                                         else "prefactor_failed")
-        return {
-            "hop": self.hop,
-            "event_key": self.hop.get("event_key"),
-            "forward_barrier_eV": neb.forward_barrier_eV,
-            "reverse_barrier_eV": neb.reverse_barrier_eV,
-            "kra_eV": kra,
-            "reaction_energy_eV": None if not e else e[-1] - e[0],
-            "energies_eV": e,
-            "saddle_index": neb.saddle_index,
-            "spline": spline,
-            "prefactor_Hz": self.prefactor.prefactor_Hz,
-            "prefactor_route": self.prefactor.route,
-            "prefactor": self.prefactor.record(),
-            "converged": bool(neb.converged and self.initial.converged
-                              and self.final.converged),
-            "neb_converged": neb.converged,
-            "endpoints_converged": [self.initial.converged, self.final.converged],
-            "force_calls": (neb.force_calls + self.initial.force_calls
-                            + self.final.force_calls + self.prefactor.force_calls),
-            "neb_force_calls": neb.force_calls,
-            "failure_reason": failure,
-            "failure_message": neb.message or (self.prefactor.failure or ""),
-            "neb_settings": neb.settings,
-            "calculator": resolved_parameters(self.config, self.initial.atoms),
-            "code_versions": code_versions(self.config),
-        }
+        """JSON-ready result (energies eV, prefactor Hz); see :func:`result_record`."""
+        return result_record(self.hop, self.initial, self.final, self.neb, self.prefactor,
+                             self.config, self.initial.atoms)
+
+
+def result_record(hop: dict[str, Any], initial: RelaxOutcome, final: RelaxOutcome,
+                  neb: NebOutcome, prefactor: PrefactorOutcome, config: CalculatorConfig,
+                  atoms) -> dict[str, Any]:
+    """The result of one hop as the README documents it (one function for every path)."""
+    e = neb.energies_eV
+    saddle = e[neb.saddle_index] if e and neb.saddle_index is not None else None
+    kra = None if saddle is None else saddle - 0.5 * (e[0] + e[-1])
+    try:
+        spline = spline_barrier(e) if len(e) >= 3 else None
+    except Exception:
+        spline = None
+    failure = neb.failure_reason or (None if prefactor.prefactor_Hz is not None
+                                     else "prefactor_failed")
+    return {
+        "hop": hop,
+        "event_key": hop.get("event_key"),
+        "forward_barrier_eV": neb.forward_barrier_eV,
+        "reverse_barrier_eV": neb.reverse_barrier_eV,
+        "kra_eV": kra,
+        "reaction_energy_eV": None if not e else e[-1] - e[0],
+        "energies_eV": e,
+        "saddle_index": neb.saddle_index,
+        "spline": spline,
+        "prefactor_Hz": prefactor.prefactor_Hz,
+        "reverse_prefactor_Hz": prefactor.reverse_prefactor_Hz,
+        "prefactor_route": prefactor.route,
+        "prefactor": prefactor.record(),
+        "converged": bool(neb.converged and initial.converged and final.converged),
+        "neb_converged": neb.converged,
+        "endpoints_converged": [initial.converged, final.converged],
+        "force_calls": (neb.force_calls + initial.force_calls + final.force_calls
+                        + prefactor.force_calls),
+        "neb_force_calls": neb.force_calls,
+        "failure_reason": failure,
+        "failure_message": neb.message or (prefactor.failure or ""),
+        "neb_settings": neb.settings,
+        "calculator": (resolved_parameters(config, atoms) if atoms is not None
+                       else {"code": config.name, "config": config.model_dump(mode="json")}),
+        "code_versions": code_versions(config),
+    }
 
 
 def code_versions(config: CalculatorConfig) -> dict[str, str]:

@@ -43,6 +43,8 @@ class PrefactorOutcome:
     flagged: bool = False
     failure: str | None = None
     force_calls: int = 0
+    reverse_prefactor_Hz: float | None = None
+    final_frequencies_THz: list[float] = field(default_factory=list)
 
     def record(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -50,6 +52,8 @@ class PrefactorOutcome:
                 "indices": self.indices, "n_imaginary_saddle": self.n_imaginary_saddle,
                 "initial_frequencies_THz": [round(f, 5) for f in self.initial_frequencies_THz],
                 "saddle_frequencies_THz": [round(f, 5) for f in self.saddle_frequencies_THz],
+                "final_frequencies_THz": [round(f, 5) for f in self.final_frequencies_THz],
+                "reverse_prefactor_Hz": self.reverse_prefactor_Hz,
                 "flagged": self.flagged, "failure": self.failure,
                 "force_calls": self.force_calls}
 
@@ -92,13 +96,15 @@ def _frequencies_THz(eigenvalues: np.ndarray) -> np.ndarray:
 
 
 def vineyard_prefactor(initial, saddle, calculator_for: Callable[[str], Any], moving_index: int,
-                       workdir: str | Path, *, radius_A: float = 0.0,
+                       workdir: str | Path, *, final=None, radius_A: float = 0.0,
                        tangent: np.ndarray | None = None, allow_fallback: bool = False,
                        delta_A: float = 0.01, soft_mode_THz: float = 0.05) -> PrefactorOutcome:
     """Compute the Vineyard prefactor of a hop (see the module docstring for the routes).
 
-    ``calculator_for(name)`` returns a fresh calculator for the state ``name`` (``"initial"``
-    or ``"saddle"``). ``tangent`` is the (n_atoms, 3) NEB tangent at the saddle.
+    ``calculator_for(name)`` returns a fresh calculator for the state ``name`` (``"initial"``,
+    ``"saddle"`` or ``"final"``). ``tangent`` is the (n_atoms, 3) NEB tangent at the saddle.
+    With ``final``, the reverse hop's prefactor (final-state modes over the same saddle modes)
+    is computed too, over the same atoms.
     """
     work = Path(workdir)
     indices = vibration_indices(initial, moving_index, radius_A)
@@ -119,12 +125,22 @@ def vineyard_prefactor(initial, saddle, calculator_for: Callable[[str], Any], mo
         return _fail_or_fallback("the initial state has an imaginary or zero mode: not a "
                                  "minimum", allow_fallback, base)
     log_num = float(np.sum(np.log(nu_i)))
+    log_rev = None
+    if final is not None:
+        h_f, calls_f = mass_weighted_hessian(final, indices, calculator_for("final"),
+                                             work / "final", delta_A)
+        nu_f = _frequencies_THz(np.linalg.eigvalsh(h_f))
+        base["final_frequencies_THz"] = nu_f.tolist()
+        base["force_calls"] += calls_f
+        log_rev = float(np.sum(np.log(nu_f))) if np.all(nu_f > soft) else None
     if n_imag == 1:
         real = np.sort(nu_s)[1:]
         if np.any(real <= soft):
             return _fail_or_fallback("a soft real mode at the saddle", allow_fallback, base)
-        nu = np.exp(log_num - float(np.sum(np.log(real)))) * 1e12
-        return PrefactorOutcome(float(nu), "vineyard", **base)
+        log_den = float(np.sum(np.log(real)))
+        nu = np.exp(log_num - log_den) * 1e12
+        rev = None if log_rev is None else float(np.exp(log_rev - log_den) * 1e12)
+        return PrefactorOutcome(float(nu), "vineyard", reverse_prefactor_Hz=rev, **base)
     if n_imag == 0 and tangent is not None:
         masses = np.repeat(saddle.get_masses()[indices], 3)
         t = np.asarray(tangent)[indices].reshape(-1) * np.sqrt(masses)
@@ -139,13 +155,16 @@ def vineyard_prefactor(initial, saddle, calculator_for: Callable[[str], Any], mo
         if np.any(kept <= soft):
             return _fail_or_fallback("the tangent-projected saddle Hessian is not positive",
                                      allow_fallback, base)
-        nu = np.exp(log_num - float(np.sum(np.log(kept)))) * 1e12
-        return PrefactorOutcome(float(nu), "vineyard_tangent_projected", **base)
+        log_den = float(np.sum(np.log(kept)))
+        nu = np.exp(log_num - log_den) * 1e12
+        rev = None if log_rev is None else float(np.exp(log_rev - log_den) * 1e12)
+        return PrefactorOutcome(float(nu), "vineyard_tangent_projected",
+                                reverse_prefactor_Hz=rev, **base)
     return _fail_or_fallback(f"the saddle has {n_imag} imaginary modes", allow_fallback, base)
 
 
 def _fail_or_fallback(why: str, allow: bool, base: dict[str, Any]) -> PrefactorOutcome:
     if allow:
         return PrefactorOutcome(FALLBACK_PREFACTOR_HZ, "fallback", flagged=True, failure=why,
-                                **base)
+                                reverse_prefactor_Hz=FALLBACK_PREFACTOR_HZ, **base)
     return PrefactorOutcome(None, "failed", failure=why, **base)

@@ -1,0 +1,303 @@
+"""Barrier campaigns: a YAML file -> hops -> jobflow hop flows -> one event catalog.
+
+A campaign file (validated; errors name the file and the key)::
+
+    name: cu_ni
+    calculator: emt                 # a code name, a config mapping, or a config YAML path
+    interface: {film: Cu, substrate: Ni, film_miller: [1, 0, 0], substrate_miller: [1, 0, 0],
+                vacuum_A: 0, film_thickness: 4layers, substrate_thickness: 4layers}
+    species: [Cu, Ni]
+    band_thickness_A: 0.0
+    min_image_distance_A: 8.0
+    neb: {n_images: 4, fmax_eV_per_A: 0.05}
+    relax: {fmax_eV_per_A: 0.02}
+    prefactor: {radius_A: 0.0}
+
+The hops of a couple A|B (host names = the bulk names) are planned so that the catalog covers
+every key the engine needs: each species' own hop in its own bulk (``A/A->A``), the hop of each
+species as a dilute solute in the other bulk (``A/B->B``), and the hops across the interface
+taken from the built interface (``A/A->B``; its reverse barrier gives ``A/B->A``); with an
+interface band also the distinct hops touching the band. Bulk hops come first, so they win a
+key that an interface hop also has.
+
+:func:`run_campaign` runs each hop as a jobflow flow with ``run_locally`` and a file-backed
+store (maggma ``JSONStore`` under ``OUT/store``, no database server); a hop whose result is in
+the store (same endpoints, calculator and settings: the ``cache_key``) is not run again. Then
+the assembly job writes ``OUT/catalog.json`` and ``OUT/report.json``; ``OUT/results/`` holds
+every hop result as plain JSON (:func:`export_results` / :func:`read_results`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from kmcflow.atomic_io import write_json
+from kmcflow.errors import ConfigError, KmcflowError
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class InterfaceSpec(_Spec):
+    """How the campaign's interface is built (see ``kmcflow interface build``)."""
+
+    film: str
+    substrate: str
+    film_miller: Annotated[list[int], Field(min_length=3, max_length=3)]
+    substrate_miller: Annotated[list[int], Field(min_length=3, max_length=3)]
+    film_thickness: str = "4layers"
+    substrate_thickness: str = "4layers"
+    vacuum_A: Annotated[float, Field(ge=0)] = 0.0
+    gap_A: float | None = None
+    match: Annotated[int, Field(ge=0)] = 0
+    termination: Annotated[int, Field(ge=0)] = 0
+    max_strain: float = 0.05
+
+
+class NebSpec(_Spec):
+    """Band settings (see :class:`kmcflow.workflows.neb.NebSettings`)."""
+
+    n_images: Annotated[int, Field(ge=1)] = 4
+    fmax_eV_per_A: Annotated[float, Field(gt=0)] = 0.05
+    plain_fmax_eV_per_A: Annotated[float, Field(gt=0)] = 0.5
+    steps: Annotated[int, Field(ge=1)] = 400
+    spring_eV_per_A2: Annotated[float, Field(gt=0)] = 0.1
+    method: str = "improvedtangent"
+    optimizer: str = "BFGS"
+
+
+class RelaxSpec(_Spec):
+    """Endpoint relaxation settings."""
+
+    fmax_eV_per_A: Annotated[float, Field(gt=0)] = 0.02
+    steps: Annotated[int, Field(ge=1)] = 300
+
+
+class PrefactorSpec(_Spec):
+    """Prefactor settings."""
+
+    radius_A: Annotated[float, Field(ge=0)] = 0.0
+    allow_fallback: bool = False
+
+
+class CampaignSpec(_Spec):
+    """A whole campaign file (see the module docstring)."""
+
+    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.+-]+$")]
+    calculator: str | dict[str, Any] = "emt"
+    interface: InterfaceSpec
+    species: Annotated[list[str], Field(min_length=1)]
+    band_thickness_A: Annotated[float, Field(ge=0)] = 0.0
+    min_image_distance_A: Annotated[float, Field(gt=0)] = 8.0
+    neb: NebSpec = NebSpec()
+    relax: RelaxSpec = RelaxSpec()
+    prefactor: PrefactorSpec = PrefactorSpec()
+    conditions: dict[str, Any] | None = None
+    allow_mixed_theory: bool = False
+
+
+def load_campaign(path: str | os.PathLike[str]) -> CampaignSpec:
+    """Read and validate a campaign YAML file."""
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError("campaign file not found", file=str(p), hint="check the path")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"malformed YAML: {exc}", file=str(p)) from exc
+    try:
+        spec = CampaignSpec.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(first["msg"], file=str(p),
+                          field=".".join(str(x) for x in first["loc"]) or None) from exc
+    if isinstance(spec.calculator, str) and spec.calculator.endswith((".yaml", ".yml")):
+        calc = Path(spec.calculator)
+        if not calc.is_absolute():
+            spec = spec.model_copy(update={"calculator": str(p.parent / calc)})
+    return spec
+
+
+@dataclass
+class PlannedHop:
+    """One hop to compute: its record and its endpoint structures (pymatgen)."""
+
+    record: dict[str, Any]
+    initial: Any
+    final: Any
+    origin: str  # "bulk", "solute" or "interface"
+
+
+def plan_hops(spec: CampaignSpec) -> tuple[list[PlannedHop], dict[str, Any]]:
+    """The hops of the campaign (see the module docstring) and the catalog sections."""
+    from kmcflow.structures.endpoints import hop_endpoints, impurity_endpoints
+    from kmcflow.structures.hops import enumerate_hops
+    from kmcflow.structures.interface import MatchLimits, build_interface, find_matches
+    from kmcflow.structures.io import read_structure
+    from kmcflow.structures.sublattice import catalog_sections
+
+    it = spec.interface
+    film, sub = read_structure(it.film), read_structure(it.substrate)
+    search = find_matches(film, sub, it.film_miller, it.substrate_miller,
+                          limits=MatchLimits(max_strain=it.max_strain),
+                          film_thickness=it.film_thickness,
+                          substrate_thickness=it.substrate_thickness)
+    iface = build_interface(search, match_index=it.match, termination_index=it.termination,
+                            gap_A=it.gap_A, vacuum_A=it.vacuum_A)
+    sections = catalog_sections(iface, spec.species, band_thickness_A=spec.band_thickness_A)
+    planned: list[PlannedHop] = []
+    seen: set[str] = set()
+
+    def add(pair, origin: str) -> None:
+        record = pair.hop.record()
+        if record["event_key"] in seen:
+            return
+        seen.add(record["event_key"])
+        record.update(origin=origin, supercell=list(pair.supercell),
+                      n_atoms=len(pair.initial.structure))
+        planned.append(PlannedHop(record, pair.initial.structure, pair.final.structure, origin))
+
+    hosts = {h["name"]: h["initial_species"] for h in sections["hosts"]}
+    bulks = {iface.interface.substrate_name: sub, iface.interface.film_name: film}
+    for host, native in hosts.items():
+        bulk = bulks[host]
+        native_hops = enumerate_hops(bulk, native).hops
+        for hop in native_hops:
+            add(hop_endpoints(bulk, hop, spec.min_image_distance_A), "bulk")
+        for species in spec.species:
+            if species != native:
+                pair = hop_endpoints(bulk, native_hops[0], spec.min_image_distance_A)
+                add(impurity_endpoints(pair, species), "solute")
+    for hop in enumerate_hops(iface, spec.species,
+                              band_thickness_A=spec.band_thickness_A).hops:
+        if hop.initial_region != hop.final_region or ":interface" in hop.event_key:
+            add(hop_endpoints(iface, hop, spec.min_image_distance_A), "interface")
+    return planned, sections
+
+
+def _store(out: Path):
+    from jobflow import JobStore
+    from maggma.stores import JSONStore
+
+    folder = (out / "store").resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    docs, data = folder / "docs.json", folder / "data.json"
+    for f in (docs, data):
+        if not f.exists():
+            f.write_text("[]")
+    return JobStore(JSONStore(str(docs), read_only=False),
+                    additional_stores={"data": JSONStore(str(data), read_only=False)})
+
+
+def find_done(store, key: str) -> dict[str, Any] | None:
+    """The stored result of a hop with this cache key, if any."""
+    store.connect()
+    doc = store.query_one({"metadata.cache_key": key}, properties=["uuid"],
+                          sort={"completed_at": -1})
+    if not doc:
+        return None
+    return store.get_output(doc["uuid"], load=True)
+
+
+def run_campaign(spec: CampaignSpec, out_dir: str | Path, *,
+                 progress: Callable[[int, int, PlannedHop, str], None] | None = None,
+                 only: list[int] | None = None) -> dict[str, Any]:
+    """Run (or resume) a campaign locally; return the summary (see the module docstring).
+
+    ``only`` restricts the run to these hop indices (the rest are neither run nor assembled);
+    used to split a campaign, and by the tests to interrupt one.
+    """
+    import warnings
+
+    from jobflow import run_locally
+
+    from kmcflow.workflows.calculators import check_ready, load_calculator_config
+    from kmcflow.workflows.flows import HopFlowMaker, assemble_job, cache_key
+    from kmcflow.workflows.makers import NebMaker, PrefactorMaker, RelaxMaker
+
+    warnings.filterwarnings("ignore", message="Use contextlib.chdir")  # monty, via jobflow
+    out = Path(out_dir).resolve()
+    config = load_calculator_config(spec.calculator)
+    check_ready(config, sorted(set(spec.species)))
+    planned, sections = plan_hops(spec)
+    calc = config.model_dump(mode="json")
+    maker = HopFlowMaker(
+        calculator=calc, n_images=spec.neb.n_images,
+        relax_maker=RelaxMaker(calculator_config=calc, steps=spec.relax.steps,
+                               relax_kwargs={"fmax": spec.relax.fmax_eV_per_A}),
+        neb_maker=NebMaker(calculator_config=calc,
+                           settings=spec.neb.model_dump(exclude={"n_images"})),
+        prefactor_maker=PrefactorMaker(calculator_config=calc, radius_A=spec.prefactor.radius_A,
+                                       allow_fallback=spec.prefactor.allow_fallback))
+    store = _store(out)
+    results, computed, reused = [], 0, 0
+    chosen = [(k, p) for k, p in enumerate(planned) if only is None or k in only]
+    for n, (k, hop) in enumerate(chosen):
+        key = cache_key(hop.record, hop.initial, hop.final, maker.settings())
+        result = find_done(store, key)
+        if result is None:
+            if progress:
+                progress(n, len(chosen), hop, "running")
+            flow = maker.make(hop.initial, hop.final, hop.record)
+            responses = run_locally(flow, store=store, create_folders=True,
+                                    root_dir=str(out / "jobs"), log=False)
+            result = find_done(store, key)
+            if result is None:  # a job raised: report the hop as failed, go on
+                result = {"hop": hop.record, "event_key": hop.record["event_key"],
+                          "failure_reason": "calculator_error",
+                          "failure_message": f"a job of hop {k} failed ({len(responses)} "
+                          "jobs ran); see the log in OUT/jobs"}
+            computed += 1
+        else:
+            reused += 1
+        result = dict(result)
+        result["job_index"] = k
+        results.append(result)
+        export_result(out / "results", k, result)
+        if progress:
+            progress(n + 1, len(chosen), hop, "done" if not result.get("failure_reason")
+                     else f"failed: {result.get('failure_reason')}")
+    options = {"conditions": spec.conditions, "allow_mixed_theory": spec.allow_mixed_theory}
+    assemble = assemble_job(results, sections, spec.name, options)
+    try:
+        run_locally(assemble, store=store, create_folders=True, root_dir=str(out / "jobs"),
+                    log=False, ensure_success=True)
+        assembled = store.get_output(assemble.uuid, load=True)
+    except RuntimeError:  # the assembly raised a KmcflowError: say it plainly
+        from kmcflow.workflows.assembly import assemble_catalog
+
+        catalog, report = assemble_catalog(results, sections, name=spec.name, **options)
+        assembled = {"catalog": catalog, "report": report}
+    catalog, report = assembled["catalog"], assembled["report"]
+    report.update(computed=computed, reused=reused, n_planned=len(planned))
+    write_json(out / "catalog.json", catalog)
+    write_json(out / "report.json", report)
+    return {"catalog": catalog, "report": report, "results": results}
+
+
+def export_result(folder: Path, index: int, result: dict[str, Any]) -> Path:
+    """Write one hop result as plain JSON (``hop_NNN.json``)."""
+    from kmcflow.workflows.output import json_safe
+
+    path = folder / f"hop_{index:03d}.json"
+    write_json(path, json_safe(result))
+    return path
+
+
+def read_results(folder: str | Path) -> list[dict[str, Any]]:
+    """Read exported hop results back, in hop order."""
+    files = sorted(Path(folder).glob("hop_*.json"))
+    if not files:
+        raise KmcflowError("no hop results in the folder", file=str(folder),
+                           hint="run the campaign first")
+    return [json.loads(f.read_text(encoding="utf-8")) for f in files]

@@ -1,0 +1,111 @@
+"""jobflow flows: one hop (relax both endpoints, NEB, prefactor, result) and a campaign.
+
+:class:`HopFlowMaker` composes the makers of :mod:`kmcflow.workflows.makers` the way atomate2
+composes its makers; :class:`CampaignFlowMaker` makes one hop flow per hop and a final job that
+assembles the catalog. Each hop's result job carries ``metadata["cache_key"]``, a hash of its
+endpoints and settings, by which :mod:`kmcflow.workflows.campaign` finds finished hops in the
+store and skips them on a rerun.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from jobflow import Flow, Maker, job
+
+from kmcflow.workflows.makers import (
+    NebMaker,
+    PrefactorMaker,
+    RelaxMaker,
+    hop_result_job,
+    interpolate_job,
+)
+
+
+def cache_key(hop: dict[str, Any], initial, final, settings: dict[str, Any]) -> str:
+    """Hash of what fixes a hop's result: its endpoints and every setting and config."""
+    def arrays(s):
+        return {"species": [site.species_string for site in s],
+                "frac": np.round(s.frac_coords, 6).tolist(),
+                "lattice": np.round(s.lattice.matrix, 6).tolist()}
+
+    payload = json.dumps({"event_key": hop.get("event_key"), "initial": arrays(initial),
+                          "final": arrays(final), "settings": settings}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+
+@dataclass
+class HopFlowMaker(Maker):
+    """Relax both endpoints, interpolate, CI-NEB, prefactor, result record."""
+
+    name: str = "kmcflow hop"
+    calculator: dict = field(default_factory=lambda: {"name": "emt"})
+    n_images: int = 4
+    interpolation: str = "idpp"
+    relax_maker: RelaxMaker | None = None
+    neb_maker: NebMaker | None = None
+    prefactor_maker: PrefactorMaker | None = None
+
+    def settings(self) -> dict[str, Any]:
+        """Every setting that changes the result (for the cache key)."""
+        makers = [self.relax_maker or RelaxMaker(calculator_config=self.calculator),
+                  self.neb_maker or NebMaker(calculator_config=self.calculator),
+                  self.prefactor_maker or PrefactorMaker(calculator_config=self.calculator)]
+        return {"calculator": self.calculator, "n_images": self.n_images,
+                "interpolation": self.interpolation,
+                "relax": {"steps": makers[0].steps, "relax_kwargs": makers[0].relax_kwargs},
+                "neb": makers[1].settings,
+                "prefactor": {"radius_A": makers[2].radius_A,
+                              "allow_fallback": makers[2].allow_fallback,
+                              "delta_A": makers[2].delta_A}}
+
+    def make(self, initial, final, hop: dict[str, Any] | None = None) -> Flow:
+        """The flow of one hop from pymatgen endpoint structures (selective dynamics kept)."""
+        hop = dict(hop or {})
+        relax = self.relax_maker or RelaxMaker(calculator_config=self.calculator)
+        neb_maker = self.neb_maker or NebMaker(calculator_config=self.calculator)
+        pre_maker = self.prefactor_maker or PrefactorMaker(calculator_config=self.calculator)
+        relax_i = relax.make(initial)
+        relax_i.append_name(" initial")
+        relax_f = relax.make(final)
+        relax_f.append_name(" final")
+        band = interpolate_job(relax_i.output.structure, relax_f.output.structure,
+                               self.n_images, self.interpolation)
+        neb = neb_maker.make(band.output)
+        pre = pre_maker.make(neb.output)
+        result = hop_result_job(hop, relax_i.output, relax_f.output, neb.output, pre.output,
+                                self.calculator)
+        result.name = f"hop result {hop.get('event_key', '')}".strip()
+        result.metadata["cache_key"] = cache_key(hop, initial, final, self.settings())
+        result.metadata["event_key"] = hop.get("event_key")
+        return Flow([relax_i, relax_f, band, neb, pre, result], output=result.output,
+                    name=f"{self.name} {hop.get('event_key', '')}".strip())
+
+
+@job
+def assemble_job(results: list[dict], sections: dict, name: str, options: dict) -> dict:
+    """Assemble the catalog from hop results (see :func:`assemble_catalog`)."""
+    from kmcflow.workflows.assembly import assemble_catalog
+
+    catalog, report = assemble_catalog(results, sections, name=name, **options)
+    return {"catalog": catalog, "report": report}
+
+
+@dataclass
+class CampaignFlowMaker(Maker):
+    """One hop flow per hop, then the catalog assembly."""
+
+    name: str = "kmcflow campaign"
+    hop_maker: HopFlowMaker = field(default_factory=HopFlowMaker)
+
+    def make(self, hops: list[tuple[Any, Any, dict[str, Any]]], sections: dict,
+             catalog_name: str, options: dict | None = None) -> Flow:
+        """``hops``: (initial, final, hop record) triples; ``sections``: lattice, hosts, ..."""
+        flows = [self.hop_maker.make(i, f, h) for i, f, h in hops]
+        assemble = assemble_job([fl.output for fl in flows], sections, catalog_name,
+                                dict(options or {}))
+        return Flow([*flows, assemble], output=assemble.output, name=self.name)
