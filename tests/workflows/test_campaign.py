@@ -1,0 +1,99 @@
+"""A Cu|Ni campaign with EMT: interrupted and resumed, assembled, and run by the kMC engine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kmcflow.cli import main
+from kmcflow.errors import CatalogError, ConfigError
+from kmcflow.kmc.catalog import load_catalog
+from kmcflow.workflows.assembly import assemble_catalog
+from kmcflow.workflows.campaign import load_campaign, read_results, run_campaign
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "campaigns" / "cu_ni_emt.yaml"
+
+
+@pytest.fixture(scope="module")
+def campaign(tmp_path_factory):
+    """Run hops 0 and 1 only (an interrupted campaign), then the whole one via the CLI."""
+    out = tmp_path_factory.mktemp("campaign") / "cu_ni"
+    spec = load_campaign(EXAMPLE)
+    first = run_campaign(spec, out, only=[0, 1])
+    code = main(["campaign", "run", str(EXAMPLE), "--out", str(out), "--json"])
+    assert code == 0
+    report = json.loads((out / "report.json").read_text())
+    return out, first, report
+
+
+def test_rerun_computes_only_the_missing_hops(campaign):
+    out, first, report = campaign
+    assert first["report"]["computed"] == 2 and first["report"]["reused"] == 0
+    assert report["n_planned"] == 6
+    assert report["computed"] == 4 and report["reused"] == 2
+    assert report["failed"] == [] and report["levels_of_theory"] == 1
+    again = run_campaign(load_campaign(EXAMPLE), out)
+    assert again["report"]["computed"] == 0 and again["report"]["reused"] == 6
+
+
+def test_catalog_covers_every_key_and_the_engine_runs_it(campaign, tmp_path, capsys):
+    out, _, _ = campaign
+    catalog = load_catalog(out / "catalog.json")
+    keys = {e.key for e in catalog.events}
+    assert keys == {f"{s}/{a}->{b}" for s in ("Cu", "Ni") for a in ("Cu", "Ni")
+                    for b in ("Cu", "Ni")}
+    assert catalog.lattice.preset == "fcc" and catalog.lattice.a_A == pytest.approx(3.52387)
+    by_key = {e.key: e for e in catalog.events}
+    # a hop and its reverse share the saddle: E_fwd - E_rev = E_f - E_i
+    fwd, rev = by_key["Cu/Cu->Ni"], by_key["Cu/Ni->Cu"]
+    assert fwd.barrier_eV - rev.barrier_eV == pytest.approx(
+        fwd.provenance.model_extra["reaction_energy_eV"], abs=1e-5)
+    for e in catalog.events:
+        assert 0.3 < e.barrier_eV < 1.5 and 1e12 <= e.prefactor_Hz <= 1e14
+        assert e.provenance.calculator == "emt" and e.provenance.converged
+    code = main(["kmc", "run", str(out / "catalog.json"), "--steps", "20000", "--cells", "6",
+                 "6", "12", "--samples", "4", "--out", str(tmp_path / "run"), "--no-plots"])
+    assert code == 0, capsys.readouterr().err
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["events_executed"] == 20000
+
+
+def test_exported_results_read_back(campaign):
+    out, _, _ = campaign
+    results = read_results(out / "results")
+    assert len(results) == 6
+    assert all(r["forward_barrier_eV"] > 0 and r["prefactor_route"] == "vineyard"
+               for r in results)
+    assert {r["hop"]["origin"] for r in results} == {"bulk", "solute", "interface"}
+
+
+def test_assembly_refuses_mixed_theory_and_reports_failures(campaign):
+    out, _, _ = campaign
+    results = read_results(out / "results")
+    sections = {k: v for k, v in json.loads((out / "catalog.json").read_text()).items()
+                if k in ("lattice", "species", "hosts", "interface")}
+    mixed = [dict(r) for r in results]
+    mixed[0]["calculator"] = {"code": "chgnet", "config": {"name": "chgnet"}}
+    with pytest.raises(CatalogError, match="levels of theory") as info:
+        assemble_catalog(mixed, sections, name="x")
+    assert "Ni/Ni->Ni" in str(info.value)
+    catalog, _ = assemble_catalog(mixed, sections, name="x", allow_mixed_theory=True)
+    assert len(catalog["events"]) == 8
+    failed = [dict(r) for r in results]
+    failed[2] = {**failed[2], "failure_reason": "not_converged", "failure_message": "x"}
+    catalog, report = assemble_catalog(failed, sections, name="x")
+    assert report["failed"] == [{"event_key": "Cu/Cu->Cu", "failure_reason": "not_converged",
+                                 "message": "x"}]
+    assert "Cu/Cu->Cu" not in {f"{e['species']}/{e['initial_region']}->{e['final_region']}"
+                               for e in catalog["events"]}
+
+
+def test_bad_campaign_files_name_the_field(tmp_path):
+    bad = tmp_path / "c.yaml"
+    bad.write_text(EXAMPLE.read_text().replace("species: [Cu, Ni]", "specie: [Cu, Ni]"))
+    with pytest.raises(ConfigError) as info:
+        load_campaign(bad)
+    assert str(bad) in info.value.one_line()

@@ -1,0 +1,121 @@
+"""CI-NEB barriers and Vineyard prefactors with EMT against published and analytic values."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from ase.calculators.emt import EMT
+from ase.io import write
+from ase.optimize import BFGS
+
+from kmcflow.cli import main
+from kmcflow.errors import WorkflowError
+from kmcflow.workflows.calculators import load_calculator_config
+from kmcflow.workflows.hop import compute_hop
+from kmcflow.workflows.neb import NebSettings, interpolate_band, relax_band
+from kmcflow.workflows.prefactor import _frequencies_THz
+
+EMT_CONFIG = load_calculator_config("emt")
+
+
+def test_au_adatom_on_al100_matches_the_ase_tutorial(au_al_endpoints, tmp_path):
+    comp = compute_hop(*au_al_endpoints, EMT_CONFIG, workdir=tmp_path)
+    record = comp.record()
+    assert record["forward_barrier_eV"] == pytest.approx(0.374, abs=0.005)
+    assert record["reverse_barrier_eV"] == pytest.approx(0.374, abs=0.005)  # symmetric hop
+    assert record["converged"] and record["failure_reason"] is None
+    assert record["force_calls"] > record["neb_force_calls"] > 0
+    assert record["calculator"]["code"] == "emt"
+
+
+def test_barrier_command_writes_band_profile_and_result(au_al_endpoints, tmp_path, capsys):
+    ini, fin = tmp_path / "ini.extxyz", tmp_path / "fin.extxyz"
+    write(ini, au_al_endpoints[0])
+    write(fin, au_al_endpoints[1])
+    code = main(["barrier", str(ini), str(fin), "--calculator", "emt", "--images", "4",
+                 "--fmax", "0.05", "--out", str(tmp_path / "hop"), "--json"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    result = json.loads(out.out)
+    assert result == json.loads((tmp_path / "hop" / "result.json").read_text())
+    for key in ("forward_barrier_eV", "reverse_barrier_eV", "prefactor_Hz", "prefactor_route",
+                "converged", "force_calls", "failure_reason", "calculator"):
+        assert key in result
+    assert result["forward_barrier_eV"] == pytest.approx(0.374, abs=0.005)
+    from ase.io import read
+
+    band = read(tmp_path / "hop" / "band.extxyz", index=":")
+    assert len(band) == 6 and (tmp_path / "hop" / "profile.png").stat().st_size > 0
+    assert len(band[0].constraints) == 1  # the fixed Al layers travel with the band
+
+
+def test_fcc_vacancy_hop_is_symmetric_with_one_saddle(cu_vacancy_endpoints, tmp_path):
+    comp = compute_hop(*cu_vacancy_endpoints, EMT_CONFIG, neb=NebSettings(symmetric=True),
+                       workdir=tmp_path)
+    r = comp.record()
+    assert r["failure_reason"] is None and r["converged"]
+    assert r["forward_barrier_eV"] == pytest.approx(r["reverse_barrier_eV"], abs=0.005)
+    e = np.array(r["energies_eV"]) - r["energies_eV"][0]
+    peak = int(np.argmax(e))
+    assert 0 < peak < len(e) - 1
+    assert np.all(np.diff(e[: peak + 1]) > 0) and np.all(np.diff(e[peak:]) < 0)  # one maximum
+    assert 1e12 <= r["prefactor_Hz"] <= 1e14
+    assert r["prefactor_route"] == "vineyard" and r["prefactor"]["n_imaginary_saddle"] == 1
+    # the reverse prefactor of a symmetric hop equals the forward one
+    assert r["reverse_prefactor_Hz"] == pytest.approx(r["prefactor_Hz"], rel=0.02)
+    # E_KRA of a symmetric hop is its barrier
+    assert r["kra_eV"] == pytest.approx(r["forward_barrier_eV"], abs=1e-9)
+
+
+def test_frequency_units_against_a_harmonic_oscillator():
+    # k = 1 eV/A^2 on 1 amu: omega = sqrt(k/m) = 9.8227e13 rad/s, nu = omega / 2 pi
+    k_si = 1.602176634e-19 / 1e-20
+    nu = math.sqrt(k_si / 1.66053906660e-27) / (2 * math.pi) / 1e12
+    assert _frequencies_THz(np.array([1.0, -4.0])) == pytest.approx([nu, -2 * nu], rel=1e-9)
+
+
+def test_failure_reasons_are_reported_not_raised(cu_vacancy_endpoints):
+    ini, fin = cu_vacancy_endpoints
+    # an asymmetric hop declared symmetric: a Ni next to the initial site only
+    asym_ini, asym_fin = ini.copy(), fin.copy()
+    moving = int(np.argmax(np.linalg.norm(fin.positions - ini.positions, axis=1)))
+    d = ini.get_distances(moving, list(range(len(ini))), mic=True)
+    d_fin = fin.get_distances(moving, list(range(len(fin))), mic=True)
+    near = next(i for i in np.argsort(d) if i != moving and d[i] < 2.7 and d_fin[i] > 3.0)
+    for atoms in (asym_ini, asym_fin):
+        atoms[near].symbol = "Ni"
+    out = relax_band(interpolate_band(asym_ini, asym_fin, 2), lambda i: EMT(),
+                     NebSettings(n_images=2, symmetric=True, steps=30))
+    assert out.failure_reason == "unequal_endpoints"
+    # a band that only runs downhill (the unrelaxed vacancy cell into its relaxed self) has
+    # no interior maximum
+    relaxed = ini.copy()
+    relaxed.calc = EMT()
+    BFGS(relaxed, logfile=None).run(fmax=0.01)
+    downhill = relax_band(interpolate_band(ini, relaxed, 2), lambda i: EMT(),
+                          NebSettings(n_images=2, steps=50))
+    assert downhill.energies_eV[0] > downhill.energies_eV[-1]
+    assert downhill.failure_reason == "no_interior_maximum"
+
+    class Broken(EMT):
+        def calculate(self, *args, **kwargs):
+            raise RuntimeError("SCF did not converge")
+
+    broken = relax_band(interpolate_band(ini, fin, 2), lambda i: Broken(),
+                        NebSettings(n_images=2))
+    assert broken.failure_reason == "calculator_error" and "SCF" in broken.message
+
+
+def test_bad_endpoints_and_settings_are_refused(cu_vacancy_endpoints):
+    ini, fin = cu_vacancy_endpoints
+    with pytest.raises(WorkflowError, match="atoms"):
+        interpolate_band(ini, fin[:-1], 2)
+    swapped = fin.copy()
+    swapped[0].symbol = "Ni"
+    with pytest.raises(WorkflowError, match="different atoms"):
+        interpolate_band(ini, swapped, 2)
+    with pytest.raises(WorkflowError, match="intermediate image"):
+        NebSettings(n_images=0).check()
