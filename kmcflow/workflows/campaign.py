@@ -67,7 +67,7 @@ class NebSpec(_Spec):
 
     n_images: Annotated[int, Field(ge=1)] = 4
     fmax_eV_per_A: Annotated[float, Field(gt=0)] = 0.05
-    plain_fmax_eV_per_A: Annotated[float, Field(gt=0)] = 0.5
+    plain_fmax_eV_per_A: Annotated[float, Field(gt=0)] = 0.3
     steps: Annotated[int, Field(ge=1)] = 400
     spring_eV_per_A2: Annotated[float, Field(gt=0)] = 0.1
     method: str = "improvedtangent"

@@ -58,11 +58,11 @@ class NebSettings:
 
     n_images: int = 4
     fmax_eV_per_A: float = 0.05
-    plain_fmax_eV_per_A: float = 0.5
+    plain_fmax_eV_per_A: float = 0.3
     steps: int = 400
     spring_eV_per_A2: float = 0.1
     method: str = "improvedtangent"
-    optimizer: str = "FIRE"
+    optimizer: str = "BFGS"
     interpolation: str = "idpp"
     symmetric: bool = False
     endpoint_tolerance_eV: float = 0.01

@@ -1,0 +1,119 @@
+"""Force calls and wall time to a converged CI-NEB: ASE's defaults against kmcflow's (not a test).
+
+Cases of the workflows issue: ASE's Au adatom on Al(100) tutorial and an EMT vacancy hop in
+fcc Cu (2x2x2 conventional cells). Both sides start from the same relaxed endpoints and stop
+at the same climbing-image threshold (0.05 eV/A):
+
+- *ASE defaults*: linear interpolation, ``NEB(images, climb=True)`` with ASE's default spring
+  and tangent, BFGS (the optimizer of ASE's tutorial), one stage;
+- *kmcflow*: IDPP interpolation with the minimum-image convention, a plain stage to 0.3 eV/A,
+  then the climbing image (:func:`kmcflow.workflows.neb.relax_band`).
+
+Force calls count every energy/force evaluation of the band, endpoints included. The target
+of the issue is no more force calls than ASE's defaults. (The CHGNet batched-evaluation
+comparison needs the ``ml`` extra and is not part of this script yet.)
+
+Usage: python benchmarks/bench_neb.py [--images N] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+
+from ase.calculators.emt import EMT
+from ase.mep import NEB
+from ase.optimize import BFGS
+
+from kmcflow.workflows.neb import NebSettings, counted, interpolate_band, relax_band
+
+
+def au_al_endpoints():
+    from ase.build import add_adsorbate, fcc100
+    from ase.constraints import FixAtoms
+
+    slab = fcc100("Al", size=(2, 2, 3))
+    add_adsorbate(slab, "Au", 1.7, "hollow")
+    slab.center(axis=2, vacuum=4.0)
+    slab.set_constraint(FixAtoms(mask=[atom.tag > 1 for atom in slab]))
+    initial = slab.copy()
+    slab[-1].x += slab.get_cell()[0, 0] / 2
+    return initial, slab.copy()
+
+
+def cu_vacancy_endpoints():
+    from kmcflow.structures.endpoints import hop_endpoints
+    from kmcflow.structures.hops import enumerate_hops
+    from kmcflow.structures.io import read_structure, to_ase_atoms
+
+    cu = read_structure("Cu")
+    pair = hop_endpoints(cu, enumerate_hops(cu, "Cu").hops[0], min_image_distance_A=7.0)
+    return to_ase_atoms(pair.initial), to_ase_atoms(pair.final)
+
+
+def relaxed(atoms):
+    atoms = atoms.copy()
+    atoms.calc = EMT()
+    BFGS(atoms, logfile=None).run(fmax=0.01)
+    atoms.calc = None
+    return atoms
+
+
+def ase_defaults(initial, final, n_images: int, fmax: float) -> dict:
+    counter = [0]
+    images = [initial.copy()] + [initial.copy() for _ in range(n_images)] + [final.copy()]
+    for im in images:
+        im.set_constraint([c.copy() for c in initial.constraints])
+        im.calc = counted(EMT(), counter)
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ASE warns that the default method changed
+        band = NEB(images, climb=True)
+    band.interpolate()
+    converged = BFGS(band, logfile=None).run(fmax=fmax, steps=1000)
+    energies = [im.get_potential_energy() for im in images]
+    return {"force_calls": counter[0], "wall_s": time.perf_counter() - start,
+            "barrier_eV": max(energies) - energies[0], "converged": bool(converged)}
+
+
+def kmcflow_defaults(initial, final, n_images: int, fmax: float) -> dict:
+    start = time.perf_counter()
+    images = interpolate_band(initial, final, n_images)
+    out = relax_band(images, lambda i: EMT(), NebSettings(n_images=n_images, fmax_eV_per_A=fmax,
+                                                          optimizer="BFGS"))
+    return {"force_calls": out.force_calls, "wall_s": time.perf_counter() - start,
+            "barrier_eV": out.forward_barrier_eV, "converged": out.converged}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=4, help="intermediate images")
+    parser.add_argument("--fmax", type=float, default=0.05, help="eV/Angstrom")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    args = parser.parse_args()
+    rows = []
+    for name, make in (("EMT Au on Al(100)", au_al_endpoints),
+                       ("EMT fcc Cu vacancy hop", cu_vacancy_endpoints)):
+        ini, fin = (relaxed(a) for a in make())
+        for label, run in (("ASE defaults", ase_defaults), ("kmcflow", kmcflow_defaults)):
+            rows.append({"case": name, "settings": label,
+                         **run(ini, fin, args.images, args.fmax)})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return
+    print(f"{'case':26s} {'settings':14s} {'force calls':>11s} {'wall s':>7s} "
+          f"{'barrier eV':>10s} converged")
+    for r in rows:
+        print(f"{r['case']:26s} {r['settings']:14s} {r['force_calls']:11d} {r['wall_s']:7.2f} "
+              f"{r['barrier_eV']:10.4f} {r['converged']}")
+    for case in dict.fromkeys(r["case"] for r in rows):
+        base, ours = (r for r in rows if r["case"] == case)
+        ratio = ours["force_calls"] / base["force_calls"]
+        verdict = "meets" if ratio <= 1.0 else "misses"
+        print(f"{case}: kmcflow/ASE force calls = {ratio:.2f} ({verdict} the target <= 1)")
+
+
+if __name__ == "__main__":
+    main()
