@@ -22,9 +22,11 @@ from __future__ import annotations
 import math
 import os
 import shutil
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from kmcflow.errors import ConfigError
@@ -337,7 +339,7 @@ def make_calculator(config: CalculatorConfig, atoms, directory: str | Path = "."
     if config.name == "chgnet":
         from chgnet.model.dynamics import CHGNetCalculator
 
-        return CHGNetCalculator(use_device="cpu", **config.extra)
+        return CHGNetCalculator(model=_chgnet_model(), use_device="cpu", **config.extra)
     if config.name == "sevenn":
         from sevenn.calculator import SevenNetCalculator
 
@@ -368,6 +370,36 @@ def make_calculator(config: CalculatorConfig, atoms, directory: str | Path = "."
     return CP2K(command=_command(config), directory=str(directory), xc=res["xc"],
                 cutoff=res["cutoff_Ry"] * RY_EV, uks=res["uks"],
                 inp=cp2k_plus_u_sections(config, atoms))
+
+
+@cache
+def _chgnet_model():
+    """The pretrained CHGNet model from the wheel, loaded once per process."""
+    from chgnet.model import CHGNet
+
+    return CHGNet.load(verbose=False)
+
+
+def batch_evaluator(config: CalculatorConfig):
+    """A function evaluating several structures in one call, or None if the code has none.
+
+    CHGNet predicts a list of structures in one batched forward pass; the others are
+    evaluated one by one by their calculators.
+    """
+    if config.name != "chgnet":
+        return None
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    model = _chgnet_model()
+
+    def evaluate_many(atoms_list: list) -> list[tuple[float, Any]]:
+        structures = [AseAtomsAdaptor.get_structure(a) for a in atoms_list]
+        preds = model.predict_structure(structures, task="ef", batch_size=len(structures))
+        preds = preds if isinstance(preds, list) else [preds]
+        return [(float(p["e"]) * len(a), np.asarray(p["f"], dtype=float))
+                for p, a in zip(preds, atoms_list, strict=True)]
+
+    return evaluate_many
 
 
 def cp2k_plus_u_sections(config: CalculatorConfig, atoms) -> str:

@@ -12,7 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from kmcflow.workflows.calculators import CalculatorConfig, make_calculator, resolved_parameters
+from kmcflow.workflows.calculators import (
+    CalculatorConfig,
+    batch_evaluator,
+    make_calculator,
+    resolved_parameters,
+)
 from kmcflow.workflows.neb import (
     NebOutcome,
     NebSettings,
@@ -78,7 +83,7 @@ def run_neb(initial, final, config: CalculatorConfig, settings: NebSettings,
     images = interpolate_band(initial, final, settings.n_images, settings.interpolation)
     work = Path(workdir)
     return relax_band(images, lambda i: make_calculator(config, images[i], work / f"image_{i:02d}"),
-                      settings)
+                      settings, batch_evaluator(config) if settings.batched else None)
 
 
 def run_prefactor(initial, neb: NebOutcome, config: CalculatorConfig,

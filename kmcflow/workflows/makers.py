@@ -29,7 +29,11 @@ from pydantic import BaseModel, Field
 from pymatgen.core import Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
-from kmcflow.workflows.calculators import load_calculator_config, make_calculator
+from kmcflow.workflows.calculators import (
+    batch_evaluator,
+    load_calculator_config,
+    make_calculator,
+)
 from kmcflow.workflows.hop import PrefactorSettings, RelaxOutcome, result_record
 from kmcflow.workflows.neb import (
     NebOutcome,
@@ -105,7 +109,8 @@ class NebMaker(AseNebFromImagesMaker):
         settings = NebSettings(**{**self.settings, "n_images": len(atoms) - 2})
         work = Path.cwd()
         out = relax_band(atoms, lambda i: make_calculator(config, atoms[i],
-                                                           work / f"image_{i:02d}"), settings)
+                                                           work / f"image_{i:02d}"), settings,
+                         batch_evaluator(config) if settings.batched else None)
         structures = [AseAtomsAdaptor.get_structure(a) for a in out.images]
         ok = out.failure_reason is None
         return HopNebResult(

@@ -53,6 +53,8 @@ class NebSettings:
     symmetric
         The hop is symmetric (initial and final equivalent): endpoints whose energies differ
         by more than ``endpoint_tolerance_eV`` fail with ``unequal_endpoints``.
+    batched
+        Evaluate the interior images in one batch when the calculator can (CHGNet).
 
     """
 
@@ -66,6 +68,7 @@ class NebSettings:
     interpolation: str = "idpp"
     symmetric: bool = False
     endpoint_tolerance_eV: float = 0.01
+    batched: bool = True
 
     def check(self) -> None:
         """Refuse settings that cannot give a band."""
@@ -161,11 +164,65 @@ def saddle_tangent(images, index: int) -> np.ndarray:
     return t / norm if norm > 0 else t
 
 
+class BatchedBand:
+    """Evaluates every interior image of a band in one call of ``evaluate_many``.
+
+    ASE's NEB asks the images for forces one after another; the first request after the band
+    moved evaluates all interior images that moved in one batch (one forward pass of a
+    machine-learned potential over several structures) and the others read the cached
+    results. ``evaluate_many(list of Atoms) -> list of (energy_eV, forces)``.
+    """
+
+    def __init__(self, images: list, evaluate_many: Callable[[list], list], counter: list[int]):
+        self.images = images
+        self.evaluate_many = evaluate_many
+        self.counter = counter
+        self.cache: dict[int, tuple[np.ndarray, float, np.ndarray]] = {}
+        self.batches = 0
+
+    def result(self, index: int, atoms) -> tuple[float, np.ndarray]:
+        """Energy and forces of image ``index`` at the positions of ``atoms``."""
+        cached = self.cache.get(index)
+        if cached is None or not np.array_equal(cached[0], atoms.positions):
+            stale = [i for i in range(1, len(self.images) - 1)
+                     if i not in self.cache
+                     or not np.array_equal(self.cache[i][0], self.images[i].positions)]
+            if index not in stale:
+                stale.append(index)
+            batch = [self.images[i] if i != index else atoms for i in stale]
+            for i, at, (energy, forces) in zip(stale, batch, self.evaluate_many(batch),
+                                               strict=True):
+                self.cache[i] = (at.positions.copy(), float(energy), np.asarray(forces))
+            self.counter[0] += len(stale)
+            self.batches += 1
+        _, energy, forces = self.cache[index]
+        return energy, forces
+
+    def calculator(self, index: int):
+        """An ASE calculator for image ``index`` that reads from the batch."""
+        from ase.calculators.calculator import Calculator, all_changes
+
+        band = self
+
+        class Member(Calculator):
+            implemented_properties = ("energy", "forces")
+
+            def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+                Calculator.calculate(self, atoms, properties, system_changes)
+                energy, forces = band.result(index, self.atoms)
+                self.results = {"energy": energy, "forces": forces}
+
+        return Member()
+
+
 def relax_band(images: list, calculator_for: Callable[[int], Any],
-               settings: NebSettings) -> NebOutcome:
+               settings: NebSettings, evaluate_many: Callable[[list], list] | None = None
+               ) -> NebOutcome:
     """Relax an interpolated band (plain NEB, then climbing image) and analyse it.
 
-    ``calculator_for(i)`` returns a fresh ASE calculator for image ``i``.
+    ``calculator_for(i)`` returns a fresh ASE calculator for image ``i`` (the endpoints always
+    use it); with ``evaluate_many`` the interior images are evaluated in batches
+    (:class:`BatchedBand`).
     """
     import ase.optimize
     from ase.mep import NEB
@@ -177,10 +234,13 @@ def relax_band(images: list, calculator_for: Callable[[int], Any],
               "plain_fmax_eV_per_A": settings.plain_fmax_eV_per_A, "steps": settings.steps,
               "spring_eV_per_A2": settings.spring_eV_per_A2, "method": settings.method,
               "optimizer": settings.optimizer, "interpolation": settings.interpolation,
-              "climbing_image": True}
+              "climbing_image": True, "batched": evaluate_many is not None}
     try:
+        batched = BatchedBand(images, evaluate_many, counter) if evaluate_many else None
         for i, im in enumerate(images):
-            im.calc = counted(calculator_for(i), counter)
+            interior = 0 < i < len(images) - 1
+            im.calc = (batched.calculator(i) if batched is not None and interior
+                       else counted(calculator_for(i), counter))
         energies0 = [images[0].get_potential_energy(), images[-1].get_potential_energy()]
         if settings.symmetric and abs(energies0[0] - energies0[1]) > settings.endpoint_tolerance_eV:
             reason = "unequal_endpoints"
