@@ -52,6 +52,7 @@ def _provenance(result: dict[str, Any], campaign: str, direction: str) -> dict[s
         "fmax_eV_per_A": settings.get("fmax_eV_per_A"),
         "code_versions": result.get("code_versions"),
         "hop_length_A": (result.get("hop") or {}).get("length_A"),
+        "calculator_config": config or None,
     }
     if isinstance(config.get("hubbard_U_eV"), dict) or "ldau_luj" in params:
         prov["U_eV"] = {el: v["U"] for el, v in params.get("ldau_luj", {}).items() if v["U"]}

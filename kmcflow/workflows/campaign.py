@@ -200,13 +200,13 @@ def _store(out: Path):
 
 
 def find_done(store, key: str) -> dict[str, Any] | None:
-    """The stored result of a hop with this cache key, if any."""
+    """The stored result of a hop with this cache key (with its ``job_id``), if any."""
     store.connect()
     doc = store.query_one({"metadata.cache_key": key}, properties=["uuid"],
                           sort={"completed_at": -1})
     if not doc:
         return None
-    return store.get_output(doc["uuid"], load=True)
+    return {**store.get_output(doc["uuid"], load=True), "job_id": doc["uuid"]}
 
 
 def run_campaign(spec: CampaignSpec, out_dir: str | Path, *,

@@ -54,6 +54,8 @@ def test_catalog_covers_every_key_and_the_engine_runs_it(campaign, tmp_path, cap
     for e in catalog.events:
         assert 0.3 < e.barrier_eV < 1.5 and 1e12 <= e.prefactor_Hz <= 1e14
         assert e.provenance.calculator == "emt" and e.provenance.converged
+        assert e.provenance.job_id
+        assert e.provenance.model_extra["calculator_config"]["name"] == "emt"
     code = main(["kmc", "run", str(out / "catalog.json"), "--steps", "20000", "--cells", "6",
                  "6", "12", "--samples", "4", "--out", str(tmp_path / "run"), "--no-plots"])
     assert code == 0, capsys.readouterr().err
