@@ -1,0 +1,136 @@
+"""Batch scripts for SLURM and PBS Pro from a :class:`~kmcflow.hpc.profiles.ClusterProfile`.
+
+Every value that reaches a script is either validated against a safe alphabet (job names,
+partitions, accounts, modules: checked again here) or passed through :func:`shlex.quote`
+(paths, environment values, launch commands, the task command), so a hostile value is a
+literal string in the script, never shell code. An array job runs one task per index; the
+task reads its index from ``$SLURM_ARRAY_TASK_ID`` or ``$PBS_ARRAY_INDEX``.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+from kmcflow.errors import SchedulerError
+from kmcflow.hpc.profiles import LAUNCH_VARIABLES, SAFE_NAME, ClusterProfile, format_walltime
+
+ARRAY_INDEX = {"slurm": "$SLURM_ARRAY_TASK_ID", "pbs": "$PBS_ARRAY_INDEX"}
+
+
+def check_job_name(name: str) -> str:
+    """Refuse a job name with characters a scheduler or a shell could misread."""
+    if not re.match(SAFE_NAME, name or "") or len(name) > 64:
+        raise SchedulerError(f"job name {name!r} has characters a job script cannot take "
+                             "safely", field="name", hint="use letters, digits and _ . + - "
+                             "(at most 64)")
+    return name
+
+
+def _setup_lines(profile: ClusterProfile, workdir: Path) -> list[str]:
+    lines = ["set -euo pipefail"]
+    lines += [f"module load {m}" for m in profile.modules]
+    if profile.activate:
+        lines.append(f"source {shlex.quote(profile.activate)}")
+    for key, value in profile.environment.items():
+        lines.append(f"export {key}={shlex.quote(value)}")
+    for code, command in sorted(profile.launchers.items()):
+        lines.append(f"export {LAUNCH_VARIABLES[code]}={shlex.quote(command)}")
+    lines.append(f"cd {shlex.quote(str(workdir))}")
+    return lines
+
+
+def _slurm_header(profile: ClusterProfile, name: str, logs: Path, array: str | None) -> list[str]:
+    h = [f"#SBATCH --job-name={name}"]
+    if profile.partition:
+        h.append(f"#SBATCH --partition={profile.partition}")
+    if profile.account:
+        h.append(f"#SBATCH --account={profile.account}")
+    if profile.qos:
+        h.append(f"#SBATCH --qos={profile.qos}")
+    h += [f"#SBATCH --nodes={profile.nodes}",
+          f"#SBATCH --ntasks-per-node={profile.tasks_per_node}",
+          f"#SBATCH --cpus-per-task={profile.cpus_per_task}"]
+    if profile.memory_GB:
+        h.append(f"#SBATCH --mem={round(profile.memory_GB * 1024)}M")
+    h.append(f"#SBATCH --time={format_walltime(profile.walltime_s)}")
+    if profile.signal_seconds:
+        h.append(f"#SBATCH --signal=B:USR1@{profile.signal_seconds}")
+    if array:
+        h.append(f"#SBATCH --array={array}")
+        h.append(f"#SBATCH --output={_safe_path(logs)}/%x_%A_%a.out")
+    else:
+        h.append(f"#SBATCH --output={_safe_path(logs)}/%x_%j.out")
+    return h
+
+
+def _pbs_header(profile: ClusterProfile, name: str, logs: Path, array: str | None) -> list[str]:
+    mem = f":mem={round(profile.memory_GB * 1024)}mb" if profile.memory_GB else ""
+    h = [f"#PBS -N {name}"]
+    if profile.partition:
+        h.append(f"#PBS -q {profile.partition}")
+    if profile.account:
+        h.append(f"#PBS -A {profile.account}")
+    ncpus = profile.tasks_per_node * profile.cpus_per_task
+    h += [f"#PBS -l select={profile.nodes}:ncpus={ncpus}:mpiprocs={profile.tasks_per_node}"
+          f":ompthreads={profile.cpus_per_task}{mem}",
+          f"#PBS -l walltime={format_walltime(profile.walltime_s)}",
+          "#PBS -j oe", f"#PBS -o {_safe_path(logs)}/"]
+    if array:
+        h.append(f"#PBS -J {array}")
+    return h
+
+
+def _safe_path(path: Path) -> str:
+    """A path for a directive line (no shell there): refuse characters that break the line."""
+    text = str(path)
+    if not re.match(r"^[A-Za-z0-9_.+/-]+$", text):
+        raise SchedulerError(f"path {text!r} has characters a scheduler directive cannot take",
+                             field="workdir", hint="use a folder path of letters, digits and "
+                             "_ . + - /")
+    return text
+
+
+def array_range(n_tasks: int, profile: ClusterProfile, indices: list[int] | None = None) -> str:
+    """``0-5%4`` style array range (SLURM; ``%`` caps the tasks running at once), ``0-5`` (PBS).
+
+    SLURM takes any list of indices; PBS Pro takes a contiguous range of at least two
+    subjobs only (submit anything else as single jobs).
+    """
+    chosen = sorted(indices) if indices else list(range(n_tasks))
+    if not chosen:
+        raise SchedulerError("an array job needs at least one task", field="tasks")
+    contiguous = chosen == list(range(chosen[0], chosen[-1] + 1))
+    if profile.scheduler == "pbs":
+        if len(chosen) < 2 or not contiguous:
+            raise SchedulerError("PBS arrays take a contiguous range of at least two tasks",
+                                 field="tasks", hint="submit these hops as single jobs")
+        return f"{chosen[0]}-{chosen[-1]}"
+    spec = (f"{chosen[0]}-{chosen[-1]}" if contiguous and len(chosen) > 1
+            else ",".join(str(i) for i in chosen))
+    if profile.array_max_parallel:
+        spec += f"%{profile.array_max_parallel}"
+    return spec
+
+
+def render_script(profile: ClusterProfile, name: str, workdir: Path, command: list[str], *,
+                  n_tasks: int | None = None, indices: list[int] | None = None) -> str:
+    """A batch script running ``command`` in ``workdir``; an array of ``n_tasks`` if given.
+
+    In an array the literal argument ``{index}`` of ``command`` becomes the task index.
+    """
+    check_job_name(name)
+    logs = workdir / "logs"
+    array = array_range(n_tasks or 0, profile, indices) if (n_tasks or indices) else None
+    header = (_slurm_header if profile.scheduler == "slurm" else _pbs_header)(
+        profile, name, logs, array)
+    words = []
+    for word in command:
+        if word == "{index}" and array:
+            words.append(f'"{ARRAY_INDEX[profile.scheduler]}"')
+        else:
+            words.append(shlex.quote(word))
+    lines = ["#!/bin/bash", *header, f"# generated by kmcflow from profile {profile.name}",
+             *_setup_lines(profile, workdir), " ".join(words), ""]
+    return "\n".join(lines)
