@@ -180,3 +180,65 @@ def campaign_run(
         err.print(f"[red]failed[/red] {f['event_key']}: {f['failure_reason']} {f['message']}")
     out.print(f"wrote {target}/catalog.json ({rep['n_events']} events), report.json, "
               "results/")
+
+
+@campaign_app.command("prepare")
+def campaign_prepare(
+    campaign: Annotated[Path, typer.Argument(help="Campaign YAML.", show_default=False)],
+    profile: Annotated[Path, typer.Option("--profile", help="Cluster profile YAML "
+                                          "(hpc_configs/).", show_default=False)],
+    write: Annotated[Path, typer.Option("--out", help="Campaign folder to create.",
+                                        show_default=False)],
+) -> None:
+    """Write a self-contained campaign folder: one folder per hop and the array job script.
+
+    Example: kmcflow campaign prepare cu_ni.yaml --profile hpc_configs/local_slurm.yaml --out cu_ni
+    """
+    from kmcflow.hpc.campaign_dir import prepare_campaign
+    from kmcflow.hpc.profiles import load_profile
+    from kmcflow.workflows.campaign import load_campaign
+
+    prof = load_profile(profile)
+    spec = load_campaign(campaign)
+    with err.status("planning hops and writing endpoints"):
+        plan = prepare_campaign(spec, prof, write)
+    out.print(f"prepared {len(plan['hops'])} hops in {write}; array script "
+              f"{write}/scripts/array.sh (task i runs `python -m kmcflow.hpc.task {write} i`)")
+
+
+@campaign_app.command("status")
+def campaign_status(
+    folder: Annotated[Path, typer.Argument(help="A prepared campaign folder.",
+                                           show_default=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON record per hop.")] = False,
+) -> None:
+    """Show each hop's state (pending, running, done, failed with its reason)."""
+    from kmcflow.hpc.campaign_dir import hop_states
+
+    states = hop_states(folder)
+    if as_json:
+        print(json.dumps(states, indent=2))
+        return
+    table = Table("hop", "event key", "origin", "state", "reason")
+    for s in states:
+        table.add_row(str(s["index"]), s["event_key"], s["origin"], s["state"],
+                      s["reason"] or "")
+    out.print(table)
+    counts = {k: sum(1 for s in states if s["state"] == k)
+              for k in ("done", "failed", "running", "pending")}
+    out.print(", ".join(f"{v} {k}" for k, v in counts.items()))
+
+
+@campaign_app.command("collect")
+def campaign_collect(
+    folder: Annotated[Path, typer.Argument(help="A prepared campaign folder.",
+                                           show_default=False)],
+) -> None:
+    """Assemble the finished hops into FOLDER/catalog.json (failed and missing ones listed)."""
+    from kmcflow.hpc.campaign_dir import collect
+
+    catalog, report = collect(folder)
+    out.print(f"wrote {folder}/catalog.json with {len(catalog['events'])} events")
+    for f in report["failed"]:
+        err.print(f"[yellow]not in the catalog[/yellow] {f['event_key']}: "
+                  f"{f['failure_reason']} {f['message']}")

@@ -185,6 +185,22 @@ def plan_hops(spec: CampaignSpec) -> tuple[list[PlannedHop], dict[str, Any]]:
     return planned, sections
 
 
+def hop_flow_maker(spec: CampaignSpec, config):
+    """The hop flow maker a campaign's settings define (one place for local and HPC runs)."""
+    from kmcflow.workflows.flows import HopFlowMaker
+    from kmcflow.workflows.makers import NebMaker, PrefactorMaker, RelaxMaker
+
+    calc = config.model_dump(mode="json")
+    return HopFlowMaker(
+        calculator=calc, n_images=spec.neb.n_images,
+        relax_maker=RelaxMaker(calculator_config=calc, steps=spec.relax.steps,
+                               relax_kwargs={"fmax": spec.relax.fmax_eV_per_A}),
+        neb_maker=NebMaker(calculator_config=calc,
+                           settings=spec.neb.model_dump(exclude={"n_images"})),
+        prefactor_maker=PrefactorMaker(calculator_config=calc, radius_A=spec.prefactor.radius_A,
+                                       allow_fallback=spec.prefactor.allow_fallback))
+
+
 def _store(out: Path):
     from jobflow import JobStore
     from maggma.stores import JSONStore
@@ -222,23 +238,14 @@ def run_campaign(spec: CampaignSpec, out_dir: str | Path, *,
     from jobflow import run_locally
 
     from kmcflow.workflows.calculators import check_ready, load_calculator_config
-    from kmcflow.workflows.flows import HopFlowMaker, assemble_job, cache_key
-    from kmcflow.workflows.makers import NebMaker, PrefactorMaker, RelaxMaker
+    from kmcflow.workflows.flows import assemble_job, cache_key
 
     warnings.filterwarnings("ignore", message="Use contextlib.chdir")  # monty, via jobflow
     out = Path(out_dir).resolve()
     config = load_calculator_config(spec.calculator)
     check_ready(config, sorted(set(spec.species)))
     planned, sections = plan_hops(spec)
-    calc = config.model_dump(mode="json")
-    maker = HopFlowMaker(
-        calculator=calc, n_images=spec.neb.n_images,
-        relax_maker=RelaxMaker(calculator_config=calc, steps=spec.relax.steps,
-                               relax_kwargs={"fmax": spec.relax.fmax_eV_per_A}),
-        neb_maker=NebMaker(calculator_config=calc,
-                           settings=spec.neb.model_dump(exclude={"n_images"})),
-        prefactor_maker=PrefactorMaker(calculator_config=calc, radius_A=spec.prefactor.radius_A,
-                                       allow_fallback=spec.prefactor.allow_fallback))
+    maker = hop_flow_maker(spec, config)
     store = _store(out)
     results, computed, reused = [], 0, 0
     chosen = [(k, p) for k, p in enumerate(planned) if only is None or k in only]
