@@ -123,7 +123,7 @@ def run_task(out_dir: str | os.PathLike[str], index: int) -> dict[str, Any]:
         if result is None:
             run_locally(maker.make(initial, final, hop["record"]), store=store,
                         create_folders=True, root_dir=str(folder / "jobs"), log=False)
-            result = find_done(store, key)
+            result = find_done(store, key, include_failed=True)
         if result is None:
             raise RuntimeError("the hop flow stopped before its result job (see jobs/)")
     except Exception as exc:

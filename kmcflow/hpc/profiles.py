@@ -12,8 +12,9 @@ arrays), ``partition`` (SLURM partition or PBS queue), ``account``, ``qos``, ``n
 ``D-HH:MM:SS`` or seconds), ``modules`` (loaded in order), ``activate`` (a virtual
 environment's ``bin/activate`` script, sourced), ``environment`` (variables exported),
 ``launchers`` (the launch command of each DFT code, exported as ASE's command variable),
-``array_max_parallel`` (at most this many array tasks at once), ``signal_seconds`` (the job is
-sent SIGUSR1 this long before the walltime, so a NEB can save its band).
+``array_max_parallel`` (at most this many array tasks at once; SLURM only, PBS Pro's ``-J``
+has no such limit). Saving a NEB's band before a walltime kill is not built yet, so no signal
+is requested.
 """
 
 from __future__ import annotations
@@ -82,7 +83,6 @@ class ClusterProfile(BaseModel):
     environment: dict[str, str] = {}
     launchers: dict[str, str] = {}
     array_max_parallel: Annotated[int, Field(ge=1)] | None = None
-    signal_seconds: Annotated[int, Field(ge=0)] = 120
     description: str = ""
 
     @field_validator("walltime")

@@ -19,12 +19,16 @@ from kmcflow.hpc.profiles import LAUNCH_VARIABLES, SAFE_NAME, ClusterProfile, fo
 ARRAY_INDEX = {"slurm": "$SLURM_ARRAY_TASK_ID", "pbs": "$PBS_ARRAY_INDEX"}
 
 
-def check_job_name(name: str) -> str:
-    """Refuse a job name with characters a scheduler or a shell could misread."""
-    if not re.match(SAFE_NAME, name or "") or len(name) > 64:
+def check_job_name(name: str, scheduler: str = "slurm") -> str:
+    """Refuse a job name with characters a scheduler or a shell could misread.
+
+    PBS also wants the name to start with a letter.
+    """
+    if (not re.fullmatch(SAFE_NAME.strip("^$"), name or "") or len(name) > 64
+            or (scheduler == "pbs" and not name[:1].isalpha())):
         raise SchedulerError(f"job name {name!r} has characters a job script cannot take "
                              "safely", field="name", hint="use letters, digits and _ . + - "
-                             "(at most 64)")
+                             "(at most 64; a letter first for PBS)")
     return name
 
 
@@ -55,8 +59,6 @@ def _slurm_header(profile: ClusterProfile, name: str, logs: Path, array: str | N
     if profile.memory_GB:
         h.append(f"#SBATCH --mem={round(profile.memory_GB * 1024)}M")
     h.append(f"#SBATCH --time={format_walltime(profile.walltime_s)}")
-    if profile.signal_seconds:
-        h.append(f"#SBATCH --signal=B:USR1@{profile.signal_seconds}")
     if array:
         h.append(f"#SBATCH --array={array}")
         h.append(f"#SBATCH --output={_safe_path(logs)}/%x_%A_%a.out")
@@ -85,7 +87,7 @@ def _pbs_header(profile: ClusterProfile, name: str, logs: Path, array: str | Non
 def _safe_path(path: Path) -> str:
     """A path for a directive line (no shell there): refuse characters that break the line."""
     text = str(path)
-    if not re.match(r"^[A-Za-z0-9_.+/-]+$", text):
+    if not re.fullmatch(r"[A-Za-z0-9_.+/-]+", text):
         raise SchedulerError(f"path {text!r} has characters a scheduler directive cannot take",
                              field="workdir", hint="use a folder path of letters, digits and "
                              "_ . + - /")
@@ -120,7 +122,7 @@ def render_script(profile: ClusterProfile, name: str, workdir: Path, command: li
 
     In an array the literal argument ``{index}`` of ``command`` becomes the task index.
     """
-    check_job_name(name)
+    check_job_name(name, profile.scheduler)
     logs = workdir / "logs"
     array = array_range(n_tasks or 0, profile, indices) if (n_tasks or indices) else None
     header = (_slurm_header if profile.scheduler == "slurm" else _pbs_header)(

@@ -53,6 +53,9 @@ def _provenance(result: dict[str, Any], campaign: str, direction: str) -> dict[s
         "code_versions": result.get("code_versions"),
         "hop_length_A": (result.get("hop") or {}).get("length_A"),
         "calculator_config": config or None,
+        "prefactor_flagged": bool((result.get("prefactor") or {}).get("flagged")) or None,
+        "prefactor_states": ("final state and saddle" if direction == "reverse"
+                             else "initial state and saddle"),
     }
     if isinstance(config.get("hubbard_U_eV"), dict) or "ldau_luj" in params:
         prov["U_eV"] = {el: v["U"] for el, v in params.get("ldau_luj", {}).items() if v["U"]}
@@ -92,7 +95,13 @@ def assemble_catalog(results: list[dict[str, Any]], sections: dict[str, Any], *,
                     continue
                 ini, fin = fin, ini
                 barrier = r.get("reverse_barrier_eV")
-                prefactor = r.get("reverse_prefactor_Hz") or r.get("prefactor_Hz")
+                prefactor = r.get("reverse_prefactor_Hz")
+                if prefactor is None:
+                    failed.append({"event_key": f"{species}/{ini}->{fin}",
+                                   "failure_reason": "reverse_prefactor_failed",
+                                   "message": "the final state has a soft mode: no reverse "
+                                   "prefactor; compute the reverse hop directly"})
+                    continue
             else:
                 barrier, prefactor = r["forward_barrier_eV"], r["prefactor_Hz"]
             key = f"{species}/{ini}->{fin}"

@@ -10,7 +10,10 @@ Codes: ``emt`` (ASE, metals); ``chgnet`` and ``sevenn`` (the ``ml`` extra; weigh
 their wheels and are never downloaded); ``vasp``, ``espresso`` (Quantum ESPRESSO), ``gpaw`` and
 ``cp2k`` through ASE. DFT+U is always explicit per element (Dudarev, U_eff = U - J): give
 ``hubbard_U_eV`` as a mapping or the preset ``"materials_project"`` (Co 3.32, Cr 3.7, Fe 5.3,
-Mn 3.9, Mo 4.38, Ni 6.2, V 3.25, W 6.2 eV; only the elements present get a U).
+Mn 3.9, Mo 4.38, Ni 6.2, V 3.25, W 6.2 eV; only the elements present get a U). Quantum
+ESPRESSO gets ``lda_plus_u``/``Hubbard_U(i)``, the syntax up to QE 7.1 (Debian ships 6.7);
+QE 7.2 and later need the ``HUBBARD`` card, which is not written yet. CP2K's ``CUTOFF`` is its
+density-grid cutoff, ``cp2k_density_cutoff_Ry`` (400 Ry, CP2K's default).
 
 Presets: ``slab`` follows the reference slab protocol (energy convergence 1e-5 eV, forces
 0.02 eV/A, k-points 6x6x1 on the slab's 1x1 in-plane cell, scaled down for a supercell);
@@ -65,6 +68,7 @@ class CalculatorConfig(BaseModel):
     pseudo_dir: str | None = None
     pseudopotentials: dict[str, str] = {}
     model: str | None = None
+    cp2k_density_cutoff_Ry: Annotated[float, Field(gt=0)] = 400.0
     extra: dict[str, Any] = {}
 
     @property
@@ -276,7 +280,9 @@ def resolved_parameters(config: CalculatorConfig, atoms, supercell=(1, 1, 1)) ->
                   "spinpol": config.spin_polarized,
                   "setups": {el: f":{'spdf'[u_shell(el)]},{u[el]}" for el in u}}
     else:  # cp2k
-        params = {"xc": config.xc, "cutoff_Ry": config.cutoff_eV / RY_EV,
+        # CP2K's CUTOFF is the density grid cutoff (its own default 400 Ry), not the
+        # plane-wave energy cutoff of the other codes
+        params = {"xc": config.xc, "cutoff_Ry": config.cp2k_density_cutoff_Ry,
                   "uks": config.spin_polarized, "kpts": kpts,
                   "plus_u": {el: {"L": u_shell(el), "U_minus_J_eV": u[el]} for el in u}}
     params.update(config.extra)

@@ -22,7 +22,9 @@ key that an interface hop also has.
 
 :func:`run_campaign` runs each hop as a jobflow flow with ``run_locally`` and a file-backed
 store (maggma ``JSONStore`` under ``OUT/store``, no database server); a hop whose result is in
-the store (same endpoints, calculator and settings: the ``cache_key``) is not run again. Then
+the store (same endpoints, calculator and settings: the ``cache_key``) is not run again; a hop
+whose stored result has a failure reason is retried. Each hop has its own store folder
+(``OUT/store/hop_NNN``), so a kill during a store write costs at most that hop. Then
 the assembly job writes ``OUT/catalog.json`` and ``OUT/report.json``; ``OUT/results/`` holds
 every hop result as plain JSON (:func:`export_results` / :func:`read_results`).
 """
@@ -215,14 +217,21 @@ def _store(out: Path):
                     additional_stores={"data": JSONStore(str(data), read_only=False)})
 
 
-def find_done(store, key: str) -> dict[str, Any] | None:
-    """The stored result of a hop with this cache key (with its ``job_id``), if any."""
+def find_done(store, key: str, *, include_failed: bool = False) -> dict[str, Any] | None:
+    """The newest stored result of a hop with this cache key (with its ``job_id``).
+
+    A result with a failure reason counts as not done (a rerun retries the hop), unless
+    ``include_failed``.
+    """
     store.connect()
     doc = store.query_one({"metadata.cache_key": key}, properties=["uuid"],
                           sort={"completed_at": -1})
     if not doc:
         return None
-    return {**store.get_output(doc["uuid"], load=True), "job_id": doc["uuid"]}
+    result = {**store.get_output(doc["uuid"], load=True), "job_id": doc["uuid"]}
+    if result.get("failure_reason") and not include_failed:
+        return None
+    return result
 
 
 def run_campaign(spec: CampaignSpec, out_dir: str | Path, *,
@@ -246,11 +255,13 @@ def run_campaign(spec: CampaignSpec, out_dir: str | Path, *,
     check_ready(config, sorted(set(spec.species)))
     planned, sections = plan_hops(spec)
     maker = hop_flow_maker(spec, config)
-    store = _store(out)
     results, computed, reused = [], 0, 0
     chosen = [(k, p) for k, p in enumerate(planned) if only is None or k in only]
     for n, (k, hop) in enumerate(chosen):
         key = cache_key(hop.record, hop.initial, hop.final, maker.settings())
+        # one store per hop: the JSON store rewrites its file on every update, so a kill
+        # mid-write can cost at most this hop
+        store = _store(out / "store" / f"hop_{k:03d}")
         result = find_done(store, key)
         if result is None:
             if progress:
@@ -258,7 +269,7 @@ def run_campaign(spec: CampaignSpec, out_dir: str | Path, *,
             flow = maker.make(hop.initial, hop.final, hop.record)
             responses = run_locally(flow, store=store, create_folders=True,
                                     root_dir=str(out / "jobs"), log=False)
-            result = find_done(store, key)
+            result = find_done(store, key, include_failed=True)
             if result is None:  # a job raised: report the hop as failed, go on
                 result = {"hop": hop.record, "event_key": hop.record["event_key"],
                           "failure_reason": "calculator_error",
@@ -276,6 +287,7 @@ def run_campaign(spec: CampaignSpec, out_dir: str | Path, *,
                      else f"failed: {result.get('failure_reason')}")
     options = {"conditions": spec.conditions, "allow_mixed_theory": spec.allow_mixed_theory}
     assemble = assemble_job(results, sections, spec.name, options)
+    store = _store(out / "store" / "assembly")
     try:
         run_locally(assemble, store=store, create_folders=True, root_dir=str(out / "jobs"),
                     log=False, ensure_success=True)
@@ -283,7 +295,15 @@ def run_campaign(spec: CampaignSpec, out_dir: str | Path, *,
     except RuntimeError:  # the assembly raised a KmcflowError: say it plainly
         from kmcflow.workflows.assembly import assemble_catalog
 
-        catalog, report = assemble_catalog(results, sections, name=spec.name, **options)
+        try:
+            catalog, report = assemble_catalog(results, sections, name=spec.name, **options)
+        except KmcflowError:  # nothing to assemble: still leave the report of the failures
+            write_json(out / "report.json", {
+                "computed": computed, "reused": reused, "n_planned": len(planned),
+                "failed": [{"event_key": r.get("event_key"),
+                            "failure_reason": r.get("failure_reason"),
+                            "message": r.get("failure_message", "")} for r in results]})
+            raise
         assembled = {"catalog": catalog, "report": report}
     catalog, report = assembled["catalog"], assembled["report"]
     report.update(computed=computed, reused=reused, n_planned=len(planned))

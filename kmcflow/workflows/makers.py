@@ -58,6 +58,7 @@ class RelaxMaker(AseRelaxMaker):
     relax_cell: bool = False
     steps: int = 300
     relax_kwargs: dict = field(default_factory=lambda: {"fmax": 0.02})
+    optimizer_kwargs: dict = field(default_factory=lambda: {"optimizer": "BFGS"})
 
     def _get_calculator(self):
         """A stand-in naming the code; :meth:`run_ase` builds the real one per structure."""

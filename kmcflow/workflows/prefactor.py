@@ -3,8 +3,9 @@
 Vineyard (J. Phys. Chem. Solids 3, 121 (1957)): nu = prod_i nu_i(initial) / prod_j nu_j(saddle)
 over the 3N real normal modes of the initial state and the 3N - 1 real modes of the saddle.
 Hessians come from ``ase.vibrations.Vibrations`` (central differences) over the moving atom and,
-optionally, the free atoms within ``radius_A`` of it at the initial state; the rest of the
-crystal is held fixed, so there are no zero translational modes to remove.
+optionally, the free atoms within ``radius_A`` of it at the initial or the final state (one set
+for all three states, so a symmetric hop has equal forward and reverse prefactors); the rest
+of the crystal is held fixed, so there are no zero translational modes to remove.
 
 Routes (recorded with the result):
 
@@ -108,6 +109,9 @@ def vineyard_prefactor(initial, saddle, calculator_for: Callable[[str], Any], mo
     """
     work = Path(workdir)
     indices = vibration_indices(initial, moving_index, radius_A)
+    if final is not None:  # the same atoms at both ends: the shells of both positions
+        indices += [i for i in vibration_indices(final, moving_index, radius_A)
+                    if i not in indices]
     h_i, calls_i = mass_weighted_hessian(initial, indices, calculator_for("initial"),
                                          work / "initial", delta_A)
     h_s, calls_s = mass_weighted_hessian(saddle, indices, calculator_for("saddle"),

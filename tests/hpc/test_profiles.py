@@ -45,6 +45,14 @@ def test_hostile_job_names_are_refused(name):
         check_job_name(name)
 
 
+def test_pbs_job_names_start_with_a_letter():
+    assert check_job_name("9hops") == "9hops"
+    with pytest.raises(SchedulerError, match="job name"):
+        check_job_name("9hops", "pbs")
+    with pytest.raises(SchedulerError, match="job name"):
+        check_job_name("hops\n")
+
+
 @pytest.mark.parametrize(("field", "value", "words"), [
     ("partition", "debug;id", "cannot take"),
     ("modules", ["vasp/6 && id"], "cannot take"),

@@ -84,6 +84,13 @@ def test_assembly_refuses_mixed_theory_and_reports_failures(campaign):
     assert "Ni/Ni->Ni" in str(info.value)
     catalog, _ = assemble_catalog(mixed, sections, name="x", allow_mixed_theory=True)
     assert len(catalog["events"]) == 8
+    no_reverse = [dict(r) for r in results]
+    cross = next(k for k, r in enumerate(no_reverse) if r["event_key"] == "Cu/Cu->Ni")
+    no_reverse[cross]["reverse_prefactor_Hz"] = None
+    catalog, report = assemble_catalog(no_reverse, sections, name="x")
+    assert {"event_key": "Cu/Ni->Cu", "failure_reason": "reverse_prefactor_failed"} in [
+        {k: f[k] for k in ("event_key", "failure_reason")} for f in report["failed"]]
+    assert len(catalog["events"]) == 7
     failed = [dict(r) for r in results]
     failed[2] = {**failed[2], "failure_reason": "not_converged", "failure_message": "x"}
     catalog, report = assemble_catalog(failed, sections, name="x")

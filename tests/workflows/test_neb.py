@@ -70,6 +70,19 @@ def test_fcc_vacancy_hop_is_symmetric_with_one_saddle(cu_vacancy_endpoints, tmp_
     assert r["kra_eV"] == pytest.approx(r["forward_barrier_eV"], abs=1e-9)
 
 
+def test_symmetric_hop_has_equal_prefactors_with_neighbours_vibrating(cu_vacancy_endpoints,
+                                                                     tmp_path):
+    from kmcflow.workflows.hop import PrefactorSettings
+
+    comp = compute_hop(*cu_vacancy_endpoints, EMT_CONFIG, workdir=tmp_path,
+                       prefactor=PrefactorSettings(radius_A=2.6))
+    r = comp.record()
+    # the vibrating set holds the neighbours of both ends, so forward = reverse by symmetry
+    assert len(r["prefactor"]["indices"]) > 12
+    assert r["reverse_prefactor_Hz"] == pytest.approx(r["prefactor_Hz"], rel=0.02)
+    assert 1e12 <= r["prefactor_Hz"] <= 1e14
+
+
 def test_frequency_units_against_a_harmonic_oscillator():
     # k = 1 eV/A^2 on 1 amu: omega = sqrt(k/m) = 9.8227e13 rad/s, nu = omega / 2 pi
     k_si = 1.602176634e-19 / 1e-20
