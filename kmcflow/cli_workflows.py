@@ -70,6 +70,9 @@ def barrier_command(
         "--allow-fallback", help="Use a flagged 1e13 Hz prefactor when the saddle is not a "
         "first-order saddle.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out.")] = False,
+    checkpoint: Annotated[Path | None, typer.Option(
+        "--checkpoint", help="Save the band here after every step; a rerun with the same "
+        "folder continues from it.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print result.json.")] = False,
 ) -> None:
     """Compute one hop: relax the endpoints, CI-NEB, Vineyard prefactor.
@@ -98,7 +101,8 @@ def barrier_command(
                            prefactor=PrefactorSettings(radius_A=radius,
                                                        allow_fallback=allow_fallback),
                            workdir=work, hop={"initial_file": str(initial),
-                                              "final_file": str(final)})
+                                              "final_file": str(final)},
+                           checkpoint=checkpoint)
         record = write_hop_outputs(comp, write)
     if as_json:
         print(json.dumps(record, indent=2))

@@ -115,6 +115,8 @@ def run_task(out_dir: str | os.PathLike[str], index: int) -> dict[str, Any]:
     try:
         spec = CampaignSpec.model_validate(plan["spec"])
         maker = hop_flow_maker(spec, load_calculator_config(plan["calculator"]))
+        # a task killed by its walltime continues its band from here when run again
+        maker.neb_maker.checkpoint_dir = str(folder / "neb_checkpoint")
         initial, final = (Structure.from_dict(json.loads((folder / f"{n}.json").read_text()))
                           for n in ("initial", "final"))
         store = _store(folder)

@@ -78,12 +78,13 @@ def relax_endpoint(atoms, config: CalculatorConfig, settings: RelaxSettings,
 
 
 def run_neb(initial, final, config: CalculatorConfig, settings: NebSettings,
-            workdir: str | Path) -> NebOutcome:
+            workdir: str | Path, checkpoint: str | Path | None = None) -> NebOutcome:
     """Interpolate and relax the band between two (relaxed) endpoints."""
     images = interpolate_band(initial, final, settings.n_images, settings.interpolation)
     work = Path(workdir)
     return relax_band(images, lambda i: make_calculator(config, images[i], work / f"image_{i:02d}"),
-                      settings, batch_evaluator(config) if settings.batched else None)
+                      settings, batch_evaluator(config) if settings.batched else None,
+                      checkpoint=checkpoint)
 
 
 def run_prefactor(initial, neb: NebOutcome, config: CalculatorConfig,
@@ -179,8 +180,12 @@ def code_versions(config: CalculatorConfig) -> dict[str, str]:
 
 def compute_hop(initial, final, config: CalculatorConfig, *, neb: NebSettings | None = None,
                 relax: RelaxSettings | None = None, prefactor: PrefactorSettings | None = None,
-                workdir: str | Path = ".", hop: dict[str, Any] | None = None) -> HopComputation:
-    """Relax both endpoints, run the CI-NEB and the prefactor of one hop."""
+                workdir: str | Path = ".", hop: dict[str, Any] | None = None,
+                checkpoint: str | Path | None = None) -> HopComputation:
+    """Relax both endpoints, run the CI-NEB and the prefactor of one hop.
+
+    With ``checkpoint`` the band is saved after every step and a rerun continues from it.
+    """
     neb = neb or NebSettings()
     relax = relax or RelaxSettings()
     prefactor = prefactor or PrefactorSettings()
@@ -190,7 +195,7 @@ def compute_hop(initial, final, config: CalculatorConfig, *, neb: NebSettings | 
     work = Path(workdir)
     ini = relax_endpoint(initial, config, relax, work / "relax_initial")
     fin = relax_endpoint(final, config, relax, work / "relax_final")
-    band = run_neb(ini.atoms, fin.atoms, config, neb, work / "neb")
+    band = run_neb(ini.atoms, fin.atoms, config, neb, work / "neb", checkpoint)
     pre = run_prefactor(ini.atoms, band, config, prefactor, work, moving)
     return HopComputation(ini, fin, band, pre, config, dict(hop or {}))
 

@@ -97,11 +97,16 @@ class HopNebResult(NebResult):
 
 @dataclass
 class NebMaker(AseNebFromImagesMaker):
-    """Two-stage CI-NEB of an interpolated band (see the module docstring)."""
+    """Two-stage CI-NEB of an interpolated band (see the module docstring).
+
+    With ``checkpoint_dir`` the band is saved after every step and a rerun continues from it
+    (:func:`kmcflow.workflows.neb.relax_band`).
+    """
 
     name: str = "kmcflow CI-NEB"
     calculator_config: dict = field(default_factory=lambda: {"name": "emt"})
     settings: dict = field(default_factory=dict)
+    checkpoint_dir: str | None = None
 
     def run_ase(self, images, prev_dir=None) -> HopNebResult:
         """Relax the band with kmcflow's engine and return the extended emmet document."""
@@ -111,7 +116,8 @@ class NebMaker(AseNebFromImagesMaker):
         work = Path.cwd()
         out = relax_band(atoms, lambda i: make_calculator(config, atoms[i],
                                                            work / f"image_{i:02d}"), settings,
-                         batch_evaluator(config) if settings.batched else None)
+                         batch_evaluator(config) if settings.batched else None,
+                         checkpoint=self.checkpoint_dir)
         structures = [AseAtomsAdaptor.get_structure(a) for a in out.images]
         ok = out.failure_reason is None
         return HopNebResult(

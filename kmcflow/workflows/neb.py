@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -215,14 +216,43 @@ class BatchedBand:
         return Member()
 
 
+def _save_band(folder: Path, images: list, stage: str) -> None:
+    """Write the band positions and the stage atomically (a kill never leaves half a file)."""
+    from kmcflow.atomic_io import write_json, write_npz
+
+    write_npz(folder / "band.npz", positions=np.array([im.positions for im in images]))
+    write_json(folder / "band_state.json", {"stage": stage, "n_images": len(images)})
+
+
+def _load_band(folder: Path, images: list) -> str | None:
+    """Put a saved band's positions into ``images``; return its stage (None if none fits)."""
+    import json
+
+    state_file, band_file = folder / "band_state.json", folder / "band.npz"
+    if not (state_file.is_file() and band_file.is_file()):
+        return None
+    state = json.loads(state_file.read_text())
+    with np.load(band_file, allow_pickle=False) as data:
+        positions = data["positions"]
+    if state.get("n_images") != len(images) or positions.shape != (len(images),
+                                                                   len(images[0]), 3):
+        return None  # another band (other images or atoms): start afresh
+    for im, pos in zip(images, positions, strict=True):
+        im.positions = pos
+    return str(state["stage"])
+
+
 def relax_band(images: list, calculator_for: Callable[[int], Any],
-               settings: NebSettings, evaluate_many: Callable[[list], list] | None = None
-               ) -> NebOutcome:
+               settings: NebSettings, evaluate_many: Callable[[list], list] | None = None,
+               checkpoint: str | Path | None = None) -> NebOutcome:
     """Relax an interpolated band (plain NEB, then climbing image) and analyse it.
 
     ``calculator_for(i)`` returns a fresh ASE calculator for image ``i`` (the endpoints always
     use it); with ``evaluate_many`` the interior images are evaluated in batches
-    (:class:`BatchedBand`).
+    (:class:`BatchedBand`). With a ``checkpoint`` folder the band is saved after every
+    optimizer step (and the optimizer's own state through ASE's ``restart`` file), and a run
+    that finds a saved band of the same shape there continues from it, in the stage it had
+    reached, instead of starting over: a job killed by its walltime loses at most one step.
     """
     import ase.optimize
     from ase.mep import NEB
@@ -246,13 +276,30 @@ def relax_band(images: list, calculator_for: Callable[[int], Any],
             reason = "unequal_endpoints"
             message = (f"endpoint energies differ by {energies0[1] - energies0[0]:+.4f} eV on a "
                        "symmetric hop")
+        folder = None if checkpoint is None else Path(checkpoint)
+        stage = None
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+            stage = _load_band(folder, images)
+            record["resumed_from_stage"] = stage
+            if stage is None:  # no band of this shape: the optimizer states are not ours
+                for stale in folder.glob("optimizer_*.json"):
+                    stale.unlink()
         band = NEB(images, k=settings.spring_eV_per_A2, climb=False, method=settings.method)
         opt_cls = getattr(ase.optimize, settings.optimizer)
-        opt = opt_cls(band, logfile=None)
-        opt.run(fmax=settings.plain_fmax_eV_per_A, steps=settings.steps)
+
+        def optimizer(name: str):
+            restart = None if folder is None else str(folder / f"optimizer_{name}.json")
+            opt = opt_cls(band, logfile=None, restart=restart)
+            if folder is not None:
+                opt.attach(lambda: _save_band(folder, images, name), interval=1)
+            return opt
+
+        if stage != "climb":
+            optimizer("plain").run(fmax=settings.plain_fmax_eV_per_A, steps=settings.steps)
         band.climb = True
-        opt = opt_cls(band, logfile=None)
-        converged = bool(opt.run(fmax=settings.fmax_eV_per_A, steps=settings.steps))
+        converged = bool(optimizer("climb").run(fmax=settings.fmax_eV_per_A,
+                                                steps=settings.steps))
         energies = [float(im.get_potential_energy()) for im in images]
     except WorkflowError:
         raise

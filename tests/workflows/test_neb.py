@@ -132,3 +132,26 @@ def test_bad_endpoints_and_settings_are_refused(cu_vacancy_endpoints):
         interpolate_band(ini, swapped, 2)
     with pytest.raises(WorkflowError, match="intermediate image"):
         NebSettings(n_images=0).check()
+
+
+def test_a_killed_band_continues_from_its_checkpoint(au_al_endpoints, tmp_path):
+    from ase.optimize import BFGS as Relax
+
+    ini, fin = (a.copy() for a in au_al_endpoints)
+    for atoms in (ini, fin):
+        atoms.calc = EMT()
+        Relax(atoms, logfile=None).run(fmax=0.01)
+    fresh = relax_band(interpolate_band(ini, fin, 4), lambda i: EMT(), NebSettings())
+    # a walltime kill after 8 climbing steps: the band and the optimizer state are on disk
+    killed = relax_band(interpolate_band(ini, fin, 4), lambda i: EMT(), NebSettings(steps=8),
+                        checkpoint=tmp_path / "ck")
+    assert killed.failure_reason == "not_converged"
+    resumed = relax_band(interpolate_band(ini, fin, 4), lambda i: EMT(), NebSettings(),
+                         checkpoint=tmp_path / "ck")
+    assert resumed.converged and resumed.settings["resumed_from_stage"] == "climb"
+    assert resumed.force_calls < fresh.force_calls  # it did not start over
+    assert resumed.forward_barrier_eV == pytest.approx(fresh.forward_barrier_eV, abs=1e-3)
+    # a checkpoint of another band (other image count) is ignored, not misread
+    other = relax_band(interpolate_band(ini, fin, 2), lambda i: EMT(),
+                       NebSettings(n_images=2), checkpoint=tmp_path / "ck")
+    assert other.settings["resumed_from_stage"] is None and other.converged
