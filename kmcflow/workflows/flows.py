@@ -50,11 +50,15 @@ class HopFlowMaker(Maker):
     neb_maker: NebMaker | None = None
     prefactor_maker: PrefactorMaker | None = None
 
+    def makers(self) -> tuple[RelaxMaker, NebMaker, PrefactorMaker]:
+        """The relax, NEB and prefactor makers (defaults with this calculator if not given)."""
+        return (self.relax_maker or RelaxMaker(calculator_config=self.calculator),
+                self.neb_maker or NebMaker(calculator_config=self.calculator),
+                self.prefactor_maker or PrefactorMaker(calculator_config=self.calculator))
+
     def settings(self) -> dict[str, Any]:
         """Every setting that changes the result (for the cache key)."""
-        makers = [self.relax_maker or RelaxMaker(calculator_config=self.calculator),
-                  self.neb_maker or NebMaker(calculator_config=self.calculator),
-                  self.prefactor_maker or PrefactorMaker(calculator_config=self.calculator)]
+        makers = self.makers()
         return {"calculator": self.calculator, "n_images": self.n_images,
                 "interpolation": self.interpolation,
                 "relax": {"steps": makers[0].steps, "relax_kwargs": makers[0].relax_kwargs},
@@ -66,9 +70,7 @@ class HopFlowMaker(Maker):
     def make(self, initial, final, hop: dict[str, Any] | None = None) -> Flow:
         """The flow of one hop from pymatgen endpoint structures (selective dynamics kept)."""
         hop = dict(hop or {})
-        relax = self.relax_maker or RelaxMaker(calculator_config=self.calculator)
-        neb_maker = self.neb_maker or NebMaker(calculator_config=self.calculator)
-        pre_maker = self.prefactor_maker or PrefactorMaker(calculator_config=self.calculator)
+        relax, neb_maker, pre_maker = self.makers()
         relax_i = relax.make(initial)
         relax_i.append_name(" initial")
         relax_f = relax.make(final)

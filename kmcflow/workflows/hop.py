@@ -10,8 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from kmcflow.workflows.calculators import (
     CalculatorConfig,
     batch_evaluator,
@@ -198,9 +196,3 @@ def compute_hop(initial, final, config: CalculatorConfig, *, neb: NebSettings | 
     band = run_neb(ini.atoms, fin.atoms, config, neb, work / "neb", checkpoint)
     pre = run_prefactor(ini.atoms, band, config, prefactor, work, moving)
     return HopComputation(ini, fin, band, pre, config, dict(hop or {}))
-
-
-def band_energies_relative(outcome: NebOutcome) -> np.ndarray:
-    """Image energies relative to the initial state (eV)."""
-    e = np.asarray(outcome.energies_eV, dtype=float)
-    return e - e[0] if e.size else e

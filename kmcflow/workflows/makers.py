@@ -189,10 +189,7 @@ class PrefactorMaker(Maker):
 @job
 def interpolate_job(initial, final, n_images: int, method: str = "idpp") -> list[Structure]:
     """The interpolated band between two relaxed endpoints (fixed atoms kept)."""
-    images = interpolate_band(_atoms(initial.structure if hasattr(initial, "structure")
-                                     else initial),
-                              _atoms(final.structure if hasattr(final, "structure") else final),
-                              n_images, method)
+    images = interpolate_band(_atoms(initial), _atoms(final), n_images, method)
     return [AseAtomsAdaptor.get_structure(a) for a in images]
 
 

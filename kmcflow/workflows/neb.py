@@ -14,7 +14,6 @@ rather than raised, so a campaign can list it.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -328,8 +327,3 @@ def spline_barrier(energies: list[float]) -> dict[str, float]:
     return {"forward_barrier_eV": float(analysis.forward_barrier),
             "reverse_barrier_eV": float(analysis.reverse_barrier),
             "ts_frame_index": float(analysis.ts_frame_index)}
-
-
-def isfinite_or_none(x: float | None) -> float | None:
-    """Pass a finite float through, turn anything else into None (JSON-safe)."""
-    return None if x is None or not math.isfinite(x) else float(x)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -66,8 +65,3 @@ def write_hop_outputs(comp: HopComputation, out_dir: str | Path) -> dict[str, An
                          f"forward barrier {fwd:.3f} eV" if fwd is not None else "failed band")
         write_json(tmp / "result.json", record)
     return record
-
-
-def read_result(path: str | Path) -> dict[str, Any]:
-    """Read a ``result.json`` back."""
-    return json.loads(Path(path).read_text(encoding="utf-8"))
