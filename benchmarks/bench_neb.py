@@ -33,29 +33,7 @@ from ase.mep import NEB
 from ase.optimize import BFGS
 
 from kmcflow.workflows.neb import NebSettings, counted, interpolate_band, relax_band
-
-
-def au_al_endpoints():
-    from ase.build import add_adsorbate, fcc100
-    from ase.constraints import FixAtoms
-
-    slab = fcc100("Al", size=(2, 2, 3))
-    add_adsorbate(slab, "Au", 1.7, "hollow")
-    slab.center(axis=2, vacuum=4.0)
-    slab.set_constraint(FixAtoms(mask=[atom.tag > 1 for atom in slab]))
-    initial = slab.copy()
-    slab[-1].x += slab.get_cell()[0, 0] / 2
-    return initial, slab.copy()
-
-
-def cu_vacancy_endpoints():
-    from kmcflow.structures.endpoints import hop_endpoints
-    from kmcflow.structures.hops import enumerate_hops
-    from kmcflow.structures.io import read_structure, to_ase_atoms
-
-    cu = read_structure("Cu")
-    pair = hop_endpoints(cu, enumerate_hops(cu, "Cu").hops[0], min_image_distance_A=7.0)
-    return to_ase_atoms(pair.initial), to_ase_atoms(pair.final)
+from kmcflow.workflows.reference_hops import au_on_al100, bulk_vacancy_hop
 
 
 def relaxed(atoms):
@@ -96,9 +74,6 @@ def chgnet_band_evaluation(n_images: int, repeat: int) -> dict:
     import numpy as np
     import torch
 
-    from kmcflow.structures.endpoints import hop_endpoints
-    from kmcflow.structures.hops import enumerate_hops
-    from kmcflow.structures.io import read_structure, to_ase_atoms
     from kmcflow.workflows.calculators import (
         batch_evaluator,
         load_calculator_config,
@@ -106,10 +81,8 @@ def chgnet_band_evaluation(n_images: int, repeat: int) -> dict:
     )
 
     torch.set_num_threads(1)
-    li2o = read_structure("Li2O")
-    pair = hop_endpoints(li2o, enumerate_hops(li2o, "Li").hops[0], min_image_distance_A=4.5)
     config = load_calculator_config("chgnet")
-    band = interpolate_band(to_ase_atoms(pair.initial), to_ase_atoms(pair.final), n_images)
+    band = interpolate_band(*bulk_vacancy_hop("Li2O", "Li", 4.5), n_images)
     interior = band[1:-1]
     calcs = [make_calculator(config, im) for im in interior]
     many = batch_evaluator(config)
@@ -144,8 +117,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="rounds of the CHGNet timing")
     args = parser.parse_args()
     rows = []
-    for name, make in (("EMT Au on Al(100)", au_al_endpoints),
-                       ("EMT fcc Cu vacancy hop", cu_vacancy_endpoints)):
+    for name, make in (("EMT Au on Al(100)", au_on_al100),
+                       ("EMT fcc Cu vacancy hop", bulk_vacancy_hop)):
         ini, fin = (relaxed(a) for a in make())
         for label, run in (("ASE defaults", ase_defaults), ("kmcflow", kmcflow_defaults)):
             rows.append({"case": name, "settings": label,

@@ -7,9 +7,6 @@ import pytest
 
 pytest.importorskip("chgnet", reason="needs the ml extra")
 
-from kmcflow.structures.endpoints import hop_endpoints
-from kmcflow.structures.hops import enumerate_hops
-from kmcflow.structures.io import read_structure, to_ase_atoms
 from kmcflow.workflows.calculators import (
     batch_evaluator,
     load_calculator_config,
@@ -17,15 +14,14 @@ from kmcflow.workflows.calculators import (
 )
 from kmcflow.workflows.hop import compute_hop
 from kmcflow.workflows.neb import NebSettings, interpolate_band
+from kmcflow.workflows.reference_hops import bulk_vacancy_hop
 
 pytestmark = pytest.mark.ml
 
 
 @pytest.fixture(scope="module")
 def li2o_hop():
-    li2o = read_structure("Li2O")
-    pair = hop_endpoints(li2o, enumerate_hops(li2o, "Li").hops[0], min_image_distance_A=4.5)
-    return to_ase_atoms(pair.initial), to_ase_atoms(pair.final)
+    return bulk_vacancy_hop("Li2O", "Li", 4.5)
 
 
 def test_chgnet_neb_on_li2o_has_a_positive_barrier_with_one_maximum(li2o_hop, tmp_path):
