@@ -5,6 +5,7 @@ Stage 1 of the pipeline; needs the ``structures`` extra. One module per job:
 - :mod:`~kmcflow.structures.bulk`: the bundled crystals (published lattice constants);
 - :mod:`~kmcflow.structures.io`: reading CIF/POSCAR/extxyz/JSON, labelled structures, writing;
 - :mod:`~kmcflow.structures.interface`: lattice matches and coherent interface slabs;
+- :mod:`~kmcflow.structures.registry`: where the film sits in plane (stacking carried on);
 - :mod:`~kmcflow.structures.symmetry`: symmetry operations as site permutations;
 - :mod:`~kmcflow.structures.hops`: symmetry-distinct vacancy hops with catalog event keys;
 - :mod:`~kmcflow.structures.endpoints`: NEB endpoint supercells and the ``hops.json`` manifest;
