@@ -234,7 +234,59 @@ def _vasp_pp(config: CalculatorConfig) -> str:
 
 
 def _magmoms(config: CalculatorConfig, atoms) -> list[float]:
+    """Initial moments (Bohr magnetons) per atom.
+
+    The structure's own moments (an antiferromagnet's up and down sites) when it has any,
+    else the config's per-element values.
+    """
+    own = np.asarray(atoms.get_initial_magnetic_moments(), float)
+    if own.ndim == 1 and np.any(own != 0):
+        return [float(m) for m in own]
     return [float(config.magnetic_moments.get(sym, 0.0)) for sym in atoms.get_chemical_symbols()]
+
+
+def _upf_valence(path: Path) -> float | None:
+    """``z_valence`` from a UPF file's header (None if it cannot be read)."""
+    import re
+
+    try:
+        head = path.read_text(errors="replace")[:20000]
+    except OSError:
+        return None
+    m = re.search(r'z_valence\s*=\s*"?\s*([-+0-9.EeDd]+)', head) or re.search(
+        r"([-+0-9.EeDd]+)\s+Z valence", head)
+    return float(m.group(1).replace("D", "E").replace("d", "e")) if m else None
+
+
+def espresso_species(config: CalculatorConfig, atoms) -> list[tuple[str, float]]:
+    """The species ASE writes for pw.x, in order.
+
+    One per (element, initial moment) pair when spin-polarised (an antiferromagnet's up and
+    down Ni are two species), else one per element. ``Hubbard_U(i)`` and
+    ``starting_magnetization(i)`` are indexed by this list.
+    """
+    if not config.spin_polarized:
+        return [(el, 0.0) for el in _elements_in_order(atoms)]
+    seen: list[tuple[str, float]] = []
+    for sym, m in zip(atoms.get_chemical_symbols(), _magmoms(config, atoms), strict=True):
+        if (sym, m) not in seen:
+            seen.append((sym, m))
+    return seen
+
+
+def espresso_moment_fractions(config: CalculatorConfig, atoms) -> list[float]:
+    """Initial moments in pw.x's unit: fractions of the valence charge, in [-1, 1].
+
+    ASE passes the number through unchanged, so Bohr magnetons are divided by the
+    pseudopotential's ``z_valence`` here.
+    """
+    folder = _pseudo_dir(config)
+    files = espresso_pseudopotentials(config, _elements_in_order(atoms))
+    out = []
+    for sym, m in zip(atoms.get_chemical_symbols(), _magmoms(config, atoms), strict=True):
+        z = _upf_valence(Path(folder) / files[sym]) if folder and sym in files else None
+        out.append(float(np.clip(m / z if z else m, -1.0, 1.0)))
+    return out
 
 
 def resolved_parameters(config: CalculatorConfig, atoms, supercell=(1, 1, 1)) -> dict[str, Any]:
@@ -257,14 +309,14 @@ def resolved_parameters(config: CalculatorConfig, atoms, supercell=(1, 1, 1)) ->
                 ldau_luj={el: {"L": u_shell(el) if el in u else -1, "U": u.get(el, 0.0),
                                "J": 0.0} for el in elements})
     elif config.name == "espresso":
-        species = elements  # ASE writes ATOMIC_SPECIES in order of first appearance
+        species = espresso_species(config, atoms)  # ATOMIC_SPECIES as ASE writes them
         system: dict[str, Any] = {
             "ecutwfc": config.cutoff_eV / RY_EV, "occupations": "smearing",
             "smearing": "gaussian", "degauss": config.smearing_eV / RY_EV,
             "nspin": 2 if config.spin_polarized else 1}
         if u:
             system.update(lda_plus_u=True, lda_plus_u_kind=0, U_projection_type="atomic")
-            for k, el in enumerate(species, start=1):
+            for k, (el, _) in enumerate(species, start=1):
                 if el in u:
                     system[f"Hubbard_U({k})"] = u[el]
         params = {"input_data": {"control": {"tprnfor": True, "tstress": True},
@@ -362,8 +414,16 @@ def make_calculator(config: CalculatorConfig, atoms, directory: str | Path = "."
     if config.name == "espresso":
         from ase.calculators.espresso import Espresso, EspressoProfile
 
+        class _Espresso(Espresso):
+            """pw.x wants moments as fractions of the valence charge: convert on a copy."""
+
+            def write_inputfiles(self, atoms, properties):
+                written = atoms.copy()
+                written.set_initial_magnetic_moments(espresso_moment_fractions(config, atoms))
+                super().write_inputfiles(written, properties)
+
         profile = EspressoProfile(command=_command(config), pseudo_dir=_pseudo_dir(config))
-        return Espresso(profile=profile, directory=str(directory), **res)
+        return _Espresso(profile=profile, directory=str(directory), **res)
     if config.name == "gpaw":
         from gpaw import GPAW, PW, FermiDirac
 
