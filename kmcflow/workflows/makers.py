@@ -3,6 +3,8 @@
 - :class:`RelaxMaker` subclasses atomate2's ``AseRelaxMaker`` (fixed cell, fixed atoms kept as
   ``FixAtoms`` from pymatgen ``selective_dynamics``); its output is atomate2's
   ``AseStructureTaskDoc``. The calculator comes from a kmcflow calculator config per structure.
+  With ``checkpoint_dir`` the last evaluated positions are saved, and a rerun of the same
+  input continues from them (:mod:`kmcflow.workflows.resume`).
 - :class:`NebMaker` subclasses atomate2's ``AseNebFromImagesMaker`` and keeps its job, its
   ``NebResult`` schema and its data handling, but runs kmcflow's two-stage band
   (:func:`kmcflow.workflows.neb.relax_band`: plain NEB then climbing image, an explicit tangent
@@ -43,6 +45,7 @@ from kmcflow.workflows.neb import (
     relax_band,
 )
 from kmcflow.workflows.prefactor import PrefactorOutcome, vineyard_prefactor
+from kmcflow.workflows.resume import checkpoint_path, resume_positions, saving_positions
 
 
 def _atoms(structure):
@@ -59,6 +62,7 @@ class RelaxMaker(AseRelaxMaker):
     steps: int = 300
     relax_kwargs: dict = field(default_factory=lambda: {"fmax": 0.02})
     optimizer_kwargs: dict = field(default_factory=lambda: {"optimizer": "BFGS"})
+    checkpoint_dir: str | None = None
 
     def _get_calculator(self):
         """A stand-in naming the code; :meth:`run_ase` builds the real one per structure."""
@@ -69,7 +73,16 @@ class RelaxMaker(AseRelaxMaker):
     def run_ase(self, mol_or_struct, prev_dir=None):
         """Build the calculator for this structure, then relax as atomate2 does."""
         config = load_calculator_config(self.calculator_config)
-        self._calculator = make_calculator(config, _atoms(mol_or_struct), Path.cwd() / "relax")
+        atoms = _atoms(mol_or_struct)
+        calculator = make_calculator(config, atoms, Path.cwd() / "relax")
+        if self.checkpoint_dir is not None and isinstance(mol_or_struct, Structure):
+            path = checkpoint_path(self.checkpoint_dir, atoms)
+            if resume_positions(path, atoms):  # a killed run of this input got this far
+                mol_or_struct = Structure(mol_or_struct.lattice, mol_or_struct.species,
+                                          atoms.positions, coords_are_cartesian=True,
+                                          site_properties=mol_or_struct.site_properties)
+            calculator = saving_positions(calculator, path)
+        self._calculator = calculator
         return super().run_ase(mol_or_struct, prev_dir=prev_dir)
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from kmcflow.errors import WorkflowError
+from kmcflow.workflows.resume import OptimizerState
 
 FAILURE_REASONS = ("not_converged", "no_interior_maximum", "unequal_endpoints",
                    "calculator_error")
@@ -215,30 +216,37 @@ class BatchedBand:
         return Member()
 
 
-def _save_band(folder: Path, images: list, stage: str) -> None:
-    """Write the band positions and the stage atomically (a kill never leaves half a file)."""
+def _save_band(folder: Path, images: list, stage: str, force_calls: int) -> None:
+    """Write the band positions, the stage and the force calls spent so far (all runs).
+
+    Each file is written atomically, so a kill never leaves half a file.
+    """
     from kmcflow.atomic_io import write_json, write_npz
 
     write_npz(folder / "band.npz", positions=np.array([im.positions for im in images]))
-    write_json(folder / "band_state.json", {"stage": stage, "n_images": len(images)})
+    write_json(folder / "band_state.json", {"stage": stage, "n_images": len(images),
+                                            "force_calls": int(force_calls)})
 
 
-def _load_band(folder: Path, images: list) -> str | None:
-    """Put a saved band's positions into ``images``; return its stage (None if none fits)."""
+def _load_band(folder: Path, images: list) -> dict[str, Any] | None:
+    """Put a saved band's positions into ``images``; return its state (None if none fits)."""
     import json
 
     state_file, band_file = folder / "band_state.json", folder / "band.npz"
     if not (state_file.is_file() and band_file.is_file()):
         return None
-    state = json.loads(state_file.read_text())
-    with np.load(band_file, allow_pickle=False) as data:
-        positions = data["positions"]
+    try:
+        state = json.loads(state_file.read_text())
+        with np.load(band_file, allow_pickle=False) as data:
+            positions = data["positions"]
+    except (OSError, ValueError, KeyError):  # unreadable: start afresh
+        return None
     if state.get("n_images") != len(images) or positions.shape != (len(images),
                                                                    len(images[0]), 3):
         return None  # another band (other images or atoms): start afresh
     for im, pos in zip(images, positions, strict=True):
         im.positions = pos
-    return str(state["stage"])
+    return state
 
 
 def relax_band(images: list, calculator_for: Callable[[int], Any],
@@ -249,9 +257,11 @@ def relax_band(images: list, calculator_for: Callable[[int], Any],
     ``calculator_for(i)`` returns a fresh ASE calculator for image ``i`` (the endpoints always
     use it); with ``evaluate_many`` the interior images are evaluated in batches
     (:class:`BatchedBand`). With a ``checkpoint`` folder the band is saved after every
-    optimizer step (and the optimizer's own state through ASE's ``restart`` file), and a run
-    that finds a saved band of the same shape there continues from it, in the stage it had
-    reached, instead of starting over: a job killed by its walltime loses at most one step.
+    optimizer step (the optimizer's own state every few minutes and whenever
+    :func:`kmcflow.workflows.resume.flush_all` runs: :class:`~kmcflow.workflows.resume.
+    OptimizerState`), and a run that finds a saved band of the same shape there continues
+    from it, in the stage it had reached, instead of starting over: a job killed by its
+    walltime loses at most one step.
     """
     import ase.optimize
     from ase.mep import NEB
@@ -276,29 +286,40 @@ def relax_band(images: list, calculator_for: Callable[[int], Any],
             message = (f"endpoint energies differ by {energies0[1] - energies0[0]:+.4f} eV on a "
                        "symmetric hop")
         folder = None if checkpoint is None else Path(checkpoint)
-        stage = None
+        stage, calls_before = None, 0
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
-            stage = _load_band(folder, images)
-            record["resumed_from_stage"] = stage
-            if stage is None:  # no band of this shape: the optimizer states are not ours
-                for stale in folder.glob("optimizer_*.json"):
+            state = _load_band(folder, images)
+            if state is None:  # no band of this shape: the optimizer states are not ours
+                for stale in folder.glob("optimizer_*.npz"):
                     stale.unlink()
+            else:
+                stage, calls_before = str(state["stage"]), int(state.get("force_calls", 0))
+            record["resumed_from_stage"] = stage
+            record["force_calls_before_resume"] = calls_before
         band = NEB(images, k=settings.spring_eV_per_A2, climb=False, method=settings.method)
         opt_cls = getattr(ase.optimize, settings.optimizer)
 
-        def optimizer(name: str):
-            restart = None if folder is None else str(folder / f"optimizer_{name}.json")
-            opt = opt_cls(band, logfile=None, restart=restart)
-            if folder is not None:
-                opt.attach(lambda: _save_band(folder, images, name), interval=1)
-            return opt
+        def run(name: str, fmax: float) -> bool:
+            opt = opt_cls(band, logfile=None)
+            if folder is None:
+                return bool(opt.run(fmax=fmax, steps=settings.steps))
+            def save() -> None:
+                _save_band(folder, images, name, calls_before + counter[0])
+
+            saved = OptimizerState(folder / f"optimizer_{name}.npz", on_flush=save)
+            saved.restore(opt)
+            saved.attach(opt)
+            opt.attach(save, interval=1)
+            try:
+                return bool(opt.run(fmax=fmax, steps=settings.steps))
+            finally:
+                saved.close()
 
         if stage != "climb":
-            optimizer("plain").run(fmax=settings.plain_fmax_eV_per_A, steps=settings.steps)
+            run("plain", settings.plain_fmax_eV_per_A)
         band.climb = True
-        converged = bool(optimizer("climb").run(fmax=settings.fmax_eV_per_A,
-                                                steps=settings.steps))
+        converged = run("climb", settings.fmax_eV_per_A)
         energies = [float(im.get_potential_energy()) for im in images]
     except WorkflowError:
         raise
