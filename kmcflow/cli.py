@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from typer.exceptions import TyperException
 
+from kmcflow import cli_hpc  # noqa: F401  (registers the scheduler commands of campaign)
 from kmcflow.cli_structures import bulk_app, hops_command, interface_app
 from kmcflow.cli_workflows import barrier_command, campaign_app
 from kmcflow.errors import ConfigError, KmcflowError

@@ -6,29 +6,28 @@ Layout written by :func:`prepare_campaign`::
     DIR/campaign.yaml             the campaign file as validated
     DIR/profile.yaml              the cluster profile as validated
     DIR/hops/hop_NNN/initial.json, final.json   endpoint structures (pymatgen JSON)
-    DIR/scripts/array.sh          the array job (task i runs hop i)
+    DIR/scripts/array.sh          the array job of every hop (task i runs hop i)
+    DIR/submissions.json          what was submitted: job ids per hop (kmcflow.hpc.submit)
     DIR/logs/                     scheduler output
+    DIR/hops/hop_NNN/started.json, result.json | failure.json, store/, neb_checkpoint/, ...
 
-:func:`run_task` (``python -m kmcflow.hpc.task DIR INDEX``, what each array task runs) computes
-one hop with ``jobflow.run_locally`` and a file store of its own inside the hop folder (array
-tasks never share a store file), then writes ``result.json`` atomically, or ``failure.json``
-with the reason. :func:`hop_states` reads the folders back (pending, running, done, failed) and
-:func:`collect` assembles whatever finished into ``DIR/catalog.json``.
+Each task (``python -m kmcflow.hpc.task DIR INDEX``, :mod:`kmcflow.hpc.task`) computes one hop
+in its folder. :func:`hop_states` reads the folders back, together with what the scheduler
+still lists (pending, running, done, failed with a reason), and :func:`collect` assembles
+whatever finished into ``DIR/catalog.json``.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sys
-import traceback
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from kmcflow.atomic_io import write_json, write_text
-from kmcflow.errors import ConfigError, SchedulerError
+from kmcflow.errors import SchedulerError
 
 PLAN = "plan.json"
 RESULT = "result.json"
@@ -45,14 +44,20 @@ def prepare_campaign(spec, profile, out_dir: str | os.PathLike[str]) -> dict[str
     from kmcflow.hpc.scripts import render_script
     from kmcflow.structures.io import LabelledStructure, write_json_structure
     from kmcflow.workflows.calculators import check_ready, load_calculator_config
-    from kmcflow.workflows.campaign import plan_hops
+    from kmcflow.workflows.campaign import plan_hops, plan_references
 
     out = Path(out_dir).resolve()
     if (out / PLAN).exists():
         raise SchedulerError("a campaign is already prepared here", file=str(out / PLAN),
                              hint="use `kmcflow campaign status` or choose another folder")
+    if profile.activate and not Path(profile.activate).is_absolute():
+        # batch jobs start elsewhere (PBS: in $HOME): fix the path where it was meant
+        profile = profile.model_copy(update={"activate": str(Path(profile.activate).resolve())})
     config = load_calculator_config(spec.calculator)
-    check_ready(config, sorted(set(spec.species)))
+    references = plan_references(spec)
+    elements = set(spec.species) | {el.symbol for _, s in references
+                                    for el in s.composition.elements}
+    check_ready(config, sorted(elements))
     planned, sections = plan_hops(spec)
     hops = []
     for k, hop in enumerate(planned):
@@ -61,9 +66,17 @@ def prepare_campaign(spec, profile, out_dir: str | os.PathLike[str]) -> dict[str
         for name, structure in (("initial", hop.initial), ("final", hop.final)):
             write_json_structure(LabelledStructure(structure, name, "plan"),
                                  folder / f"{name}.json")
-        hops.append({"index": k, "event_key": hop.record["event_key"],
+        hops.append({"index": k, "kind": "hop", "event_key": hop.record["event_key"],
                      "origin": hop.origin, "folder": str(folder.relative_to(out)),
                      "record": hop.record})
+    for record, structure in references:  # tasks after the hops: hop indices stay put
+        k = len(hops)
+        folder = out / "references" / record["name"]
+        write_json_structure(LabelledStructure(structure, record["name"], "plan"),
+                             folder / "structure.json")
+        hops.append({"index": k, "kind": "reference", "event_key": f"reference:{record['name']}",
+                     "origin": "reference", "folder": str(folder.relative_to(out)),
+                     "record": record})
     plan = {"schema": "kmcflow.campaign_plan", "schema_version": 1, "name": spec.name,
             "spec": spec.model_dump(mode="json"), "calculator": config.model_dump(mode="json"),
             "sections": sections, "profile": profile.name, "hops": hops}
@@ -88,91 +101,81 @@ def load_plan(out_dir: str | os.PathLike[str]) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def run_task(out_dir: str | os.PathLike[str], index: int) -> dict[str, Any]:
-    """Compute hop ``index`` of a prepared campaign (what one array task does)."""
-    import warnings
+def hop_states(out_dir: str | os.PathLike[str], *, ask_scheduler: bool = True,
+               scheduler=None) -> list[dict[str, Any]]:
+    """State of every hop: ``pending``, ``running``, ``done`` or ``failed`` (with a reason).
 
-    from jobflow import run_locally
-    from pymatgen.core import Structure
+    The result files decide done and failed; for submitted hops the scheduler decides queued
+    (state ``pending``, reason ``queued``) and running. A hop whose job the scheduler no longer
+    lists but that left neither a result nor a failure record failed with ``no_result``
+    (killed without warning: out of memory, a node failure) or ``never_started`` (cancelled
+    while queued). Without a reachable scheduler (``ask_scheduler=False``, or the command is
+    missing) the files alone decide and a started hop reads ``running``.
+    """
+    from kmcflow.hpc.submit import active_tasks, latest_task_ids
 
-    from kmcflow.workflows.calculators import load_calculator_config
-    from kmcflow.workflows.campaign import CampaignSpec, _store, find_done, hop_flow_maker
-    from kmcflow.workflows.flows import cache_key
-
-    warnings.filterwarnings("ignore", message="Use contextlib.chdir")
-    out = Path(out_dir).resolve()
-    plan = load_plan(out)
-    if not 0 <= index < len(plan["hops"]):
-        raise SchedulerError(f"no hop {index}: the plan has {len(plan['hops'])}",
-                             file=str(out / PLAN), field="index")
-    hop = plan["hops"][index]
-    folder = out / hop["folder"]
-    write_json(folder / STARTED, {"index": index, "pid": os.getpid(),
-                                  "job_id": os.environ.get("SLURM_JOB_ID")
-                                  or os.environ.get("PBS_JOBID")})
-    for stale in (FAILURE,):
-        (folder / stale).unlink(missing_ok=True)
-    try:
-        spec = CampaignSpec.model_validate(plan["spec"])
-        maker = hop_flow_maker(spec, load_calculator_config(plan["calculator"]))
-        # a task killed by its walltime continues its band from here when run again
-        maker.neb_maker.checkpoint_dir = str(folder / "neb_checkpoint")
-        initial, final = (Structure.from_dict(json.loads((folder / f"{n}.json").read_text()))
-                          for n in ("initial", "final"))
-        store = _store(folder)
-        key = cache_key(hop["record"], initial, final, maker.settings())
-        result = find_done(store, key)
-        if result is None:
-            run_locally(maker.make(initial, final, hop["record"]), store=store,
-                        create_folders=True, root_dir=str(folder / "jobs"), log=False)
-            result = find_done(store, key, include_failed=True)
-        if result is None:
-            raise RuntimeError("the hop flow stopped before its result job (see jobs/)")
-    except Exception as exc:
-        failure = {"index": index, "event_key": hop["event_key"],
-                   "failure_reason": "job_error", "message": f"{type(exc).__name__}: {exc}",
-                   "traceback": traceback.format_exc()}
-        write_json(folder / FAILURE, failure)
-        return failure
-    from kmcflow.workflows.output import json_safe
-
-    result = json_safe(dict(result))
-    if result.get("failure_reason"):
-        write_json(folder / FAILURE, {"index": index, "event_key": hop["event_key"],
-                                      "failure_reason": result["failure_reason"],
-                                      "message": result.get("failure_message", "")})
-    write_json(folder / RESULT, result)
-    return result
-
-
-def hop_states(out_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """State of every hop from its folder: pending, running, done or failed (with reason)."""
     out = Path(out_dir)
     plan = load_plan(out)
+    submitted = latest_task_ids(out)
+    active: dict[str, str] | None = None
+    if ask_scheduler and submitted:
+        try:
+            active = active_tasks(out, scheduler)
+        except SchedulerError:
+            active = None
     states = []
     for hop in plan["hops"]:
+        index = hop["index"]
         folder = out / hop["folder"]
-        state, reason = "pending", None
-        if (folder / FAILURE).is_file():
-            state = "failed"
-            reason = json.loads((folder / FAILURE).read_text()).get("failure_reason")
-        elif (folder / RESULT).is_file():
-            state = "done"
+        job = submitted.get(index)
+        state, reason, message = "pending", "not submitted" if job is None else None, ""
+        if (folder / RESULT).is_file() and not (folder / FAILURE).is_file():
+            state, reason = "done", None
+        elif active is not None and job in active:
+            state = "running" if active[job] == "running" else "pending"
+            reason = None if state == "running" else "queued"
+        elif (folder / FAILURE).is_file():
+            failure = json.loads((folder / FAILURE).read_text())
+            state, reason = "failed", failure.get("failure_reason")
+            message = failure.get("message", "")
         elif (folder / STARTED).is_file():
-            state = "running"
-        states.append({"index": hop["index"], "event_key": hop["event_key"],
-                       "origin": hop["origin"], "state": state, "reason": reason})
+            if active is None or job is None:
+                state = "running"
+            else:
+                state, reason = "failed", "no_result"
+                message = ("the job ended without writing a result (killed without warning: "
+                           "out of memory, node failure)")
+        elif job is not None and active is not None:
+            state, reason = "failed", "never_started"
+            message = ("the job left the queue before its task started (cancelled, or the "
+                       "batch script failed: see the logs/ folder)")
+        elif job is not None:
+            reason = "submitted"
+        states.append({"index": index, "event_key": hop["event_key"], "origin": hop["origin"],
+                       "state": state, "reason": reason, "message": message, "job": job})
     return states
 
 
 def collect(out_dir: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Assemble the finished hops into ``DIR/catalog.json`` (and ``DIR/report.json``)."""
+    """Assemble the finished hops into ``DIR/catalog.json`` (and ``DIR/report.json``).
+
+    Finished reference calculations go to ``DIR/references.json``; a campaign of references
+    only writes that file and returns an empty catalog.
+    """
     from kmcflow.workflows.assembly import assemble_catalog
 
     out = Path(out_dir)
     plan = load_plan(out)
+    refs = [json.loads((out / t["folder"] / RESULT).read_text()) for t in plan["hops"]
+            if t.get("kind") == "reference" and (out / t["folder"] / RESULT).is_file()]
+    if refs:
+        write_json(out / "references.json", [{k: v for k, v in r.items() if k != "code_output"}
+                                             for r in refs])
+    hops_only = [t for t in plan["hops"] if t.get("kind", "hop") == "hop"]
+    if not hops_only:
+        return {}, {"failed": [], "references": len(refs)}
     results = []
-    for hop in plan["hops"]:
+    for hop in hops_only:
         path = out / hop["folder"] / RESULT
         if path.is_file():
             results.append(json.loads(path.read_text()))
@@ -187,23 +190,3 @@ def collect(out_dir: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, 
     write_json(out / "catalog.json", catalog)
     write_json(out / "report.json", report)
     return catalog, report
-
-
-def task_main(argv: list[str] | None = None) -> int:
-    """Run one hop: ``python -m kmcflow.hpc.task DIR INDEX``.
-
-    Exits 0 even when the hop failed (the reason is in ``failure.json``), 2 on bad arguments.
-    """
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 2 or not args[1].lstrip("-").isdigit():
-        print("usage: python -m kmcflow.hpc.task CAMPAIGN_DIR INDEX", file=sys.stderr)
-        return 2
-    try:
-        result = run_task(args[0], int(args[1]))
-    except (SchedulerError, ConfigError) as exc:
-        print(f"kmcflow: error: {exc.one_line()}", file=sys.stderr)
-        return 2
-    state = "failed: " + str(result.get("failure_reason")) if result.get("failure_reason") \
-        else "done"
-    print(f"hop {args[1]} {result.get('event_key')}: {state}")
-    return 0

@@ -10,11 +10,14 @@ Fields: ``scheduler`` (``slurm`` or ``pbs``; PBS means PBS Pro syntax: ``select`
 arrays), ``partition`` (SLURM partition or PBS queue), ``account``, ``qos``, ``nodes``,
 ``tasks_per_node``, ``cpus_per_task``, ``memory_GB`` (per node), ``walltime`` (``HH:MM:SS``,
 ``D-HH:MM:SS`` or seconds), ``modules`` (loaded in order), ``activate`` (a virtual
-environment's ``bin/activate`` script, sourced), ``environment`` (variables exported),
+environment's ``bin/activate`` script, sourced; a relative path is taken from the folder the
+campaign is prepared in and stored absolute), ``environment`` (variables exported),
 ``launchers`` (the launch command of each DFT code, exported as ASE's command variable),
 ``array_max_parallel`` (at most this many array tasks at once; SLURM only, PBS Pro's ``-J``
-has no such limit). Saving a NEB's band before a walltime kill is not built yet, so no signal
-is requested.
+has no such limit), ``warning_signal_s`` (SLURM only: ask for ``SIGUSR1`` this many seconds
+before the walltime, ``--signal=B:USR1@N``; the task saves and stops cleanly on it. Without it,
+and on PBS, the task still traps the ``SIGTERM`` that comes at the walltime, followed by
+``SIGKILL`` after the scheduler's grace period: SLURM's ``KillWait``, PBS's ``kill_delay``).
 """
 
 from __future__ import annotations
@@ -83,6 +86,7 @@ class ClusterProfile(BaseModel):
     environment: dict[str, str] = {}
     launchers: dict[str, str] = {}
     array_max_parallel: Annotated[int, Field(ge=1)] | None = None
+    warning_signal_s: Annotated[int, Field(ge=1, le=65535)] | None = None
     description: str = ""
 
     @field_validator("walltime")

@@ -4,7 +4,11 @@ Every value that reaches a script is either validated against a safe alphabet (j
 partitions, accounts, modules: checked again here) or passed through :func:`shlex.quote`
 (paths, environment values, launch commands, the task command), so a hostile value is a
 literal string in the script, never shell code. An array job runs one task per index; the
-task reads its index from ``$SLURM_ARRAY_TASK_ID`` or ``$PBS_ARRAY_INDEX``.
+task reads its index from ``$SLURM_ARRAY_TASK_ID`` or ``$PBS_ARRAY_INDEX``. The command is run
+with ``exec``, so the Python task *is* the batch process and receives the scheduler's signals
+(``SIGUSR1`` before the walltime, ``SIGTERM`` at it) itself. A job may depend on others
+(``afterany``: it starts when they have ended, whatever their outcome); job ids are checked
+against the scheduler's id syntax before they reach a directive.
 """
 
 from __future__ import annotations
@@ -17,6 +21,14 @@ from kmcflow.errors import SchedulerError
 from kmcflow.hpc.profiles import LAUNCH_VARIABLES, SAFE_NAME, ClusterProfile, format_walltime
 
 ARRAY_INDEX = {"slurm": "$SLURM_ARRAY_TASK_ID", "pbs": "$PBS_ARRAY_INDEX"}
+JOB_ID = {"slurm": r"[0-9]+(_[0-9]+)?", "pbs": r"[0-9]+(\[[0-9]*\])?(\.[A-Za-z0-9_.-]+)?"}
+
+
+def check_job_id(job_id: str, scheduler: str) -> str:
+    """Refuse a job id that is not in the scheduler's syntax (it goes into a directive)."""
+    if not re.fullmatch(JOB_ID[scheduler], str(job_id)):
+        raise SchedulerError(f"{job_id!r} is not a {scheduler} job id", field="job_id")
+    return str(job_id)
 
 
 def check_job_name(name: str, scheduler: str = "slurm") -> str:
@@ -41,11 +53,15 @@ def _setup_lines(profile: ClusterProfile, workdir: Path) -> list[str]:
         lines.append(f"export {key}={shlex.quote(value)}")
     for code, command in sorted(profile.launchers.items()):
         lines.append(f"export {LAUNCH_VARIABLES[code]}={shlex.quote(command)}")
+    # the task tells a walltime kill from another SIGTERM by the time it has run
+    lines.append(f"export KMCFLOW_WALLTIME_S={profile.walltime_s}")
+    lines.append('export KMCFLOW_JOB_START_S="$(date +%s)"')
     lines.append(f"cd {shlex.quote(str(workdir))}")
     return lines
 
 
-def _slurm_header(profile: ClusterProfile, name: str, logs: Path, array: str | None) -> list[str]:
+def _slurm_header(profile: ClusterProfile, name: str, logs: Path, array: str | None,
+                  after: list[str]) -> list[str]:
     h = [f"#SBATCH --job-name={name}"]
     if profile.partition:
         h.append(f"#SBATCH --partition={profile.partition}")
@@ -59,6 +75,10 @@ def _slurm_header(profile: ClusterProfile, name: str, logs: Path, array: str | N
     if profile.memory_GB:
         h.append(f"#SBATCH --mem={round(profile.memory_GB * 1024)}M")
     h.append(f"#SBATCH --time={format_walltime(profile.walltime_s)}")
+    if profile.warning_signal_s:
+        h.append(f"#SBATCH --signal=B:USR1@{profile.warning_signal_s}")
+    if after:
+        h.append(f"#SBATCH --dependency=afterany:{':'.join(after)}")
     if array:
         h.append(f"#SBATCH --array={array}")
         h.append(f"#SBATCH --output={_safe_path(logs)}/%x_%A_%a.out")
@@ -67,7 +87,8 @@ def _slurm_header(profile: ClusterProfile, name: str, logs: Path, array: str | N
     return h
 
 
-def _pbs_header(profile: ClusterProfile, name: str, logs: Path, array: str | None) -> list[str]:
+def _pbs_header(profile: ClusterProfile, name: str, logs: Path, array: str | None,
+                after: list[str]) -> list[str]:
     mem = f":mem={round(profile.memory_GB * 1024)}mb" if profile.memory_GB else ""
     h = [f"#PBS -N {name}"]
     if profile.partition:
@@ -79,6 +100,8 @@ def _pbs_header(profile: ClusterProfile, name: str, logs: Path, array: str | Non
           f":ompthreads={profile.cpus_per_task}{mem}",
           f"#PBS -l walltime={format_walltime(profile.walltime_s)}",
           "#PBS -j oe", f"#PBS -o {_safe_path(logs)}/"]
+    if after:
+        h.append(f"#PBS -W depend=afterany:{':'.join(after)}")
     if array:
         h.append(f"#PBS -J {array}")
     return h
@@ -117,16 +140,19 @@ def array_range(n_tasks: int, profile: ClusterProfile, indices: list[int] | None
 
 
 def render_script(profile: ClusterProfile, name: str, workdir: Path, command: list[str], *,
-                  n_tasks: int | None = None, indices: list[int] | None = None) -> str:
+                  n_tasks: int | None = None, indices: list[int] | None = None,
+                  after: list[str] | None = None) -> str:
     """A batch script running ``command`` in ``workdir``; an array of ``n_tasks`` if given.
 
     In an array the literal argument ``{index}`` of ``command`` becomes the task index.
+    ``after`` lists job ids that must end (successfully or not) before this job starts.
     """
     check_job_name(name, profile.scheduler)
+    after = [check_job_id(j, profile.scheduler) for j in (after or [])]
     logs = workdir / "logs"
     array = array_range(n_tasks or 0, profile, indices) if (n_tasks or indices) else None
     header = (_slurm_header if profile.scheduler == "slurm" else _pbs_header)(
-        profile, name, logs, array)
+        profile, name, logs, array, after)
     words = []
     for word in command:
         if word == "{index}" and array:
@@ -134,5 +160,5 @@ def render_script(profile: ClusterProfile, name: str, workdir: Path, command: li
         else:
             words.append(shlex.quote(word))
     lines = ["#!/bin/bash", *header, f"# generated by kmcflow from profile {profile.name}",
-             *_setup_lines(profile, workdir), " ".join(words), ""]
+             *_setup_lines(profile, workdir), "exec " + " ".join(words), ""]
     return "\n".join(lines)

@@ -12,6 +12,13 @@ A campaign file (validated; errors name the file and the key)::
     neb: {n_images: 4, fmax_eV_per_A: 0.05}
     relax: {fmax_eV_per_A: 0.02}
     prefactor: {radius_A: 0.0}
+    references:                     # optional static bulk calculations (campaign folders)
+      - {name: NiO_afm, structure: NiO, magnetic_order: rocksalt_afm_111, moment_muB: 2.0}
+
+A campaign may also hold only ``references`` (no interface, no species): static calculations
+of bulk cells with the campaign's calculator, to check a DFT+U setup (the U values, the
+magnetic order) before the barriers. References run as tasks of a campaign folder
+(``kmcflow campaign prepare/submit``), not in ``campaign run``.
 
 The hops of a couple A|B (host names = the bulk names) are planned so that the catalog covers
 every key the engine needs: each species' own hop in its own bulk (``A/A->A``), the hop of each
@@ -36,9 +43,9 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from kmcflow.atomic_io import write_json
 from kmcflow.errors import ConfigError, KmcflowError
@@ -90,13 +97,23 @@ class PrefactorSpec(_Spec):
     allow_fallback: bool = False
 
 
+class ReferenceSpec(_Spec):
+    """A static calculation of a bulk cell with the campaign's calculator."""
+
+    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.+-]+$")]
+    structure: str  # a bundled name (kmcflow bulk list) or a structure file
+    magnetic_order: Literal["none", "rocksalt_afm_111"] = "none"
+    moment_muB: float = 2.0
+
+
 class CampaignSpec(_Spec):
     """A whole campaign file (see the module docstring)."""
 
     name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.+-]+$")]
     calculator: str | dict[str, Any] = "emt"
-    interface: InterfaceSpec
-    species: Annotated[list[str], Field(min_length=1)]
+    interface: InterfaceSpec | None = None
+    species: list[str] = []
+    references: list[ReferenceSpec] = []
     band_thickness_A: Annotated[float, Field(ge=0)] = 0.0
     min_image_distance_A: Annotated[float, Field(gt=0)] = 8.0
     neb: NebSpec = NebSpec()
@@ -104,6 +121,14 @@ class CampaignSpec(_Spec):
     prefactor: PrefactorSpec = PrefactorSpec()
     conditions: dict[str, Any] | None = None
     allow_mixed_theory: bool = False
+
+    @model_validator(mode="after")
+    def _something_to_do(self):
+        if self.interface is None and not self.references:
+            raise ValueError("a campaign needs an interface (with species) or references")
+        if self.interface is not None and not self.species:
+            raise ValueError("species: list the diffusing species of the interface")
+        return self
 
 
 def load_campaign(path: str | os.PathLike[str]) -> CampaignSpec:
@@ -127,7 +152,27 @@ def load_campaign(path: str | os.PathLike[str]) -> CampaignSpec:
         calc = Path(spec.calculator)
         if not calc.is_absolute():
             spec = spec.model_copy(update={"calculator": str(p.parent / calc)})
-    return spec
+    refs = [r.model_copy(update={"structure": str(p.parent / r.structure)})
+            if (p.parent / r.structure).is_file() and not Path(r.structure).is_absolute()
+            else r for r in spec.references]
+    return spec.model_copy(update={"references": refs})
+
+
+def plan_references(spec: CampaignSpec) -> list[tuple[dict[str, Any], Any]]:
+    """The reference calculations: (record, pymatgen structure) pairs."""
+    from kmcflow.structures.io import read_structure
+    from kmcflow.structures.magnetic import rocksalt_afm_111
+
+    planned = []
+    for ref in spec.references:
+        structure = read_structure(ref.structure).structure
+        if ref.magnetic_order == "rocksalt_afm_111":
+            structure = rocksalt_afm_111(structure, ref.moment_muB)
+        planned.append(({"name": ref.name, "structure": ref.structure,
+                         "magnetic_order": ref.magnetic_order,
+                         "formula": structure.composition.reduced_formula,
+                         "n_atoms": len(structure)}, structure))
+    return planned
 
 
 @dataclass
@@ -141,7 +186,12 @@ class PlannedHop:
 
 
 def plan_hops(spec: CampaignSpec) -> tuple[list[PlannedHop], dict[str, Any]]:
-    """The hops of the campaign (see the module docstring) and the catalog sections."""
+    """The hops of the campaign (see the module docstring) and the catalog sections.
+
+    A campaign without an interface (references only) has no hops and no sections.
+    """
+    if spec.interface is None:
+        return [], {}
     from kmcflow.structures.endpoints import hop_endpoints, impurity_endpoints
     from kmcflow.structures.hops import enumerate_hops
     from kmcflow.structures.interface import MatchLimits, build_interface, find_matches
@@ -249,8 +299,13 @@ def run_campaign(spec: CampaignSpec, out_dir: str | Path, *,
     from kmcflow.workflows.calculators import check_ready, load_calculator_config
     from kmcflow.workflows.flows import assemble_job, cache_key
 
-    warnings.filterwarnings("ignore", message="Use contextlib.chdir")  # monty, via jobflow
+    # monty (via jobflow) warns that its cd() is deprecated on every job
+    warnings.filterwarnings("ignore", message="cd is deprecated", category=FutureWarning)
     out = Path(out_dir).resolve()
+    if spec.interface is None or spec.references:
+        raise ConfigError("`campaign run` computes the hops of an interface; references run as "
+                          "tasks of a campaign folder", field="references",
+                          hint="use `kmcflow campaign prepare` or `campaign submit`")
     config = load_calculator_config(spec.calculator)
     check_ready(config, sorted(set(spec.species)))
     planned, sections = plan_hops(spec)

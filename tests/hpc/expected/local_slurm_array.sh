@@ -13,5 +13,7 @@ set -euo pipefail
 source .venv/bin/activate
 export OMP_NUM_THREADS=1
 export MPLBACKEND=Agg
+export KMCFLOW_WALLTIME_S=1800
+export KMCFLOW_JOB_START_S="$(date +%s)"
 cd /scratch/me/campaigns/cu_ni
-python -m kmcflow.hpc.task /scratch/me/campaigns/cu_ni "$SLURM_ARRAY_TASK_ID"
+exec python -m kmcflow.hpc.task /scratch/me/campaigns/cu_ni "$SLURM_ARRAY_TASK_ID"

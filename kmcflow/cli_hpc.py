@@ -1,0 +1,163 @@
+"""Command-line commands for campaigns on a batch scheduler (``kmcflow campaign ...``).
+
+``prepare`` writes the campaign folder; ``submit`` prepares (if needed) and submits the hops as
+a job array plus a dependent collect job; ``status`` shows each hop's state from the scheduler
+and the result files; ``resume`` resubmits what is missing or failed; ``collect`` assembles
+whatever finished. Thin: parse, call :mod:`kmcflow.hpc`, print.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from kmcflow.cli_workflows import campaign_app, err, out
+
+Walltime = Annotated[str | None, typer.Option(
+    "--walltime", help="Walltime of each hop job for this submission (HH:MM:SS, D-HH:MM:SS "
+    "or seconds); default: the profile's.", show_default=False)]
+
+
+def _print_submission(record, folder: Path) -> None:
+    n = len(record["tasks"])
+    out.print(f"submitted {n} hop{'s' * (n != 1)} as job {', '.join(record['jobs'])} "
+              f"({record['scheduler']}); collect job {record['collect_job']} runs when they "
+              f"end. Watch: kmcflow campaign status {folder}")
+
+
+@campaign_app.command("prepare")
+def campaign_prepare(
+    campaign: Annotated[Path, typer.Argument(help="Campaign YAML.", show_default=False)],
+    profile: Annotated[Path, typer.Option("--profile", help="Cluster profile YAML "
+                                          "(hpc_configs/).", show_default=False)],
+    write: Annotated[Path, typer.Option("--out", help="Campaign folder to create.",
+                                        show_default=False)],
+) -> None:
+    """Write a self-contained campaign folder: one folder per hop and the array job script.
+
+    Example: kmcflow campaign prepare cu_ni.yaml --profile hpc_configs/local_slurm.yaml --out cu_ni
+    """
+    from kmcflow.hpc.campaign_dir import prepare_campaign
+    from kmcflow.hpc.profiles import load_profile
+    from kmcflow.workflows.campaign import load_campaign
+
+    prof = load_profile(profile)
+    spec = load_campaign(campaign)
+    with err.status("planning hops and writing endpoints"):
+        plan = prepare_campaign(spec, prof, write)
+    out.print(f"prepared {len(plan['hops'])} hops in {write}; array script "
+              f"{write}/scripts/array.sh (task i runs `python -m kmcflow.hpc.task {write} i`)")
+
+
+@campaign_app.command("submit")
+def campaign_submit(
+    campaign: Annotated[Path, typer.Argument(help="Campaign YAML.", show_default=False)],
+    profile: Annotated[Path, typer.Option("--profile", help="Cluster profile YAML "
+                                          "(hpc_configs/).", show_default=False)],
+    write: Annotated[Path, typer.Option("--out", help="Campaign folder (created if absent).",
+                                        show_default=False)],
+    walltime: Walltime = None,
+    only: Annotated[str | None, typer.Option(
+        "--only", help="Submit these hop indices only (e.g. 0,2,5).",
+        show_default=False)] = None,
+    backend: Annotated[str, typer.Option(
+        "--backend", help="direct (sbatch/qsub, no database) or jobflow-remote (needs "
+        "MongoDB).")] = "direct",
+    project_only: Annotated[bool, typer.Option(
+        "--project-only", help="jobflow-remote: write and validate the project file, do not "
+        "submit.")] = False,
+    mongo: Annotated[str, typer.Option(
+        "--mongo", help="jobflow-remote: MongoDB URL of the queue and the job store.")
+    ] = "mongodb://localhost:27017/kmcflow",
+) -> None:
+    """Submit a campaign: one array task per hop, then a job that collects the catalog.
+
+    Example: kmcflow campaign submit cu_ni.yaml --profile hpc_configs/local_slurm.yaml --out cu_ni
+    """
+    from kmcflow.errors import SchedulerError
+    from kmcflow.hpc.campaign_dir import PLAN, prepare_campaign
+    from kmcflow.hpc.profiles import load_profile
+    from kmcflow.hpc.submit import submit_hops
+    from kmcflow.workflows.campaign import load_campaign
+
+    prof = load_profile(profile)
+    spec = load_campaign(campaign)
+    if backend == "jobflow-remote":
+        from kmcflow.hpc.remote import submit_remote
+
+        project = submit_remote(spec, prof, write, mongo_url=mongo, submit=not project_only)
+        out.print(f"wrote and validated jobflow-remote project {project}"
+                  + ("" if project_only else "; submitted the campaign flow (jf job list)"))
+        return
+    if backend != "direct":
+        raise SchedulerError(f"unknown backend {backend!r}", field="--backend",
+                             hint="use direct or jobflow-remote")
+    if not (write / PLAN).is_file():
+        with err.status("planning hops and writing endpoints"):
+            prepare_campaign(spec, prof, write)
+    indices = None
+    if only:
+        try:
+            indices = [int(x) for x in only.split(",") if x.strip()]
+        except ValueError as exc:
+            raise SchedulerError(f"--only {only!r} is not a list of hop indices",
+                                 field="--only", hint="e.g. --only 0,2,5") from exc
+    _print_submission(submit_hops(write, indices, walltime=walltime), write)
+
+
+@campaign_app.command("resume")
+def campaign_resume(
+    folder: Annotated[Path, typer.Argument(help="A submitted campaign folder.",
+                                           show_default=False)],
+    walltime: Walltime = None,
+) -> None:
+    """Resubmit only the hops that are missing or failed; they continue from checkpoints."""
+    from kmcflow.hpc.submit import resume
+
+    record = resume(folder, walltime=walltime)
+    if record is None:
+        out.print("nothing to resume: every hop is done, queued or running")
+        return
+    _print_submission(record, folder)
+
+
+@campaign_app.command("status")
+def campaign_status(
+    folder: Annotated[Path, typer.Argument(help="A prepared campaign folder.",
+                                           show_default=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON record per hop.")] = False,
+) -> None:
+    """Show each hop's state (pending, running, done, failed with its reason)."""
+    from kmcflow.hpc.campaign_dir import hop_states
+
+    states = hop_states(folder)
+    if as_json:
+        print(json.dumps(states, indent=2))
+        return
+    table = Table("hop", "event key", "origin", "job", "state", "reason")
+    for s in states:
+        table.add_row(str(s["index"]), s["event_key"], s["origin"], s["job"] or "",
+                      s["state"], s["reason"] or "")
+    out.print(table)
+    counts = {k: sum(1 for s in states if s["state"] == k)
+              for k in ("done", "failed", "running", "pending")}
+    out.print(", ".join(f"{v} {k}" for k, v in counts.items()))
+
+
+@campaign_app.command("collect")
+def campaign_collect(
+    folder: Annotated[Path, typer.Argument(help="A prepared campaign folder.",
+                                           show_default=False)],
+) -> None:
+    """Assemble the finished hops into FOLDER/catalog.json (failed and missing ones listed)."""
+    from kmcflow.hpc.campaign_dir import collect
+
+    catalog, report = collect(folder)
+    out.print(f"wrote {folder}/catalog.json with {len(catalog['events'])} events")
+    for f in report["failed"]:
+        err.print(f"[yellow]not in the catalog[/yellow] {f['event_key']}: "
+                  f"{f['failure_reason']} {f['message']}")

@@ -1,0 +1,141 @@
+"""Submit a prepared campaign folder to its scheduler, and resubmit what did not finish.
+
+:func:`submit_hops` writes an array script for the chosen hops (SLURM takes any list of
+indices; PBS Pro takes a contiguous range of two or more, otherwise one job per hop) and a
+collect script that depends on them (``afterany``: it runs when they have all ended, however
+they ended, and assembles whatever finished into ``DIR/catalog.json``), submits both and
+appends a record to ``DIR/submissions.json``: the job ids, the task id of every hop, the
+walltime. :func:`resume` submits again exactly the hops that are neither done nor still queued
+or running; their tasks continue from the checkpoints in their folders.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from kmcflow.atomic_io import write_json, write_text
+from kmcflow.errors import SchedulerError
+from kmcflow.hpc.profiles import ClusterProfile, profile_from_dict
+from kmcflow.hpc.scheduler import Scheduler, array_task_id, get_scheduler
+
+SUBMISSIONS = "submissions.json"
+
+
+def load_submissions(out_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The submission records of a campaign folder (empty if nothing was submitted)."""
+    path = Path(out_dir) / SUBMISSIONS
+    if not path.is_file():
+        return []
+    try:
+        return list(json.loads(path.read_text(encoding="utf-8")))
+    except ValueError as exc:
+        raise SchedulerError(f"unreadable submission record: {exc}", file=str(path),
+                             hint="restore it from a backup or remove it (the scheduler's "
+                             "job ids are then forgotten)") from exc
+
+
+def folder_profile(out_dir: str | os.PathLike[str],
+                   walltime: str | int | None = None) -> ClusterProfile:
+    """The profile stored in the campaign folder, with another walltime if given."""
+    import yaml
+
+    path = Path(out_dir) / "profile.yaml"
+    if not path.is_file():
+        raise SchedulerError("not a prepared campaign folder (no profile.yaml)", file=str(path),
+                             hint="run `kmcflow campaign prepare` or `campaign submit` first")
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if walltime is not None:
+        data = {**data, "walltime": walltime}
+    return profile_from_dict(data, str(path) if walltime is None else "--walltime")
+
+
+def latest_task_ids(out_dir: str | os.PathLike[str]) -> dict[int, str]:
+    """The job (or array task) id of each hop's latest submission."""
+    ids: dict[int, str] = {}
+    for record in load_submissions(out_dir):
+        ids.update({int(k): v for k, v in record["tasks"].items()})
+    return ids
+
+
+def active_tasks(out_dir: str | os.PathLike[str],
+                 scheduler: Scheduler | None = None) -> dict[str, str]:
+    """Task id -> ``queued``/``running`` for the jobs of this folder the scheduler still lists."""
+    records = load_submissions(out_dir)
+    if not records:
+        return {}
+    sched = scheduler or get_scheduler(records[-1]["scheduler"])
+    jobs = sorted({j for r in records for j in r["jobs"]})
+    return sched.active(jobs)
+
+
+def _next_number(out: Path) -> int:
+    return len(load_submissions(out))
+
+
+def submit_hops(out_dir: str | os.PathLike[str], indices: list[int] | None = None, *,
+                walltime: str | int | None = None,
+                scheduler: Scheduler | None = None) -> dict[str, Any]:
+    """Submit hops ``indices`` (default: all) and the dependent collect job; return the record."""
+    from kmcflow.hpc.campaign_dir import load_plan
+    from kmcflow.hpc.scripts import render_script
+
+    out = Path(out_dir).resolve()
+    plan = load_plan(out)
+    profile = folder_profile(out, walltime)
+    n_hops = len(plan["hops"])
+    chosen = sorted(set(range(n_hops) if indices is None else indices))
+    bad = [i for i in chosen if not 0 <= i < n_hops]
+    if bad or not chosen:
+        raise SchedulerError(f"no hops {bad or chosen} in this campaign (it has {n_hops})",
+                             field="hops", hint=f"choose among 0-{n_hops - 1}")
+    sched = scheduler or get_scheduler(profile.scheduler)
+    number = _next_number(out)
+    base = f"{plan['name']}"[:48]
+    command = ["python", "-m", "kmcflow.hpc.task", str(out), "{index}"]
+    tasks: dict[str, str] = {}
+    jobs: list[str] = []
+    contiguous = chosen == list(range(chosen[0], chosen[-1] + 1))
+    if profile.scheduler == "slurm" or (len(chosen) > 1 and contiguous):
+        script = out / "scripts" / f"hops_{number:02d}.sh"
+        write_text(script, render_script(profile, f"{base}_hops", out, command,
+                                         indices=chosen))
+        job = sched.submit(script)
+        jobs.append(job)
+        tasks = {str(i): array_task_id(profile.scheduler, job, i) for i in chosen}
+    else:  # PBS without a usable array range: one job per hop
+        for i in chosen:
+            script = out / "scripts" / f"hop_{i:03d}_{number:02d}.sh"
+            single = [str(i) if w == "{index}" else w for w in command]
+            write_text(script, render_script(profile, f"{base}_hop{i}", out, single))
+            job = sched.submit(script)
+            jobs.append(job)
+            tasks[str(i)] = job
+    collect_script = out / "scripts" / f"collect_{number:02d}.sh"
+    collect_profile = profile.model_copy(update={"walltime": 3600, "warning_signal_s": None})
+    write_text(collect_script, render_script(
+        collect_profile, f"{base}_collect", out,
+        ["python", "-m", "kmcflow.hpc.task", str(out), "collect"], after=jobs))
+    collect_job = sched.submit(collect_script)
+    record = {"number": number, "scheduler": profile.scheduler,
+              "submitted": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+              "walltime_s": profile.walltime_s, "jobs": jobs, "tasks": tasks,
+              "collect_job": collect_job}
+    write_json(out / SUBMISSIONS, [*load_submissions(out), record])
+    return record
+
+
+def resume(out_dir: str | os.PathLike[str], *, walltime: str | int | None = None,
+           scheduler: Scheduler | None = None) -> dict[str, Any] | None:
+    """Resubmit the hops that are neither done nor queued/running; None if there are none."""
+    from kmcflow.hpc.campaign_dir import hop_states
+
+    states = hop_states(out_dir, scheduler=scheduler)
+    todo = [s["index"] for s in states if s["state"] == "failed"
+            or (s["state"] == "pending" and s.get("job") is None)]
+    if not todo:
+        return None
+    return submit_hops(out_dir, todo, walltime=walltime, scheduler=scheduler)
