@@ -19,6 +19,7 @@ from typer.exceptions import TyperException
 
 from kmcflow import cli_hpc  # noqa: F401  (registers the scheduler commands of campaign)
 from kmcflow.cli_structures import bulk_app, hops_command, interface_app
+from kmcflow.cli_tables import reproduce_command
 from kmcflow.cli_workflows import barrier_command, campaign_app
 from kmcflow.errors import ConfigError, KmcflowError
 
@@ -33,6 +34,7 @@ app.add_typer(interface_app, name="interface")
 app.command("hops")(hops_command)
 app.command("barrier")(barrier_command)
 app.add_typer(campaign_app, name="campaign")
+app.command("reproduce")(reproduce_command)
 
 out = Console()
 err = Console(stderr=True)

@@ -1,0 +1,111 @@
+"""kmcflow reproduce: rates recomputed from barriers, detailed balance, recipes, export."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from kmcflow.cli import main
+from kmcflow.kmc.catalog import load_catalog
+from kmcflow.tables.check import check_pairs, check_row
+from kmcflow.tables.table import read_table
+
+ROOT = Path(__file__).resolve().parents[2]
+TABLES = ROOT / "examples" / "tables"
+K_B = 8.617333262e-5  # eV/K (CODATA 2018)
+
+
+def _records(capsys, *args) -> list[dict]:
+    capsys.readouterr()
+    assert main(["reproduce", *map(str, args), "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("name", ["source_study_interface.yaml", "source_study_interface.csv"])
+def test_source_table_flags_exactly_the_four_inconsistent_rates(name, capsys):
+    records = {r["event"]: r for r in _records(capsys, TABLES / name)}
+    published = {"Li hop": (0.25, 1.2e13, 2.1e9), "Na hop": (0.30, 1.0e13, 2.1e7),
+                 "Li into Na site": (0.75, 1.0e13, 2.9e-5),
+                 "Na into Li site": (0.80, 1.0e13, 1.7e-6)}
+    for event, (ea, nu, k) in published.items():
+        r = records[event]
+        expected = nu * math.exp(-ea / (K_B * 300.0))
+        assert r["computed_rate"] == pytest.approx(expected, rel=1e-12)
+        assert r["ratio"] == pytest.approx(k / expected, rel=1e-12)
+        assert r["consistent"] is False
+        # the explaining temperature reproduces the published rate exactly
+        t_star = r["explaining_temperature_K"]
+        assert nu * math.exp(-ea / (K_B * t_star)) == pytest.approx(k, rel=1e-9)
+    assert records["Li hop"]["ratio"] == pytest.approx(2.772, abs=1e-3)
+    assert records["Na into Li site"]["explaining_temperature_K"] == pytest.approx(214.8, abs=0.1)
+    exchange = records["Li/Ni exchange"]
+    assert exchange["consistent"] is True and exchange["published_rate_is_zero"]
+    assert exchange["computed_rate"] < 1e-28
+
+
+def test_human_output_names_the_factor_and_temperature(capsys):
+    assert main(["reproduce", str(TABLES / "source_study_interface.yaml")]) == 0
+    text = capsys.readouterr().out
+    assert "4 of 5 rows disagree" in text and "335.4 K" in text and "2.77 x" in text
+
+
+def test_export_replaces_the_template_events_and_loads(tmp_path, capsys):
+    target = tmp_path / "li_na.json"
+    _records(capsys, TABLES / "source_study_interface.yaml", "--export", target)
+    catalog = load_catalog(target)
+    by_key = {e.key: e for e in catalog.events}
+    assert by_key["Li/Li_host->Li_host"].barrier_eV == 0.25
+    assert by_key["Li/Li_host->Li_host"].prefactor_Hz == 1.2e13
+    assert "row 1 'Li hop'" in by_key["Li/Li_host->Li_host"].provenance.notes
+
+
+def test_detailed_balance_of_declared_pairs(tmp_path):
+    path = tmp_path / "pair.yaml"
+    kt = K_B * 500.0
+    k_f, k_r = 1e13 * math.exp(-0.5 / kt), 1e13 * math.exp(-0.3 / kt)
+    path.write_text(
+        "rows:\n"
+        f"  - {{event: out, barrier_eV: 0.5, prefactor_Hz: 1e13, rate_per_s: {k_f!r}, "
+        "temperature_K: 500, reaction_energy_eV: 0.2}\n"
+        f"  - {{event: back, barrier_eV: 0.3, prefactor_Hz: 1e13, rate_per_s: {k_r * 3!r}, "
+        "temperature_K: 500, reverse_of: out}\n")
+    table = read_table(path)
+    (pair,) = check_pairs(table)
+    assert pair["barrier_difference_eV"] == pytest.approx(0.2)
+    assert pair["rate_ratio_arrhenius"] == pytest.approx(math.exp(-0.2 / kt))
+    assert pair["consistent"] is False and "k_f/k_r" in pair["problems"][0]
+    assert check_row(table.rows[0])["consistent"] is True
+    text = path.read_text().replace("reaction_energy_eV: 0.2", "reaction_energy_eV: 0.0")
+    path.write_text(text.replace(f"{k_r * 3!r}", f"{k_r!r}"))
+    (pair,) = check_pairs(read_table(path))
+    assert pair["consistent"] is False and "reaction energy" in pair["problems"][0]
+
+
+def test_emt_table_recomputes_the_tutorial_barrier(capsys):
+    pytest.importorskip("ase")
+    (rec,) = _records(capsys, TABLES / "ase_emt_au_al100.yaml")
+    assert rec["published_barrier_eV"] == 0.374
+    assert rec["computed_barrier_eV"] == pytest.approx(0.374, abs=0.005)
+    assert abs(rec["barrier_difference_eV"]) < 0.005 and rec["consistent"] is None
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ("event,barrier_eV,prefactor_Hz,temperature_K\nx,0.3,1e13,300\n", "missing column 'rate'"),
+    ("event,barrier_eVs,prefactor_Hz,rate_per_s,temperature_K\nx,0.3,1e13,1,300\n",
+     "unknown unit 'eVs'"),
+    ("event,barrier_eV,prefactor_Hz,rate_per_s,temperature_K\nx,-0.3,1e13,1,300\n",
+     "negative barrier"),
+    ("event,barrier_eV,prefactor_Hz,rate_per_s,temperature_K\nx,abc,1e13,1,300\n",
+     "not a number"),
+    ("event,barrier_eV,prefactor_Hz,rate_per_s,temperature_K\nx,0.3,1e13,1,-5\n",
+     "above 0 K"),
+])
+def test_bad_tables_get_one_line_and_exit_2(tmp_path, capsys, text, words):
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    assert main(["reproduce", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert words in err and str(path) in err and len(err.splitlines()) == 1
