@@ -18,6 +18,7 @@ from rich.table import Table
 from typer.exceptions import TyperException
 
 from kmcflow import cli_hpc  # noqa: F401  (registers the scheduler commands of campaign)
+from kmcflow.cli_demo import demo_command
 from kmcflow.cli_structures import bulk_app, hops_command, interface_app
 from kmcflow.cli_tables import reproduce_command
 from kmcflow.cli_workflows import barrier_command, campaign_app
@@ -35,6 +36,7 @@ app.command("hops")(hops_command)
 app.command("barrier")(barrier_command)
 app.add_typer(campaign_app, name="campaign")
 app.command("reproduce")(reproduce_command)
+app.command("demo")(demo_command)
 
 out = Console()
 err = Console(stderr=True)
@@ -172,6 +174,14 @@ def kmc_run(
     debug_checks: Annotated[bool, typer.Option(
         "--debug-checks", help="With --decompose: check conservation and conflicts after "
         "every window.")] = False,
+    accelerate: Annotated[bool, typer.Option(
+        "--accelerate", help="Temporal acceleration: scale down fast quasi-equilibrated hop "
+        "pairs (off by default; serial runs).")] = False,
+    accelerate_window: Annotated[int, typer.Option(
+        "--accelerate-window", help="Events per acceleration window.")] = 10_000,
+    accelerate_separation: Annotated[float, typer.Option(
+        "--accelerate-separation", help="Scaled pairs stay this many times faster than the "
+        "slow ones (the error control).")] = 100.0,
 ) -> None:
     """Run kMC on a catalog's couple; flags override the catalog's conditions.
 
@@ -196,6 +206,16 @@ def kmc_run(
         raise ConfigError("--snapshots is not available with --decompose (each rank holds a "
                           "part of the lattice)", field="--snapshots",
                           hint="take snapshots from a serial or --replicas run")
+    acceleration = None
+    if accelerate:
+        from kmcflow.kmc.acceleration import AccelerationSettings
+
+        if decompose or replicas is not None:
+            raise ConfigError("--accelerate works on serial runs only", field="--accelerate",
+                              hint="drop --replicas/--decompose")
+        acceleration = AccelerationSettings(window_events=accelerate_window,
+                                            separation=accelerate_separation)
+        acceleration.check()
     if decompose:
         _run_decomposed(catalog, catalog_file, settings, out_dir, grid, window, debug_checks,
                         resume, checkpoint_interval, plots)
@@ -214,9 +234,14 @@ def kmc_run(
         summary = run_to_directory(
             catalog, settings, out_dir, str(catalog_file),
             progress=lambda f, info: bar.update(task, completed=f, info=info), resume=resume,
-            checkpoint_interval_s=checkpoint_interval, snapshots=snapshots, sim=sim)
+            checkpoint_interval_s=checkpoint_interval, snapshots=snapshots, sim=sim,
+            acceleration=acceleration)
     out.print(f"{summary['events_executed']:,} events, t = {summary['simulated_time_s']:.4e} s, "
               f"{summary['events_per_second']:.3e} events/s (CPU)")
+    if "acceleration" in summary:
+        acc = summary["acceleration"]
+        out.print(f"acceleration factor {acc['factor']:.3g} ({acc['scaled_windows']} of "
+                  f"{acc['windows']} windows scaled)")
     _finish_run_output(summary, out_dir, plots)
 
 

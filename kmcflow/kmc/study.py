@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ import numpy as np
 from kmcflow.atomic_io import write_json
 from kmcflow.errors import ConfigError
 from kmcflow.kmc.catalog import Catalog
+from kmcflow.kmc.constants import K_B_EV_PER_K
 from kmcflow.kmc.runner import ProgressCallback, RunSettings, run_to_directory
 
 
@@ -73,6 +75,26 @@ def analyze_directory(run_dir: str | os.PathLike[str]) -> dict:
     return result
 
 
+def finished_run(run_dir: Path, settings: RunSettings, catalog_file: str | None) -> dict | None:
+    """The summary of a finished run with these settings and this catalog file, else None."""
+    from kmcflow.kmc.runner import _file_sha256
+
+    path = run_dir / "summary.json"
+    if not (path.is_file() and (run_dir / "observables.npz").is_file()):
+        return None
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    inputs = summary.get("inputs", {})
+    wanted = {**asdict(settings), "cells": list(settings.cells)}
+    if any(inputs.get(k) != v for k, v in wanted.items()):
+        return None
+    if summary.get("catalog", {}).get("sha256") != _file_sha256(catalog_file):
+        return None
+    return summary
+
+
 def arrhenius_study(
     catalog: Catalog,
     temperatures_K: list[float],
@@ -81,12 +103,20 @@ def arrhenius_study(
     catalog_file: str | None = None,
     progress: ProgressCallback | None = None,
     replicas: int = 1,
+    reuse_finished: bool = False,
+    time_s_at: Callable[[float], float] | None = None,
 ) -> dict:
     """Run the couple at each temperature, fit D(T) and the Arrhenius law; write a plot.
 
     Each temperature uses ``base`` with its own temperature (``replicas`` trajectories each,
-    their D averaged with the standard error as the spread). The folder holds one run per
-    temperature, ``arrhenius.json`` and ``arrhenius.png``.
+    their D averaged with the standard error as the spread; the fit is weighted by those
+    errors from three replicas on). The folder holds one run per
+    temperature, ``arrhenius.json`` and ``arrhenius.png``. With ``reuse_finished`` a run
+    whose folder already holds a summary with the same settings is read, not run again (a
+    study stopped half-way continues). ``time_s_at(T)`` gives each temperature its own
+    simulated time (instead of ``base``'s steps or time), so that every run covers the same
+    progress of the slow process. The fit's coefficient of determination of ln D is reported
+    as ``r_squared``.
     """
     from kmcflow.kmc.analysis import arrhenius_fit
     from kmcflow.kmc.plots import plot_arrhenius
@@ -101,13 +131,18 @@ def arrhenius_study(
         values = []
         for r in range(replicas):
             settings = replace(base, temperature_K=temp, replica=r)
+            if time_s_at is not None:
+                settings = replace(settings, steps=None, time_s=float(time_s_at(temp)))
             sub = out / f"T{temp:g}K" / f"replica{r}"
 
             def report(frac: float, info: str, i: int = i, r: int = r, temp: float = temp) -> None:
                 if progress is not None:
                     progress((i + (r + frac) / replicas) / len(temps), f"T = {temp:g} K: {info}")
 
-            summary = run_to_directory(catalog, settings, sub, catalog_file, progress=report)
+            summary = finished_run(sub, settings, catalog_file) if reuse_finished else None
+            if summary is None:
+                summary = run_to_directory(catalog, settings, sub, catalog_file,
+                                           progress=report)
             fit = summary["interdiffusion"]
             if "D_A2_per_s" not in fit:
                 raise ConfigError(f"no interdiffusion coefficient at {temp:g} K: {fit['error']}",
@@ -119,11 +154,18 @@ def arrhenius_study(
         d_err.append(err)
         rows.append({"temperature_K": temp, "D_A2_per_s": d, "D_stderr_A2_per_s": err,
                      "replicas": replicas})
-    use_err = np.array(d_err, float) if replicas > 1 else None
+    # two replicas give a standard error too noisy to weight by (one degree of freedom):
+    # weight the fit from three replicas on
+    use_err = np.array(d_err, float) if replicas >= 3 else None
     fit = arrhenius_fit(np.array(temps), np.array(d_mean), use_err)
     plot_arrhenius(np.array(temps), np.array(d_mean), out / "arrhenius.png", fit=fit,
                    D_stderr=use_err)
+    ln_d = np.log(np.array(d_mean))
+    predicted = fit.ln_D0 - fit.Ea_eV / (K_B_EV_PER_K * np.array(temps))
+    total = float(np.sum((ln_d - ln_d.mean()) ** 2))
+    r_squared = 1.0 - float(np.sum((ln_d - predicted) ** 2)) / total if total > 0 else None
     result = {"temperatures": rows, "Ea_eV": fit.Ea_eV, "Ea_stderr_eV": fit.Ea_stderr_eV,
+              "r_squared": r_squared,
               "D0_A2_per_s": fit.D0, "D0_stderr_A2_per_s": fit.D0_stderr,
               "D0_cm2_per_s": fit.D0 * 1e-16, "plot": "arrhenius.png"}
     write_json(out / "arrhenius.json", result)
