@@ -187,6 +187,7 @@ class Simulation:
             4, np.uint64)
         self.clock = np.zeros(2)
         self.n_events = 0
+        self.scaler = None  # temporal acceleration, off unless enable_acceleration() is called
         self.event_counts = np.zeros_like(self.rates.rate_Hz, dtype=np.int64)
         self._build_index()
         self.clock[1] = -math.log(kernels.uniform_open(self.rng)) / self.total_rate_Hz \
@@ -222,11 +223,89 @@ class Simulation:
         """Sum of the rates of all possible hops in the current state, Hz."""
         return float(self.tree[1])
 
+    def enable_acceleration(self, settings) -> None:
+        """Scale fast quasi-equilibrated hop pairs from now on (:mod:`kmcflow.kmc.acceleration`).
+
+        Event types are (species, initial region, final region); the reverse of a type swaps
+        the regions (an in-host hop is its own reverse). Needs the table rate model (a pair
+        model's rates depend on the neighbourhood, not on the type alone).
+        """
+        from kmcflow.kmc.acceleration import PairScaler
+
+        if self.rates.use_pairs:
+            raise ConfigError("temporal acceleration needs rate_model 'table'",
+                              field="rate_model", hint="run without --accelerate")
+        s, r = self.rates.rate_Hz.shape[0], self.rates.rate_Hz.shape[1]
+        idx = np.arange(s * r * r).reshape(s, r, r)
+        reverse = idx.transpose(0, 2, 1).ravel()
+        self._unscaled = self.rates.rate_Hz.copy()
+        self.scaler = PairScaler(reverse, self._unscaled.ravel(), settings)
+        self._window_counts = np.zeros_like(self.event_counts)
+        self._window_done = 0
+        self.unscaled_time_s = float(self.clock[0])  # the same events at unscaled rates
+
+    def _apply_scale(self, factor: np.ndarray) -> None:
+        scaled = self._unscaled * factor.reshape(self._unscaled.shape)
+        if np.array_equal(scaled, self._kernel_tables[0]):
+            return
+        self._kernel_tables = (scaled, *self._kernel_tables[1:])
+        kernels.build_tree(self.vac_site, self.slot_rate, self.tree, self.leaf0, self.occ,
+                           self.region, self.block.site_class, self.block.offsets,
+                           *self._kernel_tables)
+        total = self.total_rate_Hz  # the waiting time is memoryless: draw it afresh
+        self.clock[1] = (self.clock[0] - math.log(kernels.uniform_open(self.rng)) / total
+                         if total > 0 else math.inf)
+
+    def _unscaled_rate(self) -> float:
+        """Total rate of the current state with every factor 1 (for the acceleration factor)."""
+        tree = np.zeros_like(self.tree)
+        kernels.build_tree(self.vac_site, np.zeros_like(self.slot_rate), tree, self.leaf0,
+                           self.occ, self.region, self.block.site_class, self.block.offsets,
+                           self._unscaled, *self._kernel_tables[1:])
+        return float(tree[1])
+
+    @property
+    def acceleration_factor(self) -> float:
+        """Simulated time over the time the same events take at unscaled rates (1 = none)."""
+        if self.scaler is None or self.unscaled_time_s <= 0:
+            return 1.0
+        return self.time_s / self.unscaled_time_s
+
     def run(self, max_events: int | None = None, t_stop: float = math.inf) -> int:
         """Run until ``max_events`` more events or the next event lies after ``t_stop`` (s).
 
-        Returns the kernel status (see :mod:`kmcflow.kmc.kernels`).
+        Returns the kernel status (see :mod:`kmcflow.kmc.kernels`). With acceleration on, the
+        events run in windows after each of which the scale factors are updated.
         """
+        if self.scaler is None:
+            return self._run(max_events, t_stop)
+        left = np.iinfo(np.int64).max if max_events is None else int(max_events)
+        window = self.scaler.settings.window_events
+        status = kernels.STATUS_MAX_EVENTS
+        while left > 0:
+            n = min(left, window - self._window_done)
+            before, start, t0 = self.event_counts.copy(), self.n_events, self.time_s
+            scaled = not np.array_equal(self._kernel_tables[0], self._unscaled)
+            rate_unscaled = self._unscaled_rate() if scaled else 0.0
+            status = self._run(n, t_stop)
+            done = self.n_events - start
+            if not scaled:
+                self.unscaled_time_s += self.time_s - t0
+            elif done and rate_unscaled > 0:
+                # the same events at unscaled rates: each would last 1 / R_unscaled on average
+                self.unscaled_time_s += done / rate_unscaled
+            self._window_counts += self.event_counts - before
+            self._window_done += done
+            left -= done
+            if self._window_done >= window:
+                self._apply_scale(self.scaler.update(self._window_counts.ravel()))
+                self._window_counts[:] = 0
+                self._window_done = 0
+            if status != kernels.STATUS_MAX_EVENTS:
+                break
+        return status
+
+    def _run(self, max_events: int | None = None, t_stop: float = math.inf) -> int:
         max_ev = np.iinfo(np.int64).max if max_events is None else int(max_events)
         done, status = kernels.run_events(
             self.occ, self.region, self.block.site_class, self.class_basis, self.block.offsets,

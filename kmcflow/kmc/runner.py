@@ -165,6 +165,7 @@ def run_to_directory(
     snapshots: bool = False,
     chunk_events: int = 2_000_000,
     sim: Simulation | None = None,
+    acceleration=None,
 ) -> dict:
     """Run one trajectory and write its outputs to ``out_dir``; return the summary.
 
@@ -173,6 +174,12 @@ def run_to_directory(
     """
     if sim is None:
         sim = make_simulation(catalog, settings, catalog_file)
+    if acceleration is not None:
+        if resume:
+            raise ConfigError("--resume is not supported with --accelerate (the scale factors "
+                              "are not checkpointed)", field="--accelerate",
+                              hint="rerun without --resume")
+        sim.enable_acceleration(acceleration)
     n_samples = settings.samples
     rec = _Recorder(len(sim.catalog.species), sim.block.n_layers, n_samples)
     work = partial_path(out_dir)
@@ -237,7 +244,21 @@ def run_to_directory(
         save()
         if stalled:
             rec.truncate()
-        summary = finish_run(RunFacts.of(sim), settings, rec, work, catalog_file, cpu, stalled)
+        extra = None
+        if sim.scaler is not None:
+            r, names = sim.rates.rate_Hz.shape[1], sim.rates.regions
+            scaled = {}
+            for i, f in enumerate(sim.scaler.factor):
+                species, ri, rf = i // (r * r), (i // r) % r, i % r
+                if f < 1.0 and species > 0:
+                    key = f"{sim.catalog.species[species - 1]}:{names[ri]}->{names[rf]}"
+                    scaled[key] = float(f)
+            extra = {"acceleration": {
+                "settings": asdict(sim.scaler.settings), "factor": sim.acceleration_factor,
+                "windows": sim.scaler.windows, "scaled_windows": sim.scaler.scaled_windows,
+                "final_scale_factors": scaled}}
+        summary = finish_run(RunFacts.of(sim), settings, rec, work, catalog_file, cpu, stalled,
+                             extra)
     except BaseException:
         if not ckpt.exists():
             shutil.rmtree(work, ignore_errors=True)
