@@ -31,7 +31,7 @@ def demo_command(
 ) -> None:
     """Two bulk crystals to an Arrhenius law: interface, hops, CI-NEB, catalog, kMC, report.
 
-    Example: kmcflow demo --out demo   (under 15 minutes on 2 cores; --quick: about 3)
+    Example: kmcflow demo --out demo   (about 6 minutes on 2 cores; --quick: about 3)
     """
     from kmcflow.demo import DemoSettings, run_demo
 
