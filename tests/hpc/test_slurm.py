@@ -25,6 +25,7 @@ from kmcflow.hpc.submit import load_submissions
 from kmcflow.hpc.task import run_task
 from kmcflow.kmc.catalog import load_catalog
 
+pytestmark = pytest.mark.slurm
 ROOT = Path(__file__).resolve().parents[2]
 PROFILE = ROOT / "hpc_configs" / "local_slurm.yaml"
 REQUIRED = os.environ.get("KMCFLOW_REQUIRE_SLURM") == "1"
@@ -146,6 +147,7 @@ def test_array_with_a_failure_and_a_walltime_kill_resumes_to_a_complete_catalog(
     assert "nothing to resume" in capsys.readouterr().out
 
 
+@pytest.mark.dft
 @pytest.mark.skipif(shutil.which("pw.x") is None and not REQUIRED,
                     reason="Quantum ESPRESSO (pw.x) is not installed")
 def test_dft_plus_u_nio_runs_through_slurm_with_u_in_its_provenance(slurm, tmp_path, capsys,
