@@ -1,0 +1,360 @@
+"""``kmcflow kmc ...``: run, analyse, fit and validate lattice kMC from a catalog.
+
+Thin like the rest of the CLI: parse, call :mod:`kmcflow.kmc`, print.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from kmcflow.errors import ConfigError
+
+kmc_app = typer.Typer(no_args_is_help=True, help="Run, analyse and validate lattice kMC.")
+out = Console()
+err = Console(stderr=True)
+
+CatalogArg = Annotated[Path, typer.Argument(help="Event catalog (JSON).", show_default=False)]
+
+
+def _progress():
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                    TextColumn("{task.percentage:>5.1f}%"), TimeElapsedColumn(),
+                    TextColumn("{task.fields[info]}"), console=err, transient=True)
+
+
+@kmc_app.command("run")
+def kmc_run(
+    catalog_file: CatalogArg,
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path(
+        "runs/kmc"),
+    cells: Annotated[tuple[int, int, int] | None, typer.Option(
+        help="Cells NX NY NZ (z is the interface normal).", show_default=False)] = None,
+    temperature: Annotated[float | None, typer.Option("--temperature", "-T",
+                                                      help="Temperature, K.")] = None,
+    vacancy_fraction: Annotated[float | None, typer.Option(help="Vacant site fraction.")] = None,
+    steps: Annotated[int | None, typer.Option(help="Number of kMC events.")] = None,
+    time_s: Annotated[float | None, typer.Option("--time", help="Simulated time, s.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    samples: Annotated[int | None, typer.Option(help="Number of samples (t = 0 included).")
+                       ] = None,
+    resume: Annotated[bool, typer.Option(help="Continue a killed run from its checkpoint.")
+                      ] = False,
+    checkpoint_interval: Annotated[float, typer.Option(
+        help="Seconds of wall time between checkpoints.")] = 300.0,
+    snapshots: Annotated[bool, typer.Option(help="Write snapshots.extxyz (OVITO) per sample.")
+                         ] = False,
+    plots: Annotated[bool, typer.Option(help="Fit and plot at the end (kmc analyze).")] = True,
+    replicas: Annotated[int | None, typer.Option(
+        help="Run R independent replicas (spread over the MPI ranks; serially without MPI) "
+             "and report means with standard errors.", show_default=False)] = None,
+    decompose: Annotated[bool, typer.Option(
+        "--decompose", help="Split one lattice over the MPI ranks (needs the mpi extra and "
+        "--time).")] = False,
+    grid: Annotated[str | None, typer.Option(
+        help="Process grid PXxPY for --decompose (default: chosen).", show_default=False)
+                    ] = None,
+    window: Annotated[float | None, typer.Option(
+        "--window", help="Longest sector window for --decompose, s (default 1/(z w_max)).",
+        show_default=False)] = None,
+    debug_checks: Annotated[bool, typer.Option(
+        "--debug-checks", help="With --decompose: check conservation and conflicts after "
+        "every window.")] = False,
+    accelerate: Annotated[bool, typer.Option(
+        "--accelerate", help="Temporal acceleration: scale down fast quasi-equilibrated hop "
+        "pairs (off by default; serial runs).")] = False,
+    accelerate_window: Annotated[int, typer.Option(
+        "--accelerate-window", help="Events per acceleration window.")] = 10_000,
+    accelerate_separation: Annotated[float, typer.Option(
+        "--accelerate-separation", help="Scaled pairs stay this many times faster than the "
+        "slow ones (the error control).")] = 100.0,
+) -> None:
+    """Run kMC on a catalog's couple; flags override the catalog's conditions.
+
+    Example: kmcflow kmc run examples/catalogs/isotope_couple.json --cells 10 10 24
+    --temperature 600 --vacancy-fraction 0.01 --steps 2000000 --seed 1 --samples 21 --out runs/iso
+
+    In parallel: mpiexec -n 4 kmcflow kmc run CATALOG --replicas 8 (independent trajectories),
+    or mpiexec -n 4 kmcflow kmc run CATALOG --decompose --time 1e-6 (one large lattice).
+    """
+    from kmcflow.kmc.catalog import load_catalog
+    from kmcflow.kmc.runner import make_simulation, run_to_directory, settings_from_catalog
+
+    catalog = load_catalog(catalog_file)
+    settings = settings_from_catalog(
+        catalog, cells=tuple(cells) if cells else None, temperature_K=temperature,
+        vacancy_fraction=vacancy_fraction, steps=steps, time_s=time_s, seed=seed,
+        samples=samples)
+    if decompose and replicas is not None:
+        raise ConfigError("--replicas and --decompose cannot be combined", field="--replicas",
+                          hint="run the replicas of a decomposed lattice one after another")
+    if decompose and snapshots:
+        raise ConfigError("--snapshots is not available with --decompose (each rank holds a "
+                          "part of the lattice)", field="--snapshots",
+                          hint="take snapshots from a serial or --replicas run")
+    acceleration = None
+    if accelerate:
+        from kmcflow.kmc.acceleration import AccelerationSettings
+
+        if decompose or replicas is not None:
+            raise ConfigError("--accelerate works on serial runs only", field="--accelerate",
+                              hint="drop --replicas/--decompose")
+        acceleration = AccelerationSettings(window_events=accelerate_window,
+                                            separation=accelerate_separation)
+        acceleration.check()
+    if decompose:
+        _run_decomposed(catalog, catalog_file, settings, out_dir, grid, window, debug_checks,
+                        resume, checkpoint_interval, plots)
+        return
+    if replicas is not None:
+        _run_replicas(catalog, catalog_file, settings, out_dir, replicas, resume,
+                      checkpoint_interval, plots, snapshots)
+        return
+    if _mpi_world_size() > 1:
+        raise ConfigError("under mpiexec a run needs --replicas R or --decompose",
+                          field="mpiexec", hint="add --replicas R (independent trajectories) "
+                          "or --decompose (one lattice split over the ranks)")
+    sim = make_simulation(catalog, settings, str(catalog_file))
+    with _progress() as bar:
+        task = bar.add_task("kmc run", total=1.0, info="")
+        summary = run_to_directory(
+            catalog, settings, out_dir, str(catalog_file),
+            progress=lambda f, info: bar.update(task, completed=f, info=info), resume=resume,
+            checkpoint_interval_s=checkpoint_interval, snapshots=snapshots, sim=sim,
+            acceleration=acceleration)
+    out.print(f"{summary['events_executed']:,} events, t = {summary['simulated_time_s']:.4e} s, "
+              f"{summary['events_per_second']:.3e} events/s (CPU)")
+    if "acceleration" in summary:
+        acc = summary["acceleration"]
+        out.print(f"acceleration factor {acc['factor']:.3g} ({acc['scaled_windows']} of "
+                  f"{acc['windows']} windows scaled)")
+    _finish_run_output(summary, out_dir, plots)
+
+
+def _mpi_world_size() -> int:
+    """Ranks of the MPI job this process belongs to (1 outside mpiexec), from the launcher."""
+    import os
+
+    for var in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS"):
+        if os.environ.get(var, "").isdigit():
+            return int(os.environ[var])
+    return 1
+
+
+def _parse_grid(grid: str | None) -> tuple[int, int] | None:
+    if grid is None:
+        return None
+    parts = grid.lower().split("x")
+    if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise ConfigError(f"--grid must look like 4x2, got {grid!r}", field="--grid")
+    return int(parts[0]), int(parts[1])
+
+
+def _run_decomposed(catalog, catalog_file, settings, out_dir, grid, window, debug_checks,
+                    resume, checkpoint_interval, plots) -> None:
+    from kmcflow.kmc.parallel.comm import world
+    from kmcflow.kmc.parallel.domain_runner import (
+        make_domain_simulation,
+        run_decomposed_to_directory,
+    )
+
+    grid_pair = _parse_grid(grid)
+    if window is not None and not (window > 0 and math.isfinite(window)):
+        raise ConfigError(f"--window must be a positive number of seconds, got {window}",
+                          field="--window")
+    comm = world(require=True)
+    root = comm.Get_rank() == 0
+    sim = make_domain_simulation(catalog, settings, comm, grid_pair, debug_checks,
+                                 str(catalog_file))
+    if root:
+        out.print(f"decomposed over {comm.Get_size()} rank(s), grid {sim.grid.px}x{sim.grid.py}, "
+                  f"{sim.n_sectors} sectors per rank, {sim.reach_cells} ghost cell(s)")
+    with _progress() if root else _null_context() as bar:
+        task = bar.add_task("kmc run --decompose", total=1.0, info="") if root else None
+        summary = run_decomposed_to_directory(
+            sim, settings, out_dir, str(catalog_file), window_s=window, resume=resume,
+            checkpoint_interval_s=checkpoint_interval,
+            progress=(lambda f, info: bar.update(task, completed=f, info=info)) if root else None)
+    if not root:
+        return
+    par = summary["parallel"]
+    out.print(f"{summary['events_executed']:,} events, t = {summary['simulated_time_s']:.4e} s, "
+              f"{par['sweeps']} sweeps of window {par['window_s']:.3e} s, communication "
+              f"{par['comm_time_s_max_rank']:.2f} s (slowest rank)")
+    _finish_run_output(summary, out_dir, plots)
+
+
+def _run_replicas(catalog, catalog_file, settings, out_dir, replicas, resume,
+                  checkpoint_interval, plots, snapshots) -> None:
+    from kmcflow.errors import ParallelError
+    from kmcflow.kmc.parallel.comm import INSTALL_HINT, world
+    from kmcflow.kmc.parallel.replicas import run_replicas
+    from kmcflow.kmc.runner import make_simulation
+
+    comm = world()
+    if not getattr(comm, "is_mpi", True) and _mpi_world_size() > 1:
+        raise ParallelError("launched by mpiexec, but mpi4py is missing or cannot load MPI, so "
+                            "every process would run every replica", field="--replicas",
+                            hint=INSTALL_HINT)
+    root = comm.Get_rank() == 0
+    make_simulation(catalog, settings, str(catalog_file))  # validate before any output
+    if root and not getattr(comm, "is_mpi", True):
+        out.print(f"mpi4py is not installed: running {replicas} replicas one after another")
+    with _progress() if root else _null_context() as bar:
+        task = bar.add_task("kmc run --replicas", total=1.0, info="") if root else None
+        summary = run_replicas(
+            catalog, settings, out_dir, replicas, comm, str(catalog_file), resume=resume,
+            checkpoint_interval_s=checkpoint_interval, plots=plots, snapshots=snapshots,
+            progress=(lambda f, info: bar.update(task, completed=f, info=info)) if root else None)
+    if not root:
+        return
+    d = summary["interdiffusion"]
+    out.print(f"{replicas} replicas on {summary['ranks']} rank(s), "
+              f"{summary['events_executed']:,} events in all")
+    if "D_A2_per_s" in d:
+        ci = d.get("D_95ci_A2_per_s")
+        out.print(f"interdiffusion coefficient D = {d['D_A2_per_s']:.4e} "
+                  f"± {_se(d.get('D_stderr_A2_per_s'))} Angstrom^2/s (s.e.)"
+                  + (f", 95 % interval [{ci[0]:.4e}, {ci[1]:.4e}]" if ci else ""))
+    else:
+        out.print(f"no interdiffusion fit: {d['error']}")
+    out.print(f"wrote {out_dir}/ensemble.json, ensemble.npz, replicas/"
+              + (", width_band.png, profile_band.png" if plots else ""))
+
+
+def _se(x: float | None) -> str:
+    """A standard error for printing ("n/a" when it could not be estimated)."""
+    return "n/a" if x is None or not math.isfinite(x) else f"{x:.1e}"
+
+
+def _finish_run_output(summary: dict, out_dir: Path, plots: bool) -> None:
+    """Print the fit of a serial or decomposed run, analyse and plot it, list its files."""
+    _print_fit(summary["interdiffusion"])
+    if plots:
+        from kmcflow.kmc.study import analyze_directory
+
+        analyze_directory(out_dir)
+    out.print(f"wrote {out_dir}/summary.json, observables.npz"
+              + (", analysis.json, width.png, profiles.png" if plots else ""))
+
+
+def _print_fit(fit: dict) -> None:
+    if "D_A2_per_s" in fit:
+        out.print(f"interdiffusion coefficient D = {fit['D_A2_per_s']:.4e} "
+                  f"± {_se(fit.get('D_stderr_A2_per_s'))} Angstrom^2/s = {fit['D_cm2_per_s']:.4e} "
+                  "cm^2/s")
+    else:
+        out.print(f"no interdiffusion fit: {fit['error']}")
+
+
+class _null_context:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+@kmc_app.command("analyze")
+def kmc_analyze(run_dir: Annotated[Path, typer.Argument(help="Folder of a finished run.")]
+                ) -> None:
+    """Fit (erfc, Boltzmann-Matano) and plot (w(t), profiles) a finished run.
+
+    Example: kmcflow kmc analyze runs/iso
+    """
+    from kmcflow.kmc.study import analyze_directory
+
+    result = analyze_directory(run_dir)
+    fit = result["interdiffusion_erfc"]
+    if "D_A2_per_s" in fit:
+        out.print(f"erfc fit: D = {fit['D_A2_per_s']:.4e} ± {_se(fit.get('D_stderr_A2_per_s'))} "
+                  "Angstrom^2/s")
+    else:
+        out.print(f"erfc fit: {fit['error']}")
+    bm = result["boltzmann_matano"]
+    if "D_A2_per_s" in bm:
+        pairs = ", ".join(f"c={c:.2f}: {d:.3e}" for c, d in zip(bm["c_levels"], bm["D_A2_per_s"],
+                                                                  strict=True) if d is not None)
+        out.print(f"Boltzmann-Matano D(c) (Angstrom^2/s): {pairs}")
+    out.print(f"wrote {run_dir}/analysis.json, width.png, profiles.png")
+
+
+@kmc_app.command("arrhenius")
+def kmc_arrhenius(
+    catalog_file: CatalogArg,
+    temperatures: Annotated[list[float], typer.Option(
+        "--temperatures", "-T", help="Temperatures in K (repeat the flag or list them).")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o")] = Path("runs/arrhenius"),
+    cells: Annotated[tuple[int, int, int] | None, typer.Option(show_default=False)] = None,
+    vacancy_fraction: Annotated[float | None, typer.Option()] = None,
+    steps: Annotated[int | None, typer.Option(help="Events per run.")] = None,
+    seed: Annotated[int | None, typer.Option()] = None,
+    samples: Annotated[int | None, typer.Option()] = None,
+    replicas: Annotated[int, typer.Option(min=1, help="Runs per temperature.")] = 1,
+) -> None:
+    """Run the couple at several temperatures and fit D = D0 exp(-E_a / k_B T).
+
+    Example: kmcflow kmc arrhenius examples/catalogs/isotope_couple.json -T 500 -T 600 -T 700
+    -T 800 --steps 1000000
+    """
+    from kmcflow.kmc.catalog import load_catalog
+    from kmcflow.kmc.runner import settings_from_catalog
+    from kmcflow.kmc.study import arrhenius_study
+
+    catalog = load_catalog(catalog_file)
+    base = settings_from_catalog(
+        catalog, cells=tuple(cells) if cells else None, vacancy_fraction=vacancy_fraction,
+        steps=steps if steps is not None else (catalog.conditions.steps or 1_000_000),
+        seed=seed, samples=samples)
+    with _progress() as bar:
+        task = bar.add_task("arrhenius", total=1.0, info="")
+        result = arrhenius_study(catalog, temperatures, base, out_dir, str(catalog_file),
+                                 progress=lambda f, i: bar.update(task, completed=f, info=i),
+                                 replicas=replicas)
+    for row in result["temperatures"]:
+        out.print(f"T = {row['temperature_K']:g} K: D = {row['D_A2_per_s']:.4e} Angstrom^2/s")
+    err_txt = "" if math.isnan(result["Ea_stderr_eV"]) else f" ± {result['Ea_stderr_eV']:.4f}"
+    out.print(f"E_a = {result['Ea_eV']:.4f}{err_txt} eV, D0 = {result['D0_A2_per_s']:.4e} "
+              f"Angstrom^2/s ({result['D0_cm2_per_s']:.4e} cm^2/s)")
+    out.print(f"wrote {out_dir}/arrhenius.json, arrhenius.png")
+
+
+@kmc_app.command("validate")
+def kmc_validate(
+    lattice: Annotated[str | None, typer.Option(help="One preset lattice (default: all).")
+                       ] = None,
+    quick: Annotated[bool, typer.Option(help="Fewer replicas (looser statistics).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON records.")] = False,
+) -> None:
+    """Run the engine's reference checks: measured vs reference, tolerance, pass/fail.
+
+    Example: kmcflow kmc validate --lattice fcc
+    """
+    from kmcflow.kmc.lattice import PRESET_NAMES
+    from kmcflow.kmc.validate import run_checks
+
+    if lattice is not None and lattice not in PRESET_NAMES:
+        raise ConfigError(f"unknown lattice {lattice!r}", field="--lattice",
+                          hint=f"use one of {', '.join(PRESET_NAMES)}")
+    results = run_checks(lattice, quick=quick)
+    if as_json:
+        print(json.dumps([r.as_dict() for r in results], indent=2))
+    else:
+        table = Table(title="kmcflow reference checks")
+        for col in ("check", "lattice", "measured", "reference", "tolerance", "result", "detail"):
+            table.add_column(col)
+        for r in results:
+            table.add_row(r.check, r.lattice, f"{r.measured:.6g}", f"{r.reference:.6g}",
+                          f"{100 * r.tolerance:.0f} %", "[green]pass[/]" if r.passed else
+                          "[red]FAIL[/]", r.detail)
+        out.print(table)
+    if not all(r.passed for r in results):
+        raise typer.Exit(1)
