@@ -54,7 +54,7 @@ def reproduce_command(
 
     Example: kmcflow reproduce examples/tables/source_study_interface.yaml
     """
-    from kmcflow.errors import ConfigError
+    from kmcflow.errors import ConfigError, KmcflowError
     from kmcflow.tables.check import check_pairs, check_row
     from kmcflow.tables.export import export_catalog
     from kmcflow.tables.table import read_table
@@ -77,7 +77,7 @@ def reproduce_command(
               tempfile.TemporaryDirectory(prefix="kmcflow-recipe-") as work):
             try:
                 rec.update(recompute_barrier(row.recipe, data.path.parent, Path(work)))
-            except ConfigError as exc:
+            except KmcflowError as exc:  # a bad recipe or a failed band: noted, not fatal
                 rec["recompute_note"] = exc.one_line()
                 continue
         rec["barrier_difference_eV"] = rec["computed_barrier_eV"] - rec["published_barrier_eV"]

@@ -22,23 +22,6 @@ campaign_app = typer.Typer(no_args_is_help=True,
                            help="Barrier campaigns: hops -> CI-NEB + prefactors -> catalog.")
 
 
-def read_atoms(path: Path):
-    """Read one structure as ASE Atoms (fixed atoms kept), naming the file on failure."""
-    if not path.is_file():
-        raise WorkflowError("structure file not found", file=str(path), hint="check the path")
-    if path.suffix.lower() == ".json":
-        from kmcflow.structures.io import read_structure, to_ase_atoms
-
-        return to_ase_atoms(read_structure(path))
-    from ase.io import read
-
-    try:
-        return read(path, index=-1)
-    except Exception as exc:  # ASE raises many types for a bad file
-        raise WorkflowError(f"cannot read the structure: {exc}", file=str(path),
-                            hint="give extxyz, POSCAR, CIF or pymatgen JSON") from exc
-
-
 def barrier_command(
     initial: Annotated[Path, typer.Argument(help="Initial endpoint (extxyz, POSCAR, CIF, JSON).",
                                             show_default=False)],
@@ -88,6 +71,8 @@ def barrier_command(
         raise WorkflowError("output folder exists", file=str(write),
                             hint="choose another --out or pass --overwrite")
     config = load_calculator_config(calculator)
+    from kmcflow.workflows.hop import read_atoms
+
     ini, fin = read_atoms(initial), read_atoms(final)
     neb = NebSettings(n_images=images, fmax_eV_per_A=fmax, steps=steps, optimizer=optimizer,
                       symmetric=symmetric)

@@ -52,6 +52,16 @@ def _run(argv: list[str], what: str, timeout_s: float = 60.0) -> subprocess.Comp
                              ) from exc
 
 
+def _submit(io, command: str, scheduler: str, script: Path) -> str:
+    """Submit with qtoolkit's command for this scheduler; the checked job id."""
+    proc = _run(shlex.split(io.get_submit_cmd(str(script))), "submit")
+    result = io.parse_submit_output(proc.returncode, proc.stdout, proc.stderr)
+    if result.job_id is None:
+        raise SchedulerError(f"{command} refused the job: {proc.stderr.strip() or proc.stdout}",
+                             file=str(script))
+    return check_job_id(str(result.job_id).strip(), scheduler)
+
+
 class SlurmScheduler:
     """SLURM through ``sbatch`` and ``squeue``."""
 
@@ -61,13 +71,7 @@ class SlurmScheduler:
         """``sbatch SCRIPT``; the job id."""
         from qtoolkit.io.slurm import SlurmIO
 
-        io = SlurmIO()
-        proc = _run(shlex.split(io.get_submit_cmd(str(script))), "submit")
-        result = io.parse_submit_output(proc.returncode, proc.stdout, proc.stderr)
-        if result.job_id is None:
-            raise SchedulerError(f"sbatch refused the job: {proc.stderr.strip() or proc.stdout}",
-                                 file=str(script))
-        return check_job_id(str(result.job_id), "slurm")
+        return _submit(SlurmIO(), "sbatch", "slurm", script)
 
     def active(self, job_ids: list[str]) -> dict[str, str]:
         """``squeue -r``: every listed task (array tasks one by one) as queued or running."""
@@ -97,13 +101,7 @@ class PbsScheduler:
         """``qsub SCRIPT``; the job id."""
         from qtoolkit.io.pbs import PBSIO
 
-        io = PBSIO()
-        proc = _run(shlex.split(io.get_submit_cmd(str(script))), "submit")
-        result = io.parse_submit_output(proc.returncode, proc.stdout, proc.stderr)
-        if result.job_id is None:
-            raise SchedulerError(f"qsub refused the job: {proc.stderr.strip() or proc.stdout}",
-                                 file=str(script))
-        return check_job_id(str(result.job_id).strip(), "pbs")
+        return _submit(PBSIO(), "qsub", "pbs", script)
 
     def active(self, job_ids: list[str]) -> dict[str, str]:
         """``qstat -t``: every listed job and subjob not finished, as queued or running."""

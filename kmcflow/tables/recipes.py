@@ -41,25 +41,10 @@ def _endpoints(recipe: dict[str, Any], base: Path):
                           "initial/final files")
     if "initial" not in recipe or "final" not in recipe:
         raise ConfigError("a recipe needs a name or both 'initial' and 'final'", field="recipe")
-    return (_read(base / recipe["initial"]), _read(base / recipe["final"]),
+    from kmcflow.workflows.hop import read_atoms
+
+    return (read_atoms(base / recipe["initial"]), read_atoms(base / recipe["final"]),
             recipe.get("calculator", "emt"))
-
-
-def _read(path: Path):
-    """One structure as ASE Atoms (fixed atoms kept); errors name the file."""
-    if not path.is_file():
-        raise ConfigError("recipe structure not found", file=str(path), field="recipe")
-    if path.suffix.lower() == ".json":
-        from kmcflow.structures.io import read_structure, to_ase_atoms
-
-        return to_ase_atoms(read_structure(path))
-    import ase.io
-
-    try:
-        return ase.io.read(path)
-    except Exception as exc:  # ASE raises many kinds for unreadable files
-        raise ConfigError(f"cannot read the structure: {exc}", file=str(path),
-                          field="recipe") from exc
 
 
 def recompute_barrier(recipe: dict[str, Any], base: Path, workdir: Path) -> dict[str, Any]:

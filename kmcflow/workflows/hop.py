@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kmcflow.errors import WorkflowError
 from kmcflow.workflows.calculators import (
     CalculatorConfig,
     batch_evaluator,
@@ -196,3 +197,20 @@ def compute_hop(initial, final, config: CalculatorConfig, *, neb: NebSettings | 
     band = run_neb(ini.atoms, fin.atoms, config, neb, work / "neb", checkpoint)
     pre = run_prefactor(ini.atoms, band, config, prefactor, work, moving)
     return HopComputation(ini, fin, band, pre, config, dict(hop or {}))
+
+
+def read_atoms(path: Path):
+    """Read one structure as ASE Atoms (fixed atoms kept), naming the file on failure."""
+    if not path.is_file():
+        raise WorkflowError("structure file not found", file=str(path), hint="check the path")
+    if path.suffix.lower() == ".json":
+        from kmcflow.structures.io import read_structure, to_ase_atoms
+
+        return to_ase_atoms(read_structure(path))
+    from ase.io import read
+
+    try:
+        return read(path, index=-1)
+    except Exception as exc:  # ASE raises many types for a bad file
+        raise WorkflowError(f"cannot read the structure: {exc}", file=str(path),
+                            hint="give extxyz, POSCAR, CIF or pymatgen JSON") from exc
