@@ -12,27 +12,34 @@ Layout written by :func:`prepare_campaign`::
     DIR/hops/hop_NNN/started.json, result.json | failure.json, store/, neb_checkpoint/, ...
 
 Each task (``python -m kmcflow.hpc.task DIR INDEX``, :mod:`kmcflow.hpc.task`) computes one hop
-in its folder. :func:`hop_states` reads the folders back, together with what the scheduler
-still lists (pending, running, done, failed with a reason), and :func:`collect` assembles
-whatever finished into ``DIR/catalog.json``.
+in its folder. Every run of a task is an *attempt* with its own id: it writes ``started.json``
+with the id first, moves the records of the previous attempt aside (``previous_result.json``,
+``previous_failure.json``) and stamps its own ``result.json``/``failure.json`` with the id.
+:func:`latest_outcome` reads a folder and believes only the records of its latest attempt, so
+a hop is done only when its latest attempt wrote a successful result: a stale result of an
+earlier attempt (a band that failed, then a rerun killed by ``SIGKILL``) never reads as done.
+:func:`hop_states` adds what the scheduler still lists (pending, running, done, failed with a
+reason), and :func:`collect` assembles whatever finished into ``DIR/catalog.json``.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from kmcflow.atomic_io import write_json, write_text
-from kmcflow.errors import SchedulerError
+from kmcflow.errors import KmcflowError, SchedulerError
 
 PLAN = "plan.json"
 RESULT = "result.json"
 FAILURE = "failure.json"
 STARTED = "started.json"
+PREVIOUS = "previous_"  # prefix of the records an attempt moved aside
 
 
 def _hop_dir(out: Path, index: int) -> Path:
@@ -101,6 +108,66 @@ def load_plan(out_dir: str | os.PathLike[str]) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def read_record(path: Path) -> dict[str, Any] | None:
+    """A task record (a JSON object), None if absent, ``{"damaged": why}`` if unreadable."""
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        return {"damaged": f"{path.name} is unreadable ({type(exc).__name__})"}
+    if not isinstance(data, dict):
+        return {"damaged": f"{path.name} is not a JSON object"}
+    return data
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the latest attempt of a task left in its folder.
+
+    ``state`` is ``done`` (a successful result), ``failed`` (a failure record or a result that
+    carries a failure reason), ``started`` (the attempt began and has written nothing since:
+    still running, or killed without warning) or ``none`` (never started). ``result`` is the
+    result record of the latest attempt (successful or failed), if it wrote one.
+    """
+
+    state: str
+    reason: str | None = None
+    message: str = ""
+    result: dict[str, Any] | None = None
+
+
+def latest_outcome(folder: Path) -> Outcome:
+    """Read a task folder, believing only the records of its latest attempt (module docstring).
+
+    A record belongs to the latest attempt when its ``attempt`` equals the one in
+    ``started.json`` (folders written before attempts had ids carry none on either side).
+    """
+    started = read_record(folder / STARTED)
+    result = read_record(folder / RESULT)
+    failure = read_record(folder / FAILURE)
+    for record in (started, result, failure):
+        if record is not None and "damaged" in record:
+            return Outcome("failed", "damaged_record", record["damaged"] + "; `kmcflow campaign "
+                           "resume` runs the hop again")
+    attempt = None if started is None else started.get("attempt")
+
+    def latest(record: dict[str, Any] | None) -> bool:
+        return record is not None and record.get("attempt") == attempt
+
+    if latest(result) and not result.get("failure_reason"):
+        return Outcome("done", result=result)
+    if latest(failure):
+        return Outcome("failed", failure.get("failure_reason") or "job_error",
+                       str(failure.get("message", "")), result if latest(result) else None)
+    if latest(result):
+        return Outcome("failed", str(result["failure_reason"]),
+                       str(result.get("failure_message", "")), result)
+    if started is not None:
+        return Outcome("started")
+    return Outcome("none")
+
+
 def hop_states(out_dir: str | os.PathLike[str], *, ask_scheduler: bool = True,
                scheduler=None) -> list[dict[str, Any]]:
     """State of every hop: ``pending``, ``running``, ``done`` or ``failed`` (with a reason).
@@ -129,16 +196,15 @@ def hop_states(out_dir: str | os.PathLike[str], *, ask_scheduler: bool = True,
         folder = out / hop["folder"]
         job = submitted.get(index)
         state, reason, message = "pending", "not submitted" if job is None else None, ""
-        if (folder / RESULT).is_file() and not (folder / FAILURE).is_file():
+        outcome = latest_outcome(folder)
+        if outcome.state == "done":
             state, reason = "done", None
         elif active is not None and job in active:
             state = "running" if active[job] == "running" else "pending"
             reason = None if state == "running" else "queued"
-        elif (folder / FAILURE).is_file():
-            failure = json.loads((folder / FAILURE).read_text())
-            state, reason = "failed", failure.get("failure_reason")
-            message = failure.get("message", "")
-        elif (folder / STARTED).is_file():
+        elif outcome.state == "failed":
+            state, reason, message = "failed", outcome.reason, outcome.message
+        elif outcome.state == "started":
             if active is None or job is None:
                 state = "running"
             else:
@@ -162,12 +228,13 @@ def collect(out_dir: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, 
     Finished reference calculations go to ``DIR/references.json``; a campaign of references
     only writes that file and returns an empty catalog.
     """
-    from kmcflow.workflows.assembly import assemble_catalog
+    from kmcflow.workflows.assembly import assemble_catalog, failure_list
 
     out = Path(out_dir)
     plan = load_plan(out)
-    refs = [json.loads((out / t["folder"] / RESULT).read_text()) for t in plan["hops"]
-            if t.get("kind") == "reference" and (out / t["folder"] / RESULT).is_file()]
+    outcomes = {t["index"]: latest_outcome(out / t["folder"]) for t in plan["hops"]}
+    refs = [outcomes[t["index"]].result for t in plan["hops"]
+            if t.get("kind") == "reference" and outcomes[t["index"]].state == "done"]
     if refs:
         write_json(out / "references.json", [{k: v for k, v in r.items() if k != "code_output"}
                                              for r in refs])
@@ -176,17 +243,27 @@ def collect(out_dir: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, 
         return {}, {"failed": [], "references": len(refs)}
     results = []
     for hop in hops_only:
-        path = out / hop["folder"] / RESULT
-        if path.is_file():
-            results.append(json.loads(path.read_text()))
+        outcome = outcomes[hop["index"]]
+        if outcome.result is not None:  # the latest attempt's result, successful or failed
+            results.append(outcome.result)
+        elif outcome.state == "failed":
+            results.append({"event_key": hop["event_key"], "hop": hop["record"],
+                            "failure_reason": outcome.reason,
+                            "failure_message": outcome.message})
         else:
             results.append({"event_key": hop["event_key"], "hop": hop["record"],
                             "failure_reason": "missing", "failure_message":
-                            "no result yet (pending, running or failed)"})
+                            "no result from the latest attempt (pending, running, or killed "
+                            "without warning)"})
     spec = plan["spec"]
-    catalog, report = assemble_catalog(results, plan["sections"], name=plan["name"],
-                                       conditions=spec.get("conditions"),
-                                       allow_mixed_theory=spec.get("allow_mixed_theory", False))
+    try:
+        catalog, report = assemble_catalog(
+            results, plan["sections"], name=plan["name"], conditions=spec.get("conditions"),
+            allow_mixed_theory=spec.get("allow_mixed_theory", False))
+    except KmcflowError:  # nothing to assemble: the report of the failures is still written
+        write_json(out / "report.json", {"n_results": len(results), "n_events": 0,
+                                         "failed": failure_list(results)})
+        raise
     write_json(out / "catalog.json", catalog)
     write_json(out / "report.json", report)
     return catalog, report

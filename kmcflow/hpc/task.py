@@ -21,13 +21,22 @@ import os
 import signal
 import sys
 import time
-import traceback
+import uuid
 from pathlib import Path
 from typing import Any
 
 from kmcflow.atomic_io import write_json
 from kmcflow.errors import KmcflowError, SchedulerError, StructureError
-from kmcflow.hpc.campaign_dir import FAILURE, PLAN, RESULT, STARTED, collect, load_plan
+from kmcflow.hpc.campaign_dir import (
+    FAILURE,
+    PLAN,
+    PREVIOUS,
+    RESULT,
+    STARTED,
+    collect,
+    load_plan,
+)
+from kmcflow.workflows.execution import FlowFailed, JobFailure, run_flow
 
 
 class SchedulerSignal(BaseException):
@@ -88,8 +97,6 @@ def _read_structure(path: Path):
 
 def _run_reference(folder: Path, task: dict[str, Any], plan: dict[str, Any]) -> dict[str, Any]:
     """A static reference calculation through jobflow, its output kept in the task's store."""
-    from jobflow import run_locally
-
     from kmcflow.workflows.output import json_safe
     from kmcflow.workflows.reference import StaticMaker
 
@@ -97,19 +104,17 @@ def _run_reference(folder: Path, task: dict[str, Any], plan: dict[str, Any]) -> 
     job = StaticMaker(calculator_config=plan["calculator"]).make(structure,
                                                                    task["record"]["name"])
     job.metadata["reference"] = task["record"]["name"]
-    responses = run_locally(job, store=_open_store(folder), create_folders=True,
-                            root_dir=str(folder / "jobs"), log=False)
-    if job.uuid not in responses:
-        raise RuntimeError("the static calculation failed (see jobs/)")
-    output = responses[job.uuid][1].output
+    store = _open_store(folder)
+    failed = run_flow(job, store, folder / "jobs")
+    if failed is not None:
+        raise FlowFailed(failed)
+    output = store.get_output(job.uuid, load=True)
     return json_safe({**output, "job_id": job.uuid, "event_key": task["event_key"]})
 
 
 def run_task(out_dir: str | os.PathLike[str], index: int) -> dict[str, Any]:
     """Compute hop ``index`` of a prepared campaign (what one array task does)."""
     import warnings
-
-    from jobflow import run_locally
 
     from kmcflow.workflows.calculators import load_calculator_config
     from kmcflow.workflows.campaign import CampaignSpec, find_done, hop_flow_maker
@@ -125,15 +130,22 @@ def run_task(out_dir: str | os.PathLike[str], index: int) -> dict[str, Any]:
     hop = plan["hops"][index]
     folder = out / hop["folder"]
     started = time.time()
-    write_json(folder / STARTED, {"index": index, "pid": os.getpid(), "started": started,
+    attempt = uuid.uuid4().hex
+    # the new attempt id first: from here on the records of earlier attempts are stale
+    # (kmcflow.hpc.campaign_dir.latest_outcome), even if this process is killed before it
+    # has moved them aside or written anything of its own
+    write_json(folder / STARTED, {"index": index, "attempt": attempt, "pid": os.getpid(),
+                                  "started": started,
                                   "job_id": os.environ.get("SLURM_JOB_ID")
                                   or os.environ.get("PBS_JOBID")})
-    (folder / FAILURE).unlink(missing_ok=True)
+    for name in (RESULT, FAILURE):
+        if (folder / name).is_file():
+            os.replace(folder / name, folder / f"{PREVIOUS}{name}")
     previous = {s: signal.signal(s, _raise_signal) for s in (signal.SIGTERM, signal.SIGUSR1)}
     try:
         if hop.get("kind") == "reference":
             result = _run_reference(folder, hop, plan)
-            write_json(folder / RESULT, result)
+            write_json(folder / RESULT, {**result, "attempt": attempt})
             return result
         spec = CampaignSpec.model_validate(plan["spec"])
         maker = hop_flow_maker(spec, load_calculator_config(plan["calculator"]))
@@ -145,30 +157,32 @@ def run_task(out_dir: str | os.PathLike[str], index: int) -> dict[str, Any]:
         key = cache_key(hop["record"], initial, final, maker.settings())
         result = find_done(store, key)
         if result is None:
-            run_locally(maker.make(initial, final, hop["record"]), store=store,
-                        create_folders=True, root_dir=str(folder / "jobs"), log=False)
+            failed = run_flow(maker.make(initial, final, hop["record"]), store, folder / "jobs")
             result = find_done(store, key, include_failed=True)
-        if result is None:
-            raise RuntimeError("the hop flow stopped before its result job (see jobs/)")
+            if result is None:
+                raise FlowFailed(failed or JobFailure(
+                    None, "RuntimeError", "the hop flow stopped before its result job", ""))
     except SchedulerSignal as sig:
-        failure = {"index": index, "event_key": hop["event_key"],
+        failure = {"index": index, "event_key": hop["event_key"], "attempt": attempt,
                    "failure_reason": _kill_reason(sig.signum, started),
                    "message": f"stopped by {sig} after {time.time() - started:.0f} s; the "
                    "checkpoints are saved: `kmcflow campaign resume` continues this hop"}
         write_json(folder / FAILURE, failure)
         return failure
     except Exception as exc:
-        failure = {"index": index, "event_key": hop["event_key"],
-                   "failure_reason": "job_error", "message": f"{type(exc).__name__}: {exc}",
-                   "traceback": traceback.format_exc()}
+        cause = exc.failure if isinstance(exc, FlowFailed) else JobFailure.of(exc)
+        failure = {"index": index, "event_key": hop["event_key"], "attempt": attempt,
+                   "failure_reason": "job_error", "message": cause.summary(),
+                   "exception": cause.record()}
         write_json(folder / FAILURE, failure)
         return failure
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-    result = json_safe(dict(result))
+    result = {**json_safe(dict(result)), "attempt": attempt}
     if result.get("failure_reason"):
         write_json(folder / FAILURE, {"index": index, "event_key": hop["event_key"],
+                                      "attempt": attempt,
                                       "failure_reason": result["failure_reason"],
                                       "message": result.get("failure_message", "")})
     write_json(folder / RESULT, result)

@@ -64,6 +64,15 @@ def _provenance(result: dict[str, Any], campaign: str, direction: str) -> dict[s
     return {k: v for k, v in prov.items() if v is not None}
 
 
+def failure_list(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The report entry of each hop result that did not give an event (with its exception)."""
+    return [{"event_key": r.get("event_key"),
+             "failure_reason": r.get("failure_reason") or "incomplete",
+             "message": r.get("failure_message", ""),
+             **({"exception": r["exception"]} if r.get("exception") else {})}
+            for r in results]
+
+
 def assemble_catalog(results: list[dict[str, Any]], sections: dict[str, Any], *, name: str,
                      description: str = "", conditions: dict[str, Any] | None = None,
                      allow_mixed_theory: bool = False,
@@ -72,9 +81,7 @@ def assemble_catalog(results: list[dict[str, Any]], sections: dict[str, Any], *,
     """Return (catalog JSON dict, report) from hop result records and the catalog sections."""
     ok = [r for r in results if not r.get("failure_reason") and r.get("forward_barrier_eV")
           is not None and r.get("prefactor_Hz") is not None and r.get("event_key")]
-    failed = [{"event_key": r.get("event_key"), "failure_reason": r.get("failure_reason")
-               or "incomplete", "message": r.get("failure_message", "")}
-              for r in results if r not in ok]
+    failed = failure_list([r for r in results if r not in ok])
     theories: dict[str, list[str]] = {}
     for r in ok:
         key = repr(sorted(level_of_theory(r).items()))

@@ -297,6 +297,7 @@ def run_campaign(spec: CampaignSpec, out_dir: str | Path, *,
     from jobflow import run_locally
 
     from kmcflow.workflows.calculators import check_ready, load_calculator_config
+    from kmcflow.workflows.execution import JobFailure, run_flow
     from kmcflow.workflows.flows import assemble_job, cache_key
 
     # monty (via jobflow) warns that its cd() is deprecated on every job
@@ -322,14 +323,14 @@ def run_campaign(spec: CampaignSpec, out_dir: str | Path, *,
             if progress:
                 progress(n, len(chosen), hop, "running")
             flow = maker.make(hop.initial, hop.final, hop.record)
-            responses = run_locally(flow, store=store, create_folders=True,
-                                    root_dir=str(out / "jobs"), log=False)
+            failed = run_flow(flow, store, out / "jobs")
             result = find_done(store, key, include_failed=True)
-            if result is None:  # a job raised: report the hop as failed, go on
+            if result is None:  # a job raised: report the hop as failed with why, go on
+                cause = failed or JobFailure(None, "RuntimeError",
+                                             "the hop flow stopped before its result job", "")
                 result = {"hop": hop.record, "event_key": hop.record["event_key"],
-                          "failure_reason": "calculator_error",
-                          "failure_message": f"a job of hop {k} failed ({len(responses)} "
-                          "jobs ran); see the log in OUT/jobs"}
+                          "failure_reason": "job_error", "failure_message": cause.summary(),
+                          "exception": cause.record()}
             computed += 1
         else:
             reused += 1
@@ -348,16 +349,14 @@ def run_campaign(spec: CampaignSpec, out_dir: str | Path, *,
                     log=False, ensure_success=True)
         assembled = store.get_output(assemble.uuid, load=True)
     except RuntimeError:  # the assembly raised a KmcflowError: say it plainly
-        from kmcflow.workflows.assembly import assemble_catalog
+        from kmcflow.workflows.assembly import assemble_catalog, failure_list
 
         try:
             catalog, report = assemble_catalog(results, sections, name=spec.name, **options)
         except KmcflowError:  # nothing to assemble: still leave the report of the failures
             write_json(out / "report.json", {
                 "computed": computed, "reused": reused, "n_planned": len(planned),
-                "failed": [{"event_key": r.get("event_key"),
-                            "failure_reason": r.get("failure_reason"),
-                            "message": r.get("failure_message", "")} for r in results]})
+                "failed": failure_list(results)})
             raise
         assembled = {"catalog": catalog, "report": report}
     catalog, report = assembled["catalog"], assembled["report"]

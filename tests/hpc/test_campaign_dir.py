@@ -62,3 +62,29 @@ def test_task_entry_point_refuses_bad_arguments(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "kmcflow.hpc.task", str(tmp_path), "0"],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "plan.json" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_task_records_the_exception_of_a_job_that_raised(tmp_path):
+    """The code exits with an error inside the relaxation job: failure.json says which job
+    raised what, with the traceback (before, it said "see jobs/" and jobs/ was empty)."""
+    import yaml
+
+    pseudo = tmp_path / "pseudo"
+    pseudo.mkdir()
+    for el in ("Cu", "Ni"):
+        (pseudo / f"{el}.pbe.UPF").write_text("")
+    spec = yaml.safe_load(EXAMPLE.read_text())
+    spec["calculator"] = {"name": "espresso", "command": "false", "pseudo_dir": str(pseudo)}
+    campaign = tmp_path / "broken.yaml"
+    campaign.write_text(yaml.safe_dump(spec))
+    out = tmp_path / "camp"
+    assert main(["campaign", "prepare", str(campaign), "--profile", str(PROFILE), "--out",
+                 str(out)]) == 0
+    proc = subprocess.run([sys.executable, "-m", "kmcflow.hpc.task", str(out), "0"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0 and "failed: job_error" in proc.stdout, proc.stderr
+    failure = json.loads((out / "hops" / "hop_000" / "failure.json").read_text())
+    cause = failure["exception"]
+    assert (cause["job"], cause["exception_type"]) == ("kmcflow relax initial",
+                                                       "CalledProcessError")
+    assert "CalledProcessError" in cause["traceback"] and "'false'" in failure["message"]

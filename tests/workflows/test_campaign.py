@@ -106,3 +106,27 @@ def test_bad_campaign_files_name_the_field(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_campaign(bad)
     assert str(bad) in info.value.one_line()
+
+
+def test_the_cause_of_a_failed_job_is_in_the_result_and_the_report(tmp_path):
+    """A code that exits with an error inside the relaxation job: the exception type, message
+    and traceback reach the hop's result and report.json (issue 12, defect 7)."""
+    pseudo = tmp_path / "pseudo"
+    pseudo.mkdir()
+    for el in ("Cu", "Ni"):
+        (pseudo / f"{el}.pbe.UPF").write_text("")
+    spec = load_campaign(EXAMPLE).model_copy(update={"calculator": {
+        "name": "espresso", "command": "false", "pseudo_dir": str(pseudo)}})
+    out = tmp_path / "broken"
+    with pytest.raises(CatalogError, match="no hop succeeded"):
+        run_campaign(spec, out, only=[0])
+    (failed,) = json.loads((out / "report.json").read_text())["failed"]
+    assert failed["failure_reason"] == "job_error"
+    cause = failed["exception"]
+    assert cause["exception_type"] == "CalledProcessError"
+    assert cause["job"] == "kmcflow relax initial"
+    assert "'false'" in cause["message"] and "returned non-zero exit status 1" in cause["message"]
+    assert cause["traceback"].startswith("Traceback") and "CalledProcessError" in cause["traceback"]
+    assert failed["message"].startswith("job 'kmcflow relax initial' raised CalledProcessError")
+    (result,) = read_results(out / "results")
+    assert result["exception"] == cause
