@@ -83,7 +83,8 @@ def run_neb(initial, final, config: CalculatorConfig, settings: NebSettings,
     work = Path(workdir)
     return relax_band(images, lambda i: make_calculator(config, images[i], work / f"image_{i:02d}"),
                       settings, batch_evaluator(config) if settings.batched else None,
-                      checkpoint=checkpoint)
+                      checkpoint=checkpoint,
+                      identity={"calculator": config.model_dump(mode="json")})
 
 
 def run_prefactor(initial, neb: NebOutcome, config: CalculatorConfig,

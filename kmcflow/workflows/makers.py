@@ -130,7 +130,8 @@ class NebMaker(AseNebFromImagesMaker):
         out = relax_band(atoms, lambda i: make_calculator(config, atoms[i],
                                                            work / f"image_{i:02d}"), settings,
                          batch_evaluator(config) if settings.batched else None,
-                         checkpoint=self.checkpoint_dir)
+                         checkpoint=self.checkpoint_dir,
+                         identity={"calculator": config.model_dump(mode="json")})
         structures = [AseAtomsAdaptor.get_structure(a) for a in out.images]
         ok = out.failure_reason is None
         return HopNebResult(

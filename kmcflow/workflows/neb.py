@@ -216,8 +216,34 @@ class BatchedBand:
         return Member()
 
 
-def _save_band(folder: Path, images: list, stage: str, force_calls: int) -> None:
-    """Write the band positions, the stage and the force calls spent so far (all runs).
+BAND_IDENTITY_FIELDS = ("spring_eV_per_A2", "method", "optimizer", "interpolation")
+"""The band settings a checkpoint belongs to (thresholds and step limits may change on resume)."""
+ENDPOINT_TOLERANCE_A = 1e-3
+"""How far (Angstrom) an endpoint atom may lie from the checkpoint's own and still be its band."""
+
+
+def band_identity(images: list, settings: NebSettings,
+                  extra: dict[str, Any] | None = None) -> str:
+    """Digest of what makes a band this band, for its checkpoint.
+
+    Species, cell, image count, band settings and ``extra`` (the calculator config). The
+    endpoint positions are checked against the checkpoint's saved band with a tolerance
+    (:data:`ENDPOINT_TOLERANCE_A`) instead, so that no rounding boundary splits one band in two.
+    """
+    import hashlib
+    import json
+
+    ends = images[0]
+    text = json.dumps({"species": ends.get_chemical_symbols(),
+                       "cell_A": np.round(np.asarray(ends.cell.array, float), 4).tolist(),
+                       "n_images": len(images) - 2,
+                       "settings": {k: getattr(settings, k) for k in BAND_IDENTITY_FIELDS},
+                       "extra": extra or {}}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _save_band(folder: Path, images: list, stage: str, force_calls: int, identity: str) -> None:
+    """Write the band positions, stage, force calls spent so far (all runs) and identity.
 
     Each file is written atomically, so a kill never leaves half a file.
     """
@@ -225,11 +251,29 @@ def _save_band(folder: Path, images: list, stage: str, force_calls: int) -> None
 
     write_npz(folder / "band.npz", positions=np.array([im.positions for im in images]))
     write_json(folder / "band_state.json", {"stage": stage, "n_images": len(images),
-                                            "force_calls": int(force_calls)})
+                                            "force_calls": int(force_calls),
+                                            "identity": identity})
 
 
-def _load_band(folder: Path, images: list) -> dict[str, Any] | None:
-    """Put a saved band's positions into ``images``; return its state (None if none fits)."""
+def _endpoint_shift_A(images: list, saved: np.ndarray) -> float:
+    """Largest distance (minimum image, Angstrom) of an endpoint atom from the saved band's."""
+    cell = images[0].cell.array
+    worst = 0.0
+    for k in (0, -1):
+        d = saved[k] - images[k].positions
+        frac = np.linalg.solve(cell.T, d.T).T
+        frac -= np.round(frac)
+        worst = max(worst, float(np.max(np.linalg.norm(frac @ cell, axis=1), initial=0.0)))
+    return worst
+
+
+def _load_band(folder: Path, images: list, identity: str) -> dict[str, Any] | None:
+    """Put a saved band's interior images into ``images``; return its state (None if none).
+
+    A checkpoint of another band (other endpoints, atoms, cell, image count, band settings or
+    calculator) is refused with a :class:`WorkflowError` that names the folder: continuing it
+    would report that band's barrier as this one's. The endpoints are never overwritten.
+    """
     import json
 
     state_file, band_file = folder / "band_state.json", folder / "band.npz"
@@ -239,19 +283,32 @@ def _load_band(folder: Path, images: list) -> dict[str, Any] | None:
         state = json.loads(state_file.read_text())
         with np.load(band_file, allow_pickle=False) as data:
             positions = data["positions"]
-    except (OSError, ValueError, KeyError):  # unreadable: start afresh
+    except (OSError, ValueError, KeyError, RecursionError):  # unreadable: start afresh
         return None
-    if state.get("n_images") != len(images) or positions.shape != (len(images),
-                                                                   len(images[0]), 3):
-        return None  # another band (other images or atoms): start afresh
-    for im, pos in zip(images, positions, strict=True):
+    why = None
+    if not isinstance(state, dict) or state.get("identity") is None:
+        why = "it records no band identity (written by an older kmcflow)"
+    elif state["identity"] != identity:
+        why = "its atoms, cell, image count, band settings or calculator differ"
+    elif positions.shape != (len(images), len(images[0]), 3):
+        why = "its band has another shape"
+    else:
+        shift = _endpoint_shift_A(images, positions)
+        if shift > ENDPOINT_TOLERANCE_A:
+            why = f"its endpoints differ (an atom by {shift:.3g} A)"
+    if why is not None:
+        raise WorkflowError(f"the NEB checkpoint belongs to another band: {why}",
+                            file=str(folder), hint="give this band its own checkpoint folder, "
+                            "or delete this one to start the band afresh")
+    for im, pos in zip(images[1:-1], positions[1:-1], strict=True):
         im.positions = pos
     return state
 
 
 def relax_band(images: list, calculator_for: Callable[[int], Any],
                settings: NebSettings, evaluate_many: Callable[[list], list] | None = None,
-               checkpoint: str | Path | None = None) -> NebOutcome:
+               checkpoint: str | Path | None = None,
+               identity: dict[str, Any] | None = None) -> NebOutcome:
     """Relax an interpolated band (plain NEB, then climbing image) and analyse it.
 
     ``calculator_for(i)`` returns a fresh ASE calculator for image ``i`` (the endpoints always
@@ -259,9 +316,11 @@ def relax_band(images: list, calculator_for: Callable[[int], Any],
     (:class:`BatchedBand`). With a ``checkpoint`` folder the band is saved after every
     optimizer step (the optimizer's own state every few minutes and whenever
     :func:`kmcflow.workflows.resume.flush_all` runs: :class:`~kmcflow.workflows.resume.
-    OptimizerState`), and a run that finds a saved band of the same shape there continues
+    OptimizerState`), and a run that finds a saved band of the same band there continues
     from it, in the stage it had reached, instead of starting over: a job killed by its
-    walltime loses at most one step.
+    walltime loses at most one step. ``identity`` (the calculator config) joins the endpoints
+    and band settings in the checkpoint's identity; a checkpoint of another band is refused
+    (:func:`_load_band`).
     """
     import ase.optimize
     from ase.mep import NEB
@@ -287,10 +346,11 @@ def relax_band(images: list, calculator_for: Callable[[int], Any],
                        "symmetric hop")
         folder = None if checkpoint is None else Path(checkpoint)
         stage, calls_before = None, 0
+        band_id = band_identity(images, settings, identity)
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
-            state = _load_band(folder, images)
-            if state is None:  # no band of this shape: the optimizer states are not ours
+            state = _load_band(folder, images, band_id)
+            if state is None:  # no band yet: optimizer states left here are not ours
                 for stale in folder.glob("optimizer_*.npz"):
                     stale.unlink()
             else:
@@ -305,7 +365,7 @@ def relax_band(images: list, calculator_for: Callable[[int], Any],
             if folder is None:
                 return bool(opt.run(fmax=fmax, steps=settings.steps))
             def save() -> None:
-                _save_band(folder, images, name, calls_before + counter[0])
+                _save_band(folder, images, name, calls_before + counter[0], band_id)
 
             saved = OptimizerState(folder / f"optimizer_{name}.npz", on_flush=save)
             saved.restore(opt)

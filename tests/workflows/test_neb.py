@@ -151,7 +151,39 @@ def test_a_killed_band_continues_from_its_checkpoint(au_al_endpoints, tmp_path):
     assert resumed.converged and resumed.settings["resumed_from_stage"] == "climb"
     assert resumed.force_calls < fresh.force_calls  # it did not start over
     assert resumed.forward_barrier_eV == pytest.approx(fresh.forward_barrier_eV, abs=1e-3)
-    # a checkpoint of another band (other image count) is ignored, not misread
-    other = relax_band(interpolate_band(ini, fin, 2), lambda i: EMT(),
-                       NebSettings(n_images=2), checkpoint=tmp_path / "ck")
-    assert other.settings["resumed_from_stage"] is None and other.converged
+    # a checkpoint of another band (other image count) is refused, not misread
+    with pytest.raises(WorkflowError, match="another band") as refused:
+        relax_band(interpolate_band(ini, fin, 2), lambda i: EMT(), NebSettings(n_images=2),
+                   checkpoint=tmp_path / "ck")
+    assert str(tmp_path / "ck") in refused.value.one_line()
+
+
+def test_a_checkpoint_of_another_hop_is_refused(cu_vacancy_endpoints, tmp_path):
+    """Hop B (hop A reversed) run in hop A's checkpoint folder used to return A's band; now
+    every mismatch of endpoints, band settings or calculator is refused, naming the folder
+    (issue 12, defect 3)."""
+    from kmcflow.workflows.calculators import load_calculator_config
+    from kmcflow.workflows.hop import run_neb
+
+    ini, fin = cu_vacancy_endpoints
+    emt = load_calculator_config("emt")
+    ck = tmp_path / "hop_a"
+    first = run_neb(ini, fin, emt, NebSettings(steps=3), tmp_path / "a", checkpoint=ck)
+    assert first.failure_reason == "not_converged"  # stopped early: a checkpoint to continue
+    refusals = {
+        "reversed hop": lambda: run_neb(fin, ini, emt, NebSettings(), tmp_path / "b",
+                                        checkpoint=ck),
+        "other spring": lambda: run_neb(ini, fin, emt, NebSettings(spring_eV_per_A2=0.5),
+                                        tmp_path / "c", checkpoint=ck),
+        "other calculator": lambda: run_neb(
+            ini, fin, load_calculator_config({"name": "emt", "extra": {"x": 1}}), NebSettings(),
+            tmp_path / "d", checkpoint=ck),
+    }
+    for what, run in refusals.items():
+        with pytest.raises(WorkflowError, match="belongs to another band") as refused:
+            run()
+        assert str(ck) in refused.value.one_line(), what
+    # the same hop with a larger step budget continues it
+    resumed = run_neb(ini, fin, emt, NebSettings(), tmp_path / "e", checkpoint=ck)
+    assert resumed.converged and resumed.settings["resumed_from_stage"] in ("plain", "climb")
+    assert resumed.forward_barrier_eV == pytest.approx(0.76, abs=0.02)
