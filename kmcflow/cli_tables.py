@@ -17,6 +17,8 @@ from rich.table import Table
 
 from kmcflow.tables.check import DEFAULT_TOLERANCE_FACTOR, DEFAULT_ZERO_RATE_PER_S
 
+DEFAULT_BARRIER_TOLERANCE_EV = 0.05
+
 out = Console()
 err = Console(stderr=True)
 
@@ -40,6 +42,9 @@ def reproduce_command(
     zero_rate: Annotated[float, typer.Option(
         "--zero-rate", help="A published '~0' agrees when the recomputed rate is below this "
         "(s^-1).")] = DEFAULT_ZERO_RATE_PER_S,
+    barrier_tolerance: Annotated[float, typer.Option(
+        "--barrier-tolerance", help="A recomputed barrier that differs from the published "
+        "one by more than this (eV) makes the row disagree.")] = DEFAULT_BARRIER_TOLERANCE_EV,
     recompute: Annotated[bool, typer.Option(
         "--recompute/--no-recompute", help="Run the rows' recipes (CI-NEB) where a "
         "calculator is available.")] = True,
@@ -64,6 +69,9 @@ def reproduce_command(
                                                     or DEFAULT_TOLERANCE_FACTOR)
     if not tol > 1:
         raise ConfigError("the tolerance factor must exceed 1", field="--tolerance")
+    if not (barrier_tolerance >= 0 and math.isfinite(barrier_tolerance)):
+        raise ConfigError("the barrier tolerance must be a non-negative number of eV",
+                          field="--barrier-tolerance", hint="e.g. --barrier-tolerance 0.05")
     records = [check_row(r, tol, zero_rate) for r in data.rows]
     for rec, row in zip(records, data.rows, strict=True):
         if row.recipe is None:
@@ -80,7 +88,12 @@ def reproduce_command(
             except KmcflowError as exc:  # a bad recipe or a failed band: noted, not fatal
                 rec["recompute_note"] = exc.one_line()
                 continue
-        rec["barrier_difference_eV"] = rec["computed_barrier_eV"] - rec["published_barrier_eV"]
+        if "computed_barrier_eV" in rec:  # a failed band has none (recompute_failure says why)
+            diff = rec["computed_barrier_eV"] - rec["published_barrier_eV"]
+            rec["barrier_difference_eV"] = diff
+            rec["barrier_agrees"] = bool(abs(diff) <= barrier_tolerance)
+    for rec in records:
+        rec["disagrees"] = rec["consistent"] is False or rec.get("barrier_agrees") is False
     pairs = check_pairs(data, tol)
     for pair in pairs:
         for rec in records:
@@ -92,10 +105,10 @@ def reproduce_command(
         if exported:
             err.print(f"exported {len(exported['exported'])} rows to {export}")
         return
-    _print(data, records, pairs, tol, exported, export)
+    _print(data, records, pairs, tol, barrier_tolerance, exported, export)
 
 
-def _print(data, records, pairs, tol, exported, export) -> None:
+def _print(data, records, pairs, tol, barrier_tol, exported, export) -> None:
     out.print(f"[bold]{data.name}[/bold]" + (f": {data.source}" if data.source else ""))
     view = Table("event", "E_a (eV)", "nu (Hz)", "T (K)", "published k", "nu exp(-E/kT)",
                  "ratio", "agrees", "explaining T (K)")
@@ -106,16 +119,24 @@ def _print(data, records, pairs, tol, exported, export) -> None:
                      _g(r["temperature_K"], "g"), published, _g(r["computed_rate"]),
                      _g(r["ratio"]), agrees, _g(r["explaining_temperature_K"], ".1f"))
     out.print(view)
-    bad = [r for r in records if r["consistent"] is False]
-    out.print(f"{len(bad)} of {len(records)} rows disagree beyond a factor {tol:g}")
+    bad = [r for r in records if r["disagrees"]]
+    out.print(f"{len(bad)} of {len(records)} rows disagree (a rate beyond a factor {tol:g}, or "
+              f"a recomputed barrier beyond {barrier_tol:g} eV)")
     for r in bad:
-        out.print(f"  {r['event']}: {r['note']}")
+        if r["consistent"] is False:
+            out.print(f"  {r['event']}: {r['note']}")
+        if r.get("barrier_agrees") is False:
+            out.print(f"  {r['event']}: recomputed barrier differs by "
+                      f"{r['barrier_difference_eV']:+.4f} eV")
     for r in records:
         if "computed_barrier_eV" in r:
             out.print(f"recomputed '{r['event']}' with {r['calculator']}: "
                       f"{r['computed_barrier_eV']:.4f} eV (published "
                       f"{r['published_barrier_eV']:.4f} eV, difference "
-                      f"{r['barrier_difference_eV']:+.4f} eV)")
+                      f"{r['barrier_difference_eV']:+.4f} eV: "
+                      f"{'agrees' if r['barrier_agrees'] else 'DISAGREES'})")
+        elif r.get("recompute_failure"):
+            out.print(f"[red]could not recompute[/red] '{r['event']}': {r['recompute_note']}")
         elif r.get("recompute_note"):
             out.print(f"not recomputed '{r['event']}': {r['recompute_note']}")
     if pairs:

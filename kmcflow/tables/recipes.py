@@ -48,7 +48,12 @@ def _endpoints(recipe: dict[str, Any], base: Path):
 
 
 def recompute_barrier(recipe: dict[str, Any], base: Path, workdir: Path) -> dict[str, Any]:
-    """Run the recipe; return the forward barrier (eV) and how it was obtained."""
+    """Run the recipe; return the forward barrier (eV) and how it was obtained.
+
+    A band that fails (no interior maximum, not converged, unequal endpoints of a symmetric
+    hop, a calculator error) gives no ``computed_barrier_eV``: the record names the failure in
+    ``recompute_failure`` and says why in ``recompute_note``.
+    """
     from kmcflow.workflows.calculators import check_ready, load_calculator_config
     from kmcflow.workflows.hop import RelaxSettings, relax_endpoint, run_neb
     from kmcflow.workflows.neb import NebSettings, check_endpoints
@@ -62,9 +67,12 @@ def recompute_barrier(recipe: dict[str, Any], base: Path, workdir: Path) -> dict
     ini = relax_endpoint(initial, config, relax, workdir / "relax_initial")
     fin = relax_endpoint(final, config, relax, workdir / "relax_final")
     band = run_neb(ini.atoms, fin.atoms, config, neb, workdir / "neb")
-    if band.forward_barrier_eV is None:
-        raise ConfigError(f"the recipe's band failed: {band.failure_reason} {band.message}",
-                          field="recipe")
-    return {"computed_barrier_eV": float(band.forward_barrier_eV),
-            "calculator": config.name, "n_images": neb.n_images,
-            "neb_converged": bool(band.converged), "force_calls": int(band.force_calls)}
+    record = {"calculator": config.name, "n_images": neb.n_images,
+              "neb_converged": bool(band.converged), "force_calls": int(band.force_calls),
+              "endpoints_converged": [ini.converged, fin.converged]}
+    if band.failure_reason is not None or band.forward_barrier_eV is None:
+        # a band without a saddle has no barrier: its highest image is not one
+        return {**record, "recompute_failure": band.failure_reason or "no_barrier",
+                "recompute_note": f"the band failed ({band.failure_reason}): "
+                f"{band.message or 'no barrier'}"}
+    return {**record, "computed_barrier_eV": float(band.forward_barrier_eV)}

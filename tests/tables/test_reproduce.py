@@ -109,3 +109,57 @@ def test_bad_tables_get_one_line_and_exit_2(tmp_path, capsys, text, words):
     assert main(["reproduce", str(path)]) == 2
     err = capsys.readouterr().err.strip()
     assert words in err and str(path) in err and len(err.splitlines()) == 1
+
+
+@pytest.fixture
+def downhill_recipe(tmp_path):
+    """A recipe whose band has no saddle: an unrelaxed Cu vacancy cell into its relaxed self
+    (endpoints not relaxed by the recipe), published as a 0.70 eV hop."""
+    pytest.importorskip("ase")
+    from ase.calculators.emt import EMT
+    from ase.io import write
+    from ase.optimize import BFGS
+
+    from kmcflow.workflows.reference_hops import bulk_vacancy_hop
+
+    start, _ = bulk_vacancy_hop("Cu", "Cu", 7.0)
+    relaxed = start.copy()
+    relaxed.calc = EMT()
+    BFGS(relaxed, logfile=None).run(fmax=0.01)
+    relaxed.calc = None
+    write(tmp_path / "ini.extxyz", start)
+    write(tmp_path / "fin.extxyz", relaxed)
+    path = tmp_path / "downhill.yaml"
+    path.write_text("rows:\n  - {event: downhill, barrier_eV: 0.70, prefactor_Hz: null, "
+                    "rate_per_s: null, temperature_K: null,\n     recipe: {initial: ini.extxyz, "
+                    "final: fin.extxyz, calculator: emt, n_images: 2, relax: false}}\n")
+    return path
+
+
+def test_a_failed_recipe_band_is_never_printed_as_a_barrier(downhill_recipe, capsys):
+    """Issue 12, defect 2: it printed 'recomputed ... -0.0025 eV', neb_converged true, and
+    '0 of 1 rows disagree'."""
+    (rec,) = _records(capsys, downhill_recipe)
+    assert rec["recompute_failure"] == "no_interior_maximum"
+    assert "computed_barrier_eV" not in rec and "barrier_difference_eV" not in rec
+    assert "no saddle" in rec["recompute_note"]
+    capsys.readouterr()
+    assert main(["reproduce", str(downhill_recipe)]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "could not recompute 'downhill'" in text and "no_interior_maximum" in text
+    assert "recomputed 'downhill'" not in text
+
+
+def test_a_recomputed_barrier_off_the_published_one_disagrees(tmp_path, capsys):
+    """The tutorial hop published as 0.45 eV: EMT gives 0.374, beyond the 0.05 eV default."""
+    pytest.importorskip("ase")
+    table = tmp_path / "off.yaml"
+    table.write_text((TABLES / "ase_emt_au_al100.yaml").read_text().replace(
+        "barrier_eV: 0.374", "barrier_eV: 0.45"))
+    (rec,) = _records(capsys, table)
+    assert rec["barrier_difference_eV"] == pytest.approx(-0.076, abs=0.005)
+    assert rec["barrier_agrees"] is False and rec["disagrees"] is True
+    (rec,) = _records(capsys, table, "--barrier-tolerance", "0.1")
+    assert rec["barrier_agrees"] is True and rec["disagrees"] is False
+    assert main(["reproduce", str(table)]) == 0
+    assert "1 of 1 rows disagree" in capsys.readouterr().out
