@@ -11,12 +11,17 @@ their wheels and are never downloaded); ``vasp``, ``espresso`` (Quantum ESPRESSO
 ``cp2k`` through ASE. DFT+U is always explicit per element (Dudarev, U_eff = U - J): give
 ``hubbard_U_eV`` as a mapping or the preset ``"materials_project"`` (Co 3.32, Cr 3.7, Fe 5.3,
 Mn 3.9, Mo 4.38, Ni 6.2, V 3.25, W 6.2 eV; only the elements present get a U). Quantum
-ESPRESSO gets ``lda_plus_u``/``Hubbard_U(i)``, the syntax up to QE 7.1 (Debian ships 6.7);
-QE 7.2 and later need the ``HUBBARD`` card, which is not written yet. CP2K's ``CUTOFF`` is its
-density-grid cutoff, ``cp2k_density_cutoff_Ry`` (400 Ry, CP2K's default).
+ESPRESSO gets the syntax its ``pw.x`` reads: ``lda_plus_u``/``Hubbard_U(i)`` up to QE 7.1
+(Debian ships 6.7), the ``HUBBARD`` card from QE 7.2 on (the version from the config's
+``espresso_version`` or from what ``pw.x`` prints; :func:`espresso_hubbard_card`). CP2K runs
+through ASE in its shell mode (``cp2k.psmp -s`` by default); its ``CUTOFF`` is the density-grid
+cutoff, ``cp2k_density_cutoff_Ry`` (400 Ry, CP2K's default), and the SCF threshold and the
+smearing go into the input (:func:`cp2k_template`). A ``command`` may carry launchers and
+arguments (``mpirun -np 24 pw.x -nk 2``): :func:`command_executable` finds the code in it.
 
-Presets: ``slab`` follows the reference slab protocol (energy convergence 1e-5 eV, forces
-0.02 eV/A, k-points 6x6x1 on the slab's 1x1 in-plane cell, scaled down for a supercell);
+Presets: ``slab`` follows the reference slab protocol (energy convergence 1e-5 eV, k-points
+6x6x1 on the slab's 1x1 in-plane cell, scaled down for a supercell; the protocol's force
+threshold of 0.02 eV/A is the relaxation's, ``relax: {fmax_eV_per_A: 0.02}``, the default);
 ``bulk`` uses a k-point density of 25 Angstrom (n_i = ceil(25 / |a_i|)).
 """
 
@@ -37,12 +42,23 @@ from kmcflow.errors import ConfigError
 MATERIALS_PROJECT_U_EV = {"Co": 3.32, "Cr": 3.7, "Fe": 5.3, "Mn": 3.9, "Mo": 4.38, "Ni": 6.2,
                           "V": 3.25, "W": 6.2}
 RY_EV = 13.605693122994
+HARTREE_EV = 27.211386245988
+K_B_EV_PER_K = 8.617333262e-5
 CODES = ("emt", "chgnet", "sevenn", "vasp", "espresso", "gpaw", "cp2k")
 DFT_CODES = ("vasp", "espresso", "gpaw", "cp2k")
 _COMMAND_ENV = {"vasp": ("ASE_VASP_COMMAND", "VASP_COMMAND"), "espresso": ("ASE_ESPRESSO_COMMAND",),
                 "cp2k": ("ASE_CP2K_COMMAND",), "gpaw": ()}
 _PSEUDO_ENV = {"vasp": "VASP_PP_PATH", "espresso": "ESPRESSO_PSEUDO", "cp2k": "CP2K_DATA_DIR"}
-_DEFAULT_COMMAND = {"vasp": "vasp_std", "espresso": "pw.x", "cp2k": "cp2k.psmp"}
+# ASE drives CP2K through its shell mode (-s): the executable alone cannot run
+_DEFAULT_COMMAND = {"vasp": "vasp_std", "espresso": "pw.x", "cp2k": "cp2k.psmp -s"}
+_DEFAULT_PSEUDO_DIR = {"espresso": "/usr/share/espresso/pseudo", "cp2k": "/usr/share/cp2k"}
+# programs that start the code (and their options) in a command such as
+# "env OMP_NUM_THREADS=2 mpirun -np 4 pw.x -nk 2": skipped when looking for the executable
+LAUNCHERS = ("mpirun", "mpiexec", "mpiexec.hydra", "orterun", "srun", "aprun", "ibrun", "jsrun",
+             "prun", "env", "time", "nice", "numactl", "taskset", "stdbuf", "nohup", "timeout",
+             "chrt", "hwloc-bind")
+# how each code's executable is named (matched on the basename)
+_EXECUTABLE_PREFIX = {"vasp": ("vasp",), "espresso": ("pw.x", "pw"), "cp2k": ("cp2k",)}
 _L_OF = {"d": 2, "f": 3, "p": 1}
 _F_ELEMENTS = {"Ce", "Pr", "Nd", "Sm", "Eu", "Gd", "Tb", "Dy", "Ho", "Er", "Tm", "Yb", "U", "Np",
                "Pu"}
@@ -63,12 +79,12 @@ class CalculatorConfig(BaseModel):
     kpoints: list[Annotated[int, Field(ge=1)]] | None = None
     kpoint_density_A: Annotated[float, Field(gt=0)] = 25.0
     energy_convergence_eV: Annotated[float, Field(gt=0)] = 1e-5
-    force_convergence_eV_per_A: Annotated[float, Field(gt=0)] = 0.05
     command: str | None = None
     pseudo_dir: str | None = None
     pseudopotentials: dict[str, str] = {}
     model: str | None = None
     cp2k_density_cutoff_Ry: Annotated[float, Field(gt=0)] = 400.0
+    espresso_version: Annotated[str, Field(pattern=r"^\d+\.\d+")] | None = None
     extra: dict[str, Any] = {}
 
     @property
@@ -100,9 +116,14 @@ def load_calculator_config(data: Any, file: str | None = None) -> CalculatorConf
     if data.get("name") not in CODES:
         raise ConfigError(f"unknown calculator {data.get('name')!r}", file=file, field="name",
                           hint=f"use one of {', '.join(CODES)}")
+    if "force_convergence_eV_per_A" in data:
+        raise ConfigError("force_convergence_eV_per_A is not a calculator setting (it was "
+                          "never read)", file=file, field="force_convergence_eV_per_A",
+                          hint="remove it; the relaxation threshold is relax: {fmax_eV_per_A} "
+                          "in the campaign, or kmcflow barrier --relax-fmax")
     preset = data.get("preset")
     if preset == "slab":
-        data = {"energy_convergence_eV": 1e-5, "force_convergence_eV_per_A": 0.02, **data}
+        data = {"energy_convergence_eV": 1e-5, **data}
     try:
         return CalculatorConfig.model_validate(data)
     except ValidationError as exc:
@@ -157,12 +178,41 @@ def _command(config: CalculatorConfig) -> str:
 
 
 def _pseudo_dir(config: CalculatorConfig) -> str | None:
+    """The config's ``pseudo_dir``, else the code's variable, else the Debian package's folder."""
     if config.pseudo_dir:
         return config.pseudo_dir
     var = _PSEUDO_ENV.get(config.name)
-    if config.name == "espresso" and not os.environ.get(var or ""):
-        return "/usr/share/espresso/pseudo" if Path("/usr/share/espresso/pseudo").is_dir() else None
-    return os.environ.get(var) if var else None
+    if var and os.environ.get(var):
+        return os.environ[var]
+    default = _DEFAULT_PSEUDO_DIR.get(config.name)
+    return default if default and Path(default).is_dir() else None
+
+
+def command_executable(command: str, code: str) -> str | None:
+    """The code's executable in a launch command, found the way a shell would run it.
+
+    Leading ``VAR=value`` assignments, launchers (:data:`LAUNCHERS`: ``mpirun -np 4``, ``srun
+    --mpi=pmi2``, ``env OMP_NUM_THREADS=2``, ...) with their options and numbers are skipped.
+    A word whose name starts like the code's executable (``pw.x``, ``vasp_std``,
+    ``cp2k.psmp``) is taken first; otherwise the first word that is not an option, a number
+    or an assignment. ``mpirun -np 4 pw.x -nk 2`` gives ``pw.x``.
+    """
+    import shlex
+
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return None
+    prefixes = _EXECUTABLE_PREFIX.get(code, ())
+    for word in words:
+        if Path(word).name.startswith(prefixes):
+            return word
+    for word in words:
+        if word.startswith("-") or word.isdigit() or ("=" in word and "/" not in word.split(
+                "=")[0]) or Path(word).name in LAUNCHERS:
+            continue
+        return word
+    return None
 
 
 def espresso_pseudopotentials(config: CalculatorConfig, elements: list[str]) -> dict[str, str]:
@@ -205,12 +255,18 @@ def check_ready(config: CalculatorConfig, elements: list[str]) -> None:
     if not config.is_dft:
         return
     command = _command(config)
-    exe = command.split()[-1] if command else ""
-    if not exe or shutil.which(command.split()[0]) is None or (
-            exe != command.split()[0] and shutil.which(exe) is None):
-        raise ConfigError(f"{config.name} executable {command!r} not found on PATH",
-                          field="command", hint=f"set command: in the config or "
-                          f"{' / '.join(_COMMAND_ENV.get(config.name, ())) or 'PATH'}")
+    exe = command_executable(command, config.name)
+    where = f"set command: in the config or {' / '.join(_COMMAND_ENV.get(config.name, ()))}"
+    if exe is None:
+        raise ConfigError(f"no {config.name} executable in the command {command!r}",
+                          field="command", hint=where)
+    for program in {shlex_first(command), exe}:
+        if shutil.which(program) is None:
+            raise ConfigError(f"{config.name} executable {program!r} (of the command "
+                              f"{command!r}) not found on PATH", field="command", hint=where)
+    if config.name == "cp2k" and not _cp2k_shell_mode(command, exe):
+        raise ConfigError(f"ASE runs CP2K in its shell mode, which {command!r} does not "
+                          "start", field="command", hint=f"add -s: '{command} -s'")
     folder = _pseudo_dir(config)
     if config.name in ("vasp", "espresso", "cp2k") and (not folder or not Path(folder).is_dir()):
         raise ConfigError(f"pseudopotential folder {folder!r} not found", field="pseudo_dir",
@@ -220,6 +276,14 @@ def check_ready(config: CalculatorConfig, elements: list[str]) -> None:
         if missing:
             raise ConfigError(f"no pseudopotential for {', '.join(missing)} in {folder}",
                               field="pseudopotentials", hint="name the UPF files in the config")
+        if hubbard_u(config, elements):
+            espresso_hubbard_card(config)  # the DFT+U syntax of this pw.x, or a clear refusal
+    if config.name == "cp2k":
+        missing = [name for name in ("BASIS_MOLOPT", "GTH_POTENTIALS")
+                   if not (Path(folder) / name).is_file()]
+        if missing:
+            raise ConfigError(f"no {', '.join(missing)} in {folder}", field="pseudo_dir",
+                              hint="point pseudo_dir (or CP2K_DATA_DIR) at CP2K's data folder")
     if config.name == "vasp":
         missing = [el for el in elements
                    if not (Path(folder) / f"potpaw_{_vasp_pp(config)}" / el / "POTCAR").is_file()]
@@ -227,6 +291,23 @@ def check_ready(config: CalculatorConfig, elements: list[str]) -> None:
             raise ConfigError(f"no POTCAR for {', '.join(missing)} under {folder}",
                               field="pseudo_dir", hint="point pseudo_dir at the folder holding "
                               f"potpaw_{_vasp_pp(config)}/")
+
+
+def shlex_first(command: str) -> str:
+    """The first word of a command that is not a ``VAR=value`` assignment."""
+    import shlex
+
+    words = [w for w in shlex.split(command) if not ("=" in w and "/" not in w.split("=")[0])]
+    return words[0] if words else ""
+
+
+def _cp2k_shell_mode(command: str, exe: str) -> bool:
+    """Whether a CP2K command starts the shell ASE talks to (``-s``/``--shell``, cp2k_shell)."""
+    import shlex
+
+    words = shlex.split(command)
+    after = words[words.index(exe) + 1:] if exe in words else []
+    return Path(exe).name.startswith("cp2k_shell") or "-s" in after or "--shell" in after
 
 
 def _vasp_pp(config: CalculatorConfig) -> str:
@@ -274,6 +355,75 @@ def espresso_species(config: CalculatorConfig, atoms) -> list[tuple[str, float]]
     return seen
 
 
+def espresso_species_labels(species: list[tuple[str, float]]) -> list[str]:
+    """The labels ASE gives the species in ``ATOMIC_SPECIES``: Ni, Ni1, Ni2, ... per element."""
+    seen: dict[str, int] = {}
+    labels = []
+    for el, _ in species:
+        n = seen.get(el, 0)
+        labels.append(el if n == 0 else f"{el}{n}")
+        seen[el] = n + 1
+    return labels
+
+
+def hubbard_manifold(element: str) -> str:
+    """The +U manifold in QE's HUBBARD-card notation: 3d, 4d, 5d, 4f or 5f."""
+    from ase.data import atomic_numbers
+
+    z = atomic_numbers[element]
+    if element in _F_ELEMENTS:
+        return "4f" if z < 89 else "5f"
+    if 21 <= z <= 30:
+        return "3d"
+    if 39 <= z <= 48:
+        return "4d"
+    if z == 57 or 72 <= z <= 80:
+        return "5d"
+    raise ConfigError(f"{element} has no d or f valence shell to put U on",
+                      field="hubbard_U_eV", hint="give U to transition metals, lanthanides or "
+                      "actinides only")
+
+
+def espresso_hubbard_card(config: CalculatorConfig) -> bool:
+    """Whether pw.x wants the ``HUBBARD`` card (QE 7.2 and later) rather than ``Hubbard_U(i)``.
+
+    The version is the config's ``espresso_version``, else the one the installed ``pw.x``
+    prints (run once per executable, in an empty folder, with no input). A version that
+    cannot be found is refused: the two syntaxes are not interchangeable (QE 7.2 stops on
+    ``lda_plus_u``, QE 7.1 and older cannot read the card).
+    """
+    if config.espresso_version is not None:
+        text = config.espresso_version
+    else:
+        exe = command_executable(_command(config), "espresso")
+        found = shutil.which(exe) if exe else None
+        text = _pw_version(found) if found else None
+        if text is None:
+            raise ConfigError(f"cannot tell which Quantum ESPRESSO {exe or 'pw.x'} is (it "
+                              "printed no version), so not how to write DFT+U",
+                              field="espresso_version", hint="set espresso_version: in the "
+                              "calculator config, e.g. '7.2' or '6.7'")
+    major, minor = (int(x) for x in text.split(".")[:2])
+    return (major, minor) >= (7, 2)
+
+
+@cache
+def _pw_version(executable: str) -> str | None:
+    """``MAJOR.MINOR`` as ``pw.x`` prints it when started with no input (None if it does not)."""
+    import re
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="kmcflow-pw-version-") as work:
+        try:
+            proc = subprocess.run([executable], input="", capture_output=True, text=True,
+                                  timeout=120, cwd=work, check=False)
+        except (OSError, subprocess.SubprocessError):
+            return None
+    m = re.search(r"Program PWSCF v\.?\s*(\d+)\.(\d+)", proc.stdout + proc.stderr)
+    return f"{m.group(1)}.{m.group(2)}" if m else None
+
+
 def espresso_moment_fractions(config: CalculatorConfig, atoms) -> list[float]:
     """Initial moments in pw.x's unit: fractions of the valence charge, in [-1, 1].
 
@@ -314,7 +464,13 @@ def resolved_parameters(config: CalculatorConfig, atoms, supercell=(1, 1, 1)) ->
             "ecutwfc": config.cutoff_eV / RY_EV, "occupations": "smearing",
             "smearing": "gaussian", "degauss": config.smearing_eV / RY_EV,
             "nspin": 2 if config.spin_polarized else 1}
-        if u:
+        card: list[str] = []
+        if u and espresso_hubbard_card(config):  # QE 7.2 and later: the HUBBARD card
+            card = ["HUBBARD (atomic)"] + [
+                f"U {label}-{hubbard_manifold(el)} {u[el]}"
+                for (el, _), label in zip(species, espresso_species_labels(species),
+                                          strict=True) if el in u]
+        elif u:  # up to QE 7.1: lda_plus_u and Hubbard_U(i) in &SYSTEM
             system.update(lda_plus_u=True, lda_plus_u_kind=0, U_projection_type="atomic")
             for k, (el, _) in enumerate(species, start=1):
                 if el in u:
@@ -324,6 +480,8 @@ def resolved_parameters(config: CalculatorConfig, atoms, supercell=(1, 1, 1)) ->
                                  "electrons": {"conv_thr": config.energy_convergence_eV / RY_EV}},
                   "kpts": kpts,
                   "pseudopotentials": espresso_pseudopotentials(config, elements)}
+        if card:
+            params["additional_cards"] = card
     elif config.name == "gpaw":
         params = {"mode": {"name": "pw", "ecut": config.cutoff_eV}, "xc": config.xc,
                   "kpts": kpts, "occupations": {"name": "fermi-dirac",
@@ -336,50 +494,15 @@ def resolved_parameters(config: CalculatorConfig, atoms, supercell=(1, 1, 1)) ->
         # plane-wave energy cutoff of the other codes
         params = {"xc": config.xc, "cutoff_Ry": config.cp2k_density_cutoff_Ry,
                   "uks": config.spin_polarized, "kpts": kpts,
+                  "eps_scf_Ha": config.energy_convergence_eV / HARTREE_EV,
+                  "smearing_K": config.smearing_eV / K_B_EV_PER_K,
+                  "basis_set_file": str(Path(_pseudo_dir(config) or ".") / "BASIS_MOLOPT"),
+                  "potential_file": str(Path(_pseudo_dir(config) or ".") / "GTH_POTENTIALS"),
                   "plus_u": {el: {"L": u_shell(el), "U_minus_J_eV": u[el]} for el in u}}
     params.update(config.extra)
     if config.spin_polarized:
         params["initial_magnetic_moments"] = _magmoms(config, atoms)
     return {**base, "parameters": params}
-
-
-def cp2k_input(config: CalculatorConfig, atoms) -> str:
-    """A CP2K input file (energy and forces) with DFT+U per element, as text."""
-    res = resolved_parameters(config, atoms)["parameters"]
-    cell = atoms.cell
-    lines = ["&GLOBAL", "  PROJECT kmcflow", "  RUN_TYPE ENERGY_FORCE", "&END GLOBAL",
-             "&FORCE_EVAL", "  METHOD QS", "  &DFT", "    BASIS_SET_FILE_NAME BASIS_MOLOPT",
-             "    POTENTIAL_FILE_NAME GTH_POTENTIALS", f"    UKS {'T' if res['uks'] else 'F'}"]
-    if res["plus_u"]:
-        lines.append("    PLUS_U_METHOD MULLIKEN")
-    lines += [f"    &MGRID\n      CUTOFF {res['cutoff_Ry']:.1f}\n    &END MGRID",
-              "    &QS\n      EPS_DEFAULT 1.0E-12\n    &END QS",
-              f"    &SCF\n      EPS_SCF {config.energy_convergence_eV / 27.211386:.2E}\n"
-              "      &SMEAR ON\n        METHOD FERMI_DIRAC\n"
-              f"        ELECTRONIC_TEMPERATURE [K] {config.smearing_eV / 8.617333262e-5:.1f}\n"
-              "      &END SMEAR\n      ADDED_MOS 20\n    &END SCF",
-              f"    &XC\n      &XC_FUNCTIONAL {res['xc']}\n      &END XC_FUNCTIONAL\n    &END XC",
-              "    &KPOINTS", f"      SCHEME MONKHORST-PACK {' '.join(map(str, res['kpts']))}",
-              "    &END KPOINTS", "  &END DFT", "  &SUBSYS", "    &CELL"]
-    for name, vec in zip("ABC", cell, strict=True):
-        lines.append(f"      {name} {vec[0]:.8f} {vec[1]:.8f} {vec[2]:.8f}")
-    lines += ["    &END CELL", "    &COORD"]
-    lines += [f"      {a.symbol} {a.position[0]:.8f} {a.position[1]:.8f} {a.position[2]:.8f}"
-              for a in atoms]
-    lines.append("    &END COORD")
-    moments = dict(config.magnetic_moments)
-    for el in _elements_in_order(atoms):
-        lines += [f"    &KIND {el}", "      BASIS_SET DZVP-MOLOPT-SR-GTH",
-                  f"      POTENTIAL GTH-{res['xc']}"]
-        if res["uks"] and moments.get(el):
-            lines.append(f"      MAGNETIZATION {moments[el]}")
-        if el in res["plus_u"]:
-            pu = res["plus_u"][el]
-            lines += ["      &DFT_PLUS_U", f"        L {pu['L']}",
-                      f"        U_MINUS_J [eV] {pu['U_minus_J_eV']}", "      &END DFT_PLUS_U"]
-        lines.append("    &END KIND")
-    lines += ["  &END SUBSYS", "&END FORCE_EVAL", ""]
-    return "\n".join(lines)
 
 
 def make_calculator(config: CalculatorConfig, atoms, directory: str | Path = ".",
@@ -409,8 +532,12 @@ def make_calculator(config: CalculatorConfig, atoms, directory: str | Path = "."
     if config.name == "vasp":
         from ase.calculators.vasp import Vasp
 
-        os.environ.setdefault("VASP_PP_PATH", _pseudo_dir(config) or "")
-        return Vasp(directory=str(directory), command=_command(config), **res)
+        # the folder check_ready checked, whatever VASP_PP_PATH said before: ASE joins an
+        # absolute pp onto nothing, and checks that VASP_PP_PATH exists
+        folder = str(Path(_pseudo_dir(config) or ".").resolve())
+        os.environ["VASP_PP_PATH"] = folder
+        return Vasp(directory=str(directory), command=_command(config),
+                    pp=str(Path(folder) / f"potpaw_{_vasp_pp(config)}"), **res)
     if config.name == "espresso":
         from ase.calculators.espresso import Espresso, EspressoProfile
 
@@ -433,9 +560,10 @@ def make_calculator(config: CalculatorConfig, atoms, directory: str | Path = "."
                     txt=str(Path(directory) / "gpaw.txt"), **res)
     from ase.calculators.cp2k import CP2K  # ASE writes cell, coordinates, basis, potentials
 
-    return CP2K(command=_command(config), directory=str(directory), xc=res["xc"],
+    return CP2K(command=_command(config), label=str(Path(directory) / "cp2k"), xc=res["xc"],
                 cutoff=res["cutoff_Ry"] * RY_EV, uks=res["uks"],
-                inp=cp2k_plus_u_sections(config, atoms))
+                basis_set_file=res["basis_set_file"], potential_file=res["potential_file"],
+                inp=cp2k_template(config, atoms))
 
 
 @cache
@@ -468,18 +596,42 @@ def batch_evaluator(config: CalculatorConfig):
     return evaluate_many
 
 
-def cp2k_plus_u_sections(config: CalculatorConfig, atoms) -> str:
-    """The input sections ASE's CP2K calculator does not write: +U, k-points, moments."""
+def cp2k_template(config: CalculatorConfig, atoms) -> str:
+    """The input sections ASE's CP2K calculator does not write itself.
+
+    SCF threshold (``EPS_SCF``, Hartree, from ``energy_convergence_eV``), Fermi-Dirac
+    smearing (``smearing_eV`` as an electronic temperature) with added orbitals, k-points
+    (none at the Gamma point), DFT+U (Mulliken projection) and initial moments per element.
+    ASE adds the cell, coordinates, basis sets, potentials, cutoff, functional and spin.
+    One ``KIND`` per element: site moments of both signs on one element (an antiferromagnet)
+    cannot be written and are refused.
+    """
     res = resolved_parameters(config, atoms)["parameters"]
-    lines = ["&FORCE_EVAL", "  &DFT"]
+    moments: dict[str, float] = {}
+    if res["uks"]:
+        for sym, m in zip(atoms.get_chemical_symbols(), _magmoms(config, atoms), strict=True):
+            if sym in moments and moments[sym] != m:
+                raise ConfigError(f"CP2K gets one initial moment per element, but the {sym} "
+                                  "sites carry different moments (an antiferromagnet)",
+                                  field="name", hint="use espresso or vasp for "
+                                  "antiferromagnetic cells")
+            moments[sym] = m
+    scf = ["    &SCF", f"      EPS_SCF {res['eps_scf_Ha']:.3E}", "      ADDED_MOS 20",
+           "      &SMEAR ON", "        METHOD FERMI_DIRAC",
+           f"        ELECTRONIC_TEMPERATURE [K] {res['smearing_K']:.1f}", "      &END SMEAR",
+           "    &END SCF"]
+    lines = ["&FORCE_EVAL", "  &DFT", *scf]
     if res["plus_u"]:
         lines.append("    PLUS_U_METHOD MULLIKEN")
-    lines += ["    &KPOINTS", f"      SCHEME MONKHORST-PACK {' '.join(map(str, res['kpts']))}",
-              "    &END KPOINTS", "  &END DFT", "  &SUBSYS"]
+    if list(res["kpts"]) != [1, 1, 1]:
+        lines += ["    &KPOINTS",
+                  f"      SCHEME MONKHORST-PACK {' '.join(map(str, res['kpts']))}",
+                  "    &END KPOINTS"]
+    lines += ["  &END DFT", "  &SUBSYS"]
     for el in _elements_in_order(atoms):
         block = []
-        if res["uks"] and config.magnetic_moments.get(el):
-            block.append(f"      MAGNETIZATION {config.magnetic_moments[el]}")
+        if moments.get(el):
+            block.append(f"      MAGNETIZATION {moments[el]}")
         if el in res["plus_u"]:
             pu = res["plus_u"][el]
             block += ["      &DFT_PLUS_U", f"        L {pu['L']}",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import stat
+from pathlib import Path
 
 import pytest
 from ase import Atoms
@@ -12,7 +14,8 @@ from kmcflow.errors import ConfigError
 from kmcflow.workflows.calculators import (
     MATERIALS_PROJECT_U_EV,
     check_ready,
-    cp2k_input,
+    command_executable,
+    cp2k_template,
     kpoints,
     load_calculator_config,
     make_calculator,
@@ -32,12 +35,17 @@ def fake_bin(tmp_path, monkeypatch):
     """Executables that exist but do nothing: the codes are never run here."""
     folder = tmp_path / "bin"
     folder.mkdir()
-    for name in ("vasp_std", "pw.x", "cp2k.psmp"):
-        exe = folder / name
-        exe.write_text("#!/bin/sh\nexit 1\n")
-        exe.chmod(exe.stat().st_mode | stat.S_IEXEC)
+    for name in ("vasp_std", "cp2k.psmp", "mpirun"):
+        _script(folder / name, "exit 1")
+    # what Debian's pw.x 6.7 prints when it starts
+    _script(folder / "pw.x", "echo '     Program PWSCF v.6.7MaX starts on  7Dec2026'; exit 1")
     monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
     return folder
+
+
+def _script(path, body: str) -> None:
+    path.write_text(f"#!/bin/sh\n{body}\n")
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
 
 
 def fake_potcars(root, elements):
@@ -86,16 +94,154 @@ def test_espresso_input_has_hubbard_u_and_pseudopotentials(nio, tmp_path, fake_b
     assert species[0].split()[::2] == ["Ni", "Ni.pbe-n-kjpaw_psl.0.1.UPF"]
 
 
-def test_gpaw_and_cp2k_parameters(nio):
+def test_gpaw_parameters(nio):
     gpaw = resolved_parameters(load_calculator_config(
         {"name": "gpaw", "hubbard_U_eV": {"Ni": 6.0}}), nio)["parameters"]
     assert gpaw["setups"] == {"Ni": ":d,6.0"} and gpaw["mode"] == {"name": "pw", "ecut": 520.0}
+
+
+def test_cp2k_template_carries_scf_smearing_u_and_moments(nio, tmp_path):
+    """What ASE's CP2K calculator does not write itself (issue 12, defect 4: the runtime path
+    dropped the SCF threshold and the smearing)."""
     config = load_calculator_config({"name": "cp2k", "hubbard_U_eV": "materials_project",
-                                     "spin_polarized": True, "magnetic_moments": {"Ni": 2.0}})
-    text = cp2k_input(config, nio)
+                                     "spin_polarized": True, "magnetic_moments": {"Ni": 2.0},
+                                     "energy_convergence_eV": 1e-5, "smearing_eV": 0.1,
+                                     "pseudo_dir": str(tmp_path)})
+    text = cp2k_template(config, nio)
+    assert "EPS_SCF 3.675E-07" in text  # 1e-5 eV in Hartree
+    assert "ELECTRONIC_TEMPERATURE [K] 1160.5" in text  # 0.1 eV / k_B
     assert "PLUS_U_METHOD MULLIKEN" in text and "U_MINUS_J [eV] 6.2" in text
     assert "MAGNETIZATION 2.0" in text and "SCHEME MONKHORST-PACK" in text
-    assert text.count("&KIND") == 2
+    assert text.count("&KIND") == 1  # O carries neither U nor a moment
+    afm = nio.copy()
+    afm.set_initial_magnetic_moments([2.0, 0.0])
+    afm2 = afm * (2, 1, 1)
+    afm2.set_initial_magnetic_moments([2.0, 0.0, -2.0, 0.0])
+    with pytest.raises(ConfigError, match="antiferromagnet"):
+        cp2k_template(config, afm2)
+
+
+@pytest.mark.dft
+@pytest.mark.skipif(shutil.which("cp2k.psmp") is None
+                    and os.environ.get("KMCFLOW_REQUIRE_SLURM") != "1",
+                    reason="CP2K (cp2k.psmp) is not installed")
+def test_cp2k_runs_in_shell_mode_with_the_input_it_was_given(tmp_path):
+    """A real CP2K (Debian's 2023.1) through make_calculator: H2 at the Gamma point."""
+    config = load_calculator_config({"name": "cp2k", "kpoints": [1, 1, 1],
+                                     "cp2k_density_cutoff_Ry": 200.0, "smearing_eV": 0.1,
+                                     "energy_convergence_eV": 1e-5})
+    assert config.model_dump()["command"] is None  # the default: cp2k.psmp -s
+    def h2(bond_A: float) -> Atoms:
+        atoms = Atoms("H2", positions=[[0, 0, 0], [0, 0, bond_A]], cell=[5.0, 5.0, 5.0],
+                      pbc=True)
+        atoms.center()
+        return atoms
+
+    calc = make_calculator(config, h2(0.74), tmp_path / "cp2k")
+    energies = {}
+    for bond in (0.73, 0.75, 0.74):
+        atoms = h2(bond)
+        atoms.calc = calc
+        energies[bond] = atoms.get_potential_energy()
+    forces = atoms.get_forces()
+    calc.close()
+    written = (tmp_path / "cp2k" / "cp2k.inp").read_text()
+    assert "EPS_SCF 3.675E-07" in written and "ELECTRONIC_TEMPERATURE [K] 1160.5" in written
+    assert "CUTOFF [eV] 2.7211" in written and "KPOINTS" not in written
+    # GTH-PBE H2 is about -1.16 Hartree; the force along the bond is minus the slope of the
+    # energy (central difference), in eV/A, and there is no force across it
+    assert energies[0.74] == pytest.approx(-31.68, abs=0.05)
+    slope = (energies[0.75] - energies[0.73]) / 0.02
+    assert forces[1, 2] == pytest.approx(-slope, abs=0.05)
+    assert forces[0, 2] == pytest.approx(-forces[1, 2], abs=1e-3)
+    assert abs(forces[:, :2]).max() < 1e-3
+
+
+@pytest.mark.parametrize(("command", "exe"), [
+    ("pw.x", "pw.x"),
+    ("mpirun -np 4 pw.x -nk 2", "pw.x"),
+    ("env OMP_NUM_THREADS=2 mpiexec -np 4 cp2k.psmp -s", "cp2k.psmp"),
+    ("srun --mpi=pmi2 /opt/vasp/bin/vasp_std", "/opt/vasp/bin/vasp_std"),
+    ("OMP_NUM_THREADS=1 timeout 3600 pw.x -in x", "pw.x"),
+])
+def test_the_executable_is_found_in_a_launch_command(command, exe):
+    code = {"pw": "espresso", "cp": "cp2k", "va": "vasp"}[Path(exe).name[:2]]
+    assert command_executable(command, code) == exe
+
+
+def test_commands_with_launchers_and_arguments_are_accepted(nio, tmp_path, fake_bin):
+    """Issue 12, defect 4: check_ready looked at the last word, refusing these."""
+    pseudo = tmp_path / "pseudo"
+    pseudo.mkdir()
+    for el in ("Ni", "O"):
+        (pseudo / f"{el}.pbe.UPF").write_text("")
+    check_ready(load_calculator_config({"name": "espresso", "pseudo_dir": str(pseudo),
+                                        "command": "mpirun -np 4 pw.x -nk 2"}), ["Ni", "O"])
+    (tmp_path / "cp2k").mkdir()
+    for name in ("BASIS_MOLOPT", "GTH_POTENTIALS"):
+        (tmp_path / "cp2k" / name).write_text("")
+    cp2k = {"name": "cp2k", "pseudo_dir": str(tmp_path / "cp2k")}
+    check_ready(load_calculator_config({**cp2k, "command": "mpirun -np 2 cp2k.psmp -s"}),
+                ["Ni", "O"])
+    check_ready(load_calculator_config(cp2k), ["Ni", "O"])  # default: cp2k.psmp -s
+    with pytest.raises(ConfigError, match="shell mode") as refused:
+        check_ready(load_calculator_config({**cp2k, "command": "cp2k.psmp"}), ["Ni", "O"])
+    assert "cp2k.psmp -s" in refused.value.one_line()
+    with pytest.raises(ConfigError, match="'aprun'"):  # a Cray launcher, absent here
+        check_ready(load_calculator_config({"name": "espresso", "pseudo_dir": str(pseudo),
+                                            "command": "aprun -n 4 pw.x"}), ["Ni", "O"])
+
+
+def test_espresso_writes_the_hubbard_syntax_its_pw_x_reads(nio, tmp_path, fake_bin):
+    pseudo = tmp_path / "pseudo"
+    pseudo.mkdir()
+    for el in ("Ni", "O"):
+        (pseudo / f"{el}.pbe.UPF").write_text("")
+    base = {"name": "espresso", "pseudo_dir": str(pseudo), "hubbard_U_eV": {"Ni": 6.0},
+            "spin_polarized": True}
+    afm = nio * (2, 1, 1)
+    afm.set_initial_magnetic_moments([2.0, 0.0, -2.0, 0.0])
+
+    def written(config) -> str:
+        calc = make_calculator(load_calculator_config(config), afm.copy(), tmp_path / "qe")
+        calc.write_inputfiles(afm, ["energy", "forces"])
+        return (tmp_path / "qe" / "espresso.pwi").read_text()
+
+    legacy = written(base)  # the fake pw.x says 6.7
+    assert "lda_plus_u       = .true." in legacy and "HUBBARD" not in legacy
+    card = written({**base, "espresso_version": "7.2"})
+    assert "lda_plus_u" not in card and "hubbard_u(" not in card
+    lines = card.split("HUBBARD (atomic)")[1].strip().splitlines()[:2]
+    assert lines == ["U Ni-3d 6.0", "U Ni1-3d 6.0"]
+    species = card.split("ATOMIC_SPECIES")[1].split("\n")[1:4]
+    assert [line.split()[0] for line in species] == ["Ni", "O", "Ni1"]  # the labels it uses
+    (tmp_path / "silent").mkdir()
+    _script(tmp_path / "silent" / "pw.x", "exit 1")  # a pw.x that prints no version
+    silent = {**base, "command": str(tmp_path / "silent" / "pw.x")}
+    with pytest.raises(ConfigError, match="espresso_version"):
+        check_ready(load_calculator_config(silent), ["Ni", "O"])
+
+
+def test_vasp_takes_the_checked_pseudopotential_folder_over_vasp_pp_path(nio, tmp_path,
+                                                                         fake_bin, monkeypatch):
+    """An existing VASP_PP_PATH silently won over the pseudo_dir check_ready had checked."""
+    fake_potcars(tmp_path / "checked", ["Ni", "O"])
+    fake_potcars(tmp_path / "other", ["Ni", "O"])
+    for el in ("Ni", "O"):
+        potcar = tmp_path / "other" / "potpaw_PBE" / el / "POTCAR"
+        potcar.write_text(potcar.read_text().replace("06Sep2000", "OTHER"))
+    monkeypatch.setenv("VASP_PP_PATH", str(tmp_path / "other"))
+    config = load_calculator_config({"name": "vasp", "pseudo_dir": str(tmp_path / "checked")})
+    calc = make_calculator(config, nio, tmp_path / "run")
+    calc.write_input(nio)
+    potcar = (tmp_path / "run" / "POTCAR").read_text()
+    assert "06Sep2000" in potcar and "OTHER" not in potcar
+
+
+def test_a_setting_that_was_never_read_is_refused():
+    with pytest.raises(ConfigError, match="never read") as refused:
+        load_calculator_config({"name": "vasp", "force_convergence_eV_per_A": 0.02})
+    assert refused.value.field == "force_convergence_eV_per_A"
 
 
 def test_missing_executables_and_pseudopotentials_fail_before_any_job(nio, tmp_path,
@@ -123,7 +269,7 @@ def test_u_values_presets_and_k_points(nio):
         check_ready(load_calculator_config({"name": "emt", "hubbard_U_eV": {"Fe": 5.3}}),
                     ["Ni", "O"])
     slab = load_calculator_config({"name": "vasp", "preset": "slab"})
-    assert slab.force_convergence_eV_per_A == 0.02 and slab.energy_convergence_eV == 1e-5
+    assert slab.energy_convergence_eV == 1e-5
     assert kpoints(slab, [10.0, 10.0, 30.0], supercell=(3, 3, 1)) == [2, 2, 1]
     assert kpoints(slab, [2.5, 2.5, 30.0]) == [6, 6, 1]
     bulk = load_calculator_config("vasp")
