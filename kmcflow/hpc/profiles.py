@@ -12,7 +12,8 @@ arrays), ``partition`` (SLURM partition or PBS queue), ``account``, ``qos``, ``n
 ``D-HH:MM:SS`` or seconds), ``modules`` (loaded in order), ``activate`` (a virtual
 environment's ``bin/activate`` script, sourced; a relative path is taken from the folder the
 campaign is prepared in and stored absolute), ``environment`` (variables exported),
-``launchers`` (the launch command of each DFT code, exported as ASE's command variable),
+``launchers`` (the launch command of each DFT code run as a program: ``vasp``, ``espresso``,
+``cp2k``; exported as ASE's command variable; GPAW, a library, is refused here),
 ``array_max_parallel`` (at most this many array tasks at once; SLURM only, PBS Pro's ``-J``
 has no such limit), ``warning_signal_s`` (SLURM only: ask for ``SIGUSR1`` this many seconds
 before the walltime, ``--signal=B:USR1@N``; the task saves and stops cleanly on it. Without it,
@@ -35,7 +36,12 @@ SAFE = r"^[A-Za-z0-9_.+/-]+$"
 SAFE_NAME = r"^[A-Za-z0-9_.+-]+$"
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 LAUNCH_VARIABLES = {"vasp": "ASE_VASP_COMMAND", "espresso": "ASE_ESPRESSO_COMMAND",
-                    "cp2k": "ASE_CP2K_COMMAND", "gpaw": "KMCFLOW_GPAW_COMMAND"}
+                    "cp2k": "ASE_CP2K_COMMAND"}
+# GPAW is a Python library: it computes inside the task's own process, so no launch command
+# reaches it (a 24-core GPAW hop would silently run on one process); refused, not ignored
+NOT_LAUNCHED = {"gpaw": "GPAW runs inside the task's Python process, not as a launched "
+                        "program: kmcflow cannot start it under MPI (remove it; GPAW hops "
+                        "run serially)"}
 _WALLTIME = re.compile(r"^(?:(\d+)-)?(\d{1,3}):([0-5]\d):([0-5]\d)$")
 
 
@@ -107,6 +113,8 @@ class ClusterProfile(BaseModel):
     @classmethod
     def _launchers(cls, value: dict[str, str]):
         for code, command in value.items():
+            if code in NOT_LAUNCHED:
+                raise ValueError(f"launchers.{code}: {NOT_LAUNCHED[code]}")
             if code not in LAUNCH_VARIABLES:
                 raise ValueError(f"unknown code {code!r} in launchers (use "
                                  f"{', '.join(LAUNCH_VARIABLES)})")

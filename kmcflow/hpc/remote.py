@@ -122,9 +122,15 @@ def submit_remote(spec, profile: ClusterProfile, out_dir: str | os.PathLike[str]
     if not submit:
         return project
     _check_mongo(mongo_url)
+    import jobflow_remote
+
+    # jobflow-remote reads JFREMOTE_PROJECTS_FOLDER once, when it is first imported (which
+    # write_project has done): point its live settings at the project written here
     os.environ["JFREMOTE_PROJECTS_FOLDER"] = str(project.parent)
     os.environ["JFREMOTE_PROJECT"] = name
-    from jobflow_remote import submit_flow
+    jobflow_remote.SETTINGS.projects_folder = str(project.parent)
+    jobflow_remote.SETTINGS.project = name
+    submit_flow = jobflow_remote.submit_flow
 
     from kmcflow.workflows.calculators import load_calculator_config
     from kmcflow.workflows.campaign import hop_flow_maker, plan_hops
@@ -135,7 +141,10 @@ def submit_remote(spec, profile: ClusterProfile, out_dir: str | os.PathLike[str]
                                                        load_calculator_config(spec.calculator)))
     flow = maker.make([(h.initial, h.final, h.record) for h in planned], sections, spec.name,
                       {"conditions": spec.conditions})
-    submit_flow(flow, worker=profile.name, project=name, resources=resources(profile))
+    # the execution config carries the profile's modules, environment and DFT launch
+    # commands: without it the jobs would run with none of them
+    submit_flow(flow, worker=profile.name, project=name, exec_config=profile.name,
+                resources=resources(profile))
     return project
 
 

@@ -104,10 +104,11 @@ class PbsScheduler:
         return _submit(PBSIO(), "qsub", "pbs", script)
 
     def active(self, job_ids: list[str]) -> dict[str, str]:
-        """``qstat -t``: every listed job and subjob not finished, as queued or running."""
+        """``qstat -t -w``: every listed job and subjob not finished, as queued or running."""
         if not job_ids:
             return {}
-        proc = _run(["qstat", "-t", *job_ids], "ask qstat")
+        # -w: wide columns, so long job ids (123[4].server.domain) are never cut off
+        proc = _run(["qstat", "-t", "-w", *job_ids], "ask qstat")
         states = {}
         for line in proc.stdout.splitlines():
             parts = line.split()

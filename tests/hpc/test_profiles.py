@@ -61,6 +61,8 @@ def test_pbs_job_names_start_with_a_letter():
     ("scheduler", "lsf", "scheduler"),
     ("environment", {"A B": "x"}, "shell name"),
     ("launchers", {"vasp": "srun vasp\nid"}, "one non-empty line"),
+    # exported as KMCFLOW_GPAW_COMMAND, read by nothing: a 24-core GPAW job ran on one process
+    ("launchers", {"gpaw": "gpaw -P 24 python"}, "inside the task's Python process"),
 ])
 def test_hostile_or_bad_profile_values_are_one_line_errors(tmp_path, field, value, words):
     data = yaml.safe_load((ROOT / "hpc_configs" / "local_slurm.yaml").read_text())

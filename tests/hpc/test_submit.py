@@ -8,6 +8,7 @@ must be what ``qsub`` would take (dependencies, single jobs when no array fits).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -187,3 +188,70 @@ def test_hostile_profile_values_never_reach_a_shell(tmp_path):
     submit_hops(out, [0], scheduler=sched)
     assert "export X='$(touch pwned); `id`'" in sched.scripts[0]
     assert json.loads((out / "submissions.json").read_text())[0]["tasks"] == {"0": "101_0"}
+
+
+def test_jobflow_remote_jobs_get_the_profiles_modules_environment_and_launchers(
+        tmp_path, monkeypatch):
+    """Issue 12, defect 5: submit_flow was called without exec_config, so jobs ran without
+    the profile's modules, environment and DFT commands. No MongoDB runs here: the database
+    step is replaced by a recorder that resolves the names the way jobflow-remote does
+    before it writes to the database (its ConfigManager on the project file written)."""
+    jfr = pytest.importorskip("jobflow_remote", reason="needs the hpc extra")
+    from jobflow_remote.config import ConfigManager
+
+    from kmcflow.hpc import remote
+
+    calls = []
+
+    def recording_submit_flow(flow, worker=None, project=None, exec_config=None,
+                              resources=None, **kwargs):
+        manager = ConfigManager()
+        manager.get_worker(worker_name=worker, project_name=project)
+        config = manager.get_exec_config(exec_config_name=exec_config, project_name=project)
+        calls.append({"worker": worker, "project": project, "exec_config": config,
+                      "resources": resources, "n_jobs": len(list(flow.iterflow()))})
+        return []
+
+    monkeypatch.setattr(jfr, "submit_flow", recording_submit_flow)
+    for name in ("projects_folder", "project"):  # restored after the test
+        monkeypatch.setattr(jfr.SETTINGS, name, getattr(jfr.SETTINGS, name))
+    for var in ("JFREMOTE_PROJECTS_FOLDER", "JFREMOTE_PROJECT"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(remote, "_check_mongo", lambda url: None)
+    profile = profile_from_dict({**yaml_profile("generic_pbs.yaml"), "activate": None})
+    remote.submit_remote(load_campaign(EXAMPLE), profile, tmp_path / "c",
+                         mongo_url="mongodb://db.example:27017/kmc")
+    (call,) = calls
+    assert call["worker"] == "generic-pbs" and call["project"] == "kmcflow_cu_ni_emt"
+    assert call["exec_config"].modules == ["openmpi/4.1", "quantum-espresso/7.2"]
+    assert call["exec_config"].export["ESPRESSO_PSEUDO"] == "/opt/qe/pseudo"
+    assert call["exec_config"].export["ASE_ESPRESSO_COMMAND"] == "mpirun -np 24 pw.x"
+    assert call["resources"]["select"] == "select=1:ncpus=24:mpiprocs=24:mem=98304mb"
+    assert call["n_jobs"] >= 6  # every hop's jobs and the assembly
+
+
+def yaml_profile(name: str) -> dict:
+    import yaml
+
+    return yaml.safe_load((ROOT / "hpc_configs" / name).read_text())
+
+
+def test_pbs_status_asks_for_wide_ids(tmp_path, monkeypatch):
+    """``qstat -t`` cuts job ids at 16 characters (``1234567[3].pbs-s*``), so a running hop
+    read ``no_result``; ``-w`` prints them whole. No PBS server installs here: a stand-in
+    ``qstat`` answers in PBS Pro's two formats, narrow or wide as asked."""
+    from kmcflow.hpc.scheduler import PbsScheduler
+
+    long_id = "1234567[3].pbs-server01.cluster.example"
+    fake = tmp_path / "qstat"
+    fake.write_text("#!/bin/sh\n"
+                    "printf 'Job id            Name             User              Time Use S "
+                    "Queue\\n----------------  ---------------- ----------------  -------- - "
+                    "-----\\n'\n"
+                    'case " $* " in *" -w "*) id="' + long_id + '";; *) id="1234567[3].pbs-s*";; '
+                    "esac\n"
+                    'printf "%s cu_ni_hops me 00:00:10 R workq\\n" "$id"\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    assert PbsScheduler().active(["1234567[].pbs-server01.cluster.example"]) == {
+        long_id: "running"}

@@ -15,7 +15,6 @@ source /home/me/kmcflow/.venv/bin/activate
 export OMP_NUM_THREADS=1
 export ESPRESSO_PSEUDO=/opt/qe/pseudo
 export ASE_ESPRESSO_COMMAND='mpirun -np 24 pw.x'
-export KMCFLOW_GPAW_COMMAND='gpaw -P 24 python'
 export KMCFLOW_WALLTIME_S=86400
 export KMCFLOW_JOB_START_S="$(date +%s)"
 cd /scratch/me/campaigns/cu_ni
