@@ -209,7 +209,7 @@ def step_profile(
     return c_b + (c_a - c_b) * frac
 
 
-def _windows(geometry: CoupleGeometry) -> list[tuple[float, float]]:
+def interface_windows(geometry: CoupleGeometry) -> list[tuple[float, float]]:
     """Half-distance to the neighbouring interface (or box end) below and above each one."""
     pos = np.asarray(geometry.interfaces_z_A, dtype=float)
     order = geometry._order()
@@ -273,7 +273,7 @@ def width_10_90(
     if z.shape != y_all.shape or z.ndim != 1:
         raise ConfigError("z_A and x must be 1-D arrays of equal length", field="x")
     widths = []
-    for i, (lo, hi) in enumerate(_windows(geometry)):
+    for i, (lo, hi) in enumerate(interface_windows(geometry)):
         d = z - geometry.interfaces_z_A[i]
         if geometry.periodic:
             d = (d + 0.5 * geometry.length_z_A) % geometry.length_z_A - 0.5 * geometry.length_z_A

@@ -23,6 +23,7 @@ import numpy as np
 from kmcflow.atomic_io import write_npz
 from kmcflow.errors import CheckpointError, ConfigError
 from kmcflow.kmc import kernels
+from kmcflow.kmc.analysis import CoupleGeometry
 from kmcflow.kmc.catalog import Catalog
 from kmcflow.kmc.lattice import LatticeBlock, LatticeDefinition, build_block, general, preset
 from kmcflow.kmc.rates import ResolvedRates, interface_band_regions, resolve_rates
@@ -45,6 +46,11 @@ class Couple:
     host_of_layer: np.ndarray
     interfaces_z_A: tuple[float, ...]
     first_host_below: tuple[bool, ...]
+
+    def geometry(self, block: LatticeBlock) -> CoupleGeometry:
+        """The analysis' view of this couple (first host = A), for widths and fits."""
+        return CoupleGeometry(float(block.length_z_A), bool(block.periodic_z),
+                              self.interfaces_z_A, self.first_host_below)
 
 
 def couple_geometry(block: LatticeBlock, first_host_fraction: float) -> Couple:

@@ -30,6 +30,29 @@ def first_host_fraction(catalog: Catalog, concentration: np.ndarray) -> np.ndarr
     return concentration[:, a, :] / np.where(total > 0, total, 1.0)
 
 
+def saved_geometry(arrays) -> CoupleGeometry:
+    """The couple geometry stored with a run's observables (``observables.npz``).
+
+    Runs record where the engine put the interfaces (``interfaces_z_A``,
+    ``first_host_below``): with a ``first_host_fraction`` other than 0.5 they are not at the
+    middle. Files written before that was recorded fall back to the half-and-half split,
+    which was the only geometry those versions analysed correctly.
+    """
+    z = np.asarray(arrays["z"], float)
+    length, periodic = float(arrays["length_z_A"]), bool(arrays["periodic_z"])
+    if "interfaces_z_A" in arrays and "first_host_below" in arrays:
+        return CoupleGeometry(length, periodic,
+                              tuple(float(v) for v in np.atleast_1d(arrays["interfaces_z_A"])),
+                              tuple(bool(v) for v in np.atleast_1d(arrays["first_host_below"])))
+    return CoupleGeometry.half_and_half(z, length, periodic)
+
+
+def geometry_arrays(geometry: CoupleGeometry) -> dict[str, np.ndarray]:
+    """What :func:`saved_geometry` reads back, as arrays for an ``.npz`` file."""
+    return {"interfaces_z_A": np.array(geometry.interfaces_z_A, float),
+            "first_host_below": np.array(geometry.a_below, bool)}
+
+
 def width_series(z_A: np.ndarray, x: np.ndarray, geometry: CoupleGeometry):
     """10-90 width and erfc-fit width (2.5631 sigma) of every sample; NaN where undefined."""
     w1090 = np.full(x.shape[0], np.nan)

@@ -30,9 +30,15 @@ from kmcflow import __version__
 from kmcflow.atomic_io import write_json, write_npz
 from kmcflow.errors import CheckpointError, ConfigError
 from kmcflow.kmc import kernels
+from kmcflow.kmc.analysis import CoupleGeometry
 from kmcflow.kmc.catalog import Catalog
 from kmcflow.kmc.engine import Simulation
-from kmcflow.kmc.observables import first_host_fraction, width_series, write_extxyz
+from kmcflow.kmc.observables import (
+    first_host_fraction,
+    geometry_arrays,
+    width_series,
+    write_extxyz,
+)
 
 ProgressCallback = Callable[[float, str], None]
 
@@ -300,6 +306,7 @@ class RunFacts:
     n_events: int
     time_s: float
     bytes_per_site: float
+    geometry: CoupleGeometry
 
     @classmethod
     def of(cls, sim: Simulation) -> RunFacts:
@@ -307,7 +314,8 @@ class RunFacts:
         b = sim.block
         return cls(sim.catalog, b.layer_z_A, b.length_z_A, b.periodic_z, b.definition.name,
                    b.n_sites, int(sim.vac_site.size), sim.rates.regions, sim.rates.event_index,
-                   sim.event_counts, sim.n_events, sim.time_s, sim.bytes_per_site())
+                   sim.event_counts, sim.n_events, sim.time_s, sim.bytes_per_site(),
+                   sim.couple.geometry(b))
 
 
 def event_count_record(facts: RunFacts) -> dict[str, int]:
@@ -328,19 +336,19 @@ def finish_run(facts: RunFacts, settings: RunSettings, rec: _Recorder, work: Pat
                catalog_file: str | None, cpu: float, stalled: bool,
                extra: dict | None = None) -> dict:
     """Write ``observables.npz`` and ``summary.json`` into ``work``; return the summary."""
-    from kmcflow.kmc.analysis import CoupleGeometry, fit_interdiffusion
+    from kmcflow.kmc.analysis import fit_interdiffusion
 
     z = facts.layer_z_A
     catalog = facts.catalog
     x = first_host_fraction(catalog, rec.concentration)
-    geom = CoupleGeometry.half_and_half(z, facts.length_z_A, facts.periodic_z)
+    geom = facts.geometry  # where the engine put the interfaces (first_host_fraction)
     w1090, werf = width_series(z, x, geom)
     write_npz(work / "observables.npz", time=rec.time, z=z,
               species=np.array(catalog.species), concentration=rec.concentration,
               vacancy_concentration=rec.vacancy, width_10_90=w1090, width_erfc=werf,
               msd=rec.msd, n_events=rec.n_events, x_first_host=x,
               length_z_A=np.array(facts.length_z_A),
-              periodic_z=np.array(facts.periodic_z))
+              periodic_z=np.array(facts.periodic_z), **geometry_arrays(geom))
     fit_record: dict | None
     try:
         fit = fit_interdiffusion(rec.time, z, x, geom)

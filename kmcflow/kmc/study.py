@@ -35,15 +35,15 @@ def _load_run(run_dir: Path) -> tuple[dict, dict[str, np.ndarray]]:
 
 def analyze_directory(run_dir: str | os.PathLike[str]) -> dict:
     """Fit and plot a finished run; write ``analysis.json`` and PNGs into the folder."""
-    from kmcflow.kmc.analysis import CoupleGeometry, boltzmann_matano, fit_interdiffusion
+    from kmcflow.kmc.analysis import boltzmann_matano, fit_interdiffusion, interface_windows
+    from kmcflow.kmc.observables import saved_geometry
     from kmcflow.kmc.plots import plot_profiles, plot_width
 
     run = Path(run_dir)
     summary, obs = _load_run(run)
     z, t, x = obs["z"], obs["time"], obs["x_first_host"]
-    periodic = bool(obs["periodic_z"])
-    length = float(obs["length_z_A"])
-    geom = CoupleGeometry.half_and_half(z, length, periodic)
+    geom = saved_geometry(obs)  # where the engine put the interfaces
+    periodic, length = geom.periodic, geom.length_z_A
     result: dict = {"run": str(run), "units": {"D": "Angstrom^2/s", "length": "Angstrom"}}
     fit = None
     try:
@@ -51,15 +51,22 @@ def analyze_directory(run_dir: str | os.PathLike[str]) -> dict:
         result["interdiffusion_erfc"] = fit.record("erfc fit of the first-host fraction")
     except ConfigError as exc:
         result["interdiffusion_erfc"] = {"error": exc.message}
-    # Boltzmann-Matano on the interface with the first host below, half a period around it
+    # Boltzmann-Matano on the interface with the first host below, within its window (half
+    # way to the neighbouring interfaces or the walls), in coordinates relative to its plane
     i_int = geom.a_below.index(True)
     plane = geom.interfaces_z_A[i_int]
-    half = (length / 2) if periodic else length
-    window = np.abs(z - plane) < half / 2 if periodic else np.ones(z.size, bool)
+    lo, hi = interface_windows(geom)[i_int]
+    offset = z - plane
+    if periodic:
+        offset = (offset + 0.5 * length) % length - 0.5 * length
+    window = (offset >= -lo) & (offset <= hi)
+    order = np.argsort(offset[window])
     try:
-        bm = boltzmann_matano(z[window], x[-1][window], float(t[-1]), c_left=1.0, c_right=0.0)
+        bm = boltzmann_matano(offset[window][order], x[-1][window][order], float(t[-1]),
+                              c_left=1.0, c_right=0.0)
         result["boltzmann_matano"] = {
-            "time_s": float(t[-1]), "z_matano_A": bm.z_matano_A,
+            "time_s": float(t[-1]),
+            "z_matano_A": (plane + bm.z_matano_A) % length if periodic else plane + bm.z_matano_A,
             "c_levels": [float(c) for c in bm.c_levels],
             "D_A2_per_s": [None if not np.isfinite(d) else float(d) for d in bm.D_A2_per_s]}
     except ConfigError as exc:  # too little mixing for a Matano analysis

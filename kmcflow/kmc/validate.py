@@ -27,7 +27,6 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from kmcflow.kmc.analysis import (
-    CoupleGeometry,
     fit_interdiffusion,
     width_10_90,
 )
@@ -162,9 +161,7 @@ def _couple_run(sim: Simulation, n_samples: int, t_end: float):
         c = sim.sample()["concentration"]
         tot = c.sum(axis=0)
         x.append(c[0] / np.where(tot > 0, tot, 1.0) if c.shape[0] > 1 else c[0])
-    geom = CoupleGeometry.half_and_half(sim.block.layer_z_A, sim.block.length_z_A,
-                                       sim.block.periodic_z)
-    return times, np.array(x), geom
+    return times, np.array(x), sim.couple.geometry(sim.block)
 
 
 def check_isotope(lattice: str, seed: int = 1, tolerance: float = 0.05,

@@ -217,7 +217,8 @@ def run_decomposed_to_directory(
         facts = RunFacts(sim.catalog, sim.block.layer_z_A, sim.block.length_z_A,
                          sim.block.periodic_z, sim.block.definition.name, sim.n_sites,
                          int(sim.initial_counts[0]), sim.rates.regions, sim.rates.event_index,
-                         counts, n_events, float(rec.time[-1]), bytes_site)
+                         counts, n_events, float(rec.time[-1]), bytes_site,
+                         sim.couple.geometry(sim.block))
         parallel = {
             "mode": "domain decomposition (synchronous sublattice, Shim and Amar 2005)",
             "ranks": sim.size, "grid": list(grid), "sectors_per_rank": sim.n_sectors,

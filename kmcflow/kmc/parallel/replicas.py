@@ -34,6 +34,7 @@ from kmcflow.kmc.catalog import Catalog
 from kmcflow.kmc.runner import ProgressCallback, RunSettings, partial_path, run_to_directory
 
 _SERIES = ("x_first_host", "width_10_90", "width_erfc", "msd")
+_GEOMETRY = ("interfaces_z_A", "first_host_below")
 
 
 def replica_dir(work: Path, replica: int) -> Path:
@@ -43,7 +44,8 @@ def replica_dir(work: Path, replica: int) -> Path:
 
 def _load_replica(folder: Path) -> dict[str, Any]:
     with np.load(folder / "observables.npz", allow_pickle=False) as data:
-        arrays = {k: data[k] for k in ("time", "z", "length_z_A", "periodic_z", *_SERIES)}
+        arrays = {k: data[k] for k in ("time", "z", "length_z_A", "periodic_z", *_GEOMETRY,
+                                       *_SERIES) if k in data.files}
     summary = json.loads((folder / "summary.json").read_text())
     arrays["summary"] = summary
     return arrays
@@ -64,7 +66,8 @@ def reduce_replicas(results: list[dict[str, Any]]) -> tuple[dict[str, np.ndarray
     n = len(results)
     n_samples = min(r["time"].size for r in results)
     arrays: dict[str, np.ndarray] = {k: results[0][k] for k in ("z", "length_z_A",
-                                                                 "periodic_z")}
+                                                                 "periodic_z", *_GEOMETRY)
+                                     if k in results[0]}
     arrays["time"] = results[0]["time"][:n_samples]
     for name in _SERIES:
         stack = np.stack([r[name][:n_samples] for r in results])
@@ -194,11 +197,11 @@ def _finite(x: float) -> float | None:
 
 
 def _fit_mean_profile(arrays: dict[str, np.ndarray]) -> dict:
-    from kmcflow.kmc.analysis import CoupleGeometry, fit_interdiffusion
+    from kmcflow.kmc.analysis import fit_interdiffusion
+    from kmcflow.kmc.observables import saved_geometry
 
     z = arrays["z"]
-    geom = CoupleGeometry.half_and_half(z, float(arrays["length_z_A"]),
-                                        bool(arrays["periodic_z"]))
+    geom = saved_geometry(arrays)
     try:
         fit = fit_interdiffusion(arrays["time"], z, arrays["x_first_host_mean"], geom)
     except ConfigError as exc:
