@@ -101,11 +101,23 @@ def prepare_campaign(spec, profile, out_dir: str | os.PathLike[str]) -> dict[str
 
 def load_plan(out_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """Read ``plan.json`` of a prepared campaign."""
+    from kmcflow.readers import read_json
+
     path = Path(out_dir) / PLAN
     if not path.is_file():
         raise SchedulerError("not a prepared campaign folder (no plan.json)", file=str(path),
                              hint="run `kmcflow campaign prepare` first")
-    return json.loads(path.read_text(encoding="utf-8"))
+    plan = read_json(path, error=SchedulerError, what="campaign plan",
+                     hint="prepare the campaign again in a new folder")
+    hops = plan.get("hops") if isinstance(plan, dict) else None
+    if not isinstance(hops, list) or not all(
+            isinstance(h, dict) and isinstance(h.get("folder"), str)
+            and isinstance(h.get("index"), int) and isinstance(h.get("event_key"), str)
+            for h in hops):
+        raise SchedulerError("not a campaign plan (no list of hops with index, folder and "
+                             "event_key)", file=str(path),
+                             hint="prepare the campaign again in a new folder")
+    return plan
 
 
 def read_record(path: Path) -> dict[str, Any] | None:

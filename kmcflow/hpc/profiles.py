@@ -130,16 +130,11 @@ class ClusterProfile(BaseModel):
 
 def load_profile(path: str | os.PathLike[str]) -> ClusterProfile:
     """Read and validate a profile YAML; errors name the file and the key."""
-    import yaml
+    from kmcflow.readers import read_yaml
 
     p = Path(path)
-    if not p.is_file():
-        raise SchedulerError("cluster profile not found", file=str(p),
-                             hint="see hpc_configs/ for the shipped profiles")
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise SchedulerError(f"malformed YAML: {exc}", file=str(p)) from exc
+    data = read_yaml(p, error=SchedulerError, what="cluster profile",
+                     hint="see hpc_configs/ for the shipped profiles")
     return profile_from_dict(data, str(p))
 
 

@@ -12,7 +12,6 @@ or running; their tasks continue from the checkpoints in their folders.
 from __future__ import annotations
 
 import datetime
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -27,27 +26,32 @@ SUBMISSIONS = "submissions.json"
 
 def load_submissions(out_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """The submission records of a campaign folder (empty if nothing was submitted)."""
+    from kmcflow.readers import read_json
+
     path = Path(out_dir) / SUBMISSIONS
     if not path.is_file():
         return []
-    try:
-        return list(json.loads(path.read_text(encoding="utf-8")))
-    except ValueError as exc:
-        raise SchedulerError(f"unreadable submission record: {exc}", file=str(path),
-                             hint="restore it from a backup or remove it (the scheduler's "
-                             "job ids are then forgotten)") from exc
+    hint = "restore it from a backup or remove it (the scheduler's job ids are then forgotten)"
+    records = read_json(path, error=SchedulerError, what="submission record", hint=hint)
+    if not isinstance(records, list) or not all(
+            isinstance(r, dict) and isinstance(r.get("tasks"), dict)
+            and isinstance(r.get("jobs"), list) for r in records):
+        raise SchedulerError("not a list of submission records", file=str(path), hint=hint)
+    return records
 
 
 def folder_profile(out_dir: str | os.PathLike[str],
                    walltime: str | int | None = None) -> ClusterProfile:
     """The profile stored in the campaign folder, with another walltime if given."""
-    import yaml
+    from kmcflow.readers import read_yaml
 
     path = Path(out_dir) / "profile.yaml"
     if not path.is_file():
         raise SchedulerError("not a prepared campaign folder (no profile.yaml)", file=str(path),
                              hint="run `kmcflow campaign prepare` or `campaign submit` first")
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data = read_yaml(path, error=SchedulerError, what="campaign profile")
+    if not isinstance(data, dict):
+        raise SchedulerError("a cluster profile must be a mapping", file=str(path))
     if walltime is not None:
         data = {**data, "walltime": walltime}
     return profile_from_dict(data, str(path) if walltime is None else "--walltime")

@@ -77,8 +77,8 @@ def _open_store(folder: Path):
         path = folder / "store" / name
         if path.is_file():
             try:
-                json.loads(path.read_text())
-            except ValueError:
+                json.loads(path.read_text(encoding="utf-8"))
+            except (ValueError, RecursionError):
                 path.replace(path.with_suffix(".json.unreadable"))
     return _store(folder)
 
@@ -89,7 +89,7 @@ def _read_structure(path: Path):
 
     try:
         return Structure.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         raise StructureError(f"not a readable structure ({type(exc).__name__}: {exc})",
                              file=str(path), hint="write the endpoint again (pymatgen JSON), "
                              "then `kmcflow campaign resume`") from exc

@@ -416,20 +416,10 @@ def validate_catalog_data(
 
 def read_catalog(path: str | os.PathLike[str]) -> tuple[Catalog | None, list[Problem]]:
     """Read and validate a catalog file; return it (or None) with every problem found."""
+    from kmcflow.readers import read_json
+
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise CatalogError("file not found", file=str(p), hint="check the path") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CatalogError(f"cannot read the file: {exc}", file=str(p)) from exc
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CatalogError(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
-                           file=str(p), field="(syntax)",
-                           hint="fix the JSON syntax (a validator such as `python -m json.tool`"
-                           " shows where)") from exc
+    data = read_json(p, error=CatalogError, what="catalog file")
     return validate_catalog_data(data, p)
 
 

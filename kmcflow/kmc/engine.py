@@ -391,7 +391,9 @@ class Simulation:
             raise CheckpointError(f"cannot read checkpoint: {exc}", file=str(p)) from exc
         try:
             meta = json.loads(content.pop("meta").tobytes().decode())
-        except (KeyError, ValueError) as exc:
+            if not isinstance(meta, dict):
+                raise ValueError("meta is not a JSON object")
+        except (KeyError, ValueError, RecursionError) as exc:
             raise CheckpointError("not a kmcflow checkpoint", file=str(p)) from exc
         if meta.get("format") != CHECKPOINT_FORMAT:
             raise CheckpointError(f"unsupported checkpoint format {meta.get('format')!r}",

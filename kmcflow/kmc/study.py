@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Callable
@@ -16,6 +15,7 @@ from kmcflow.errors import ConfigError
 from kmcflow.kmc.catalog import Catalog
 from kmcflow.kmc.constants import K_B_EV_PER_K
 from kmcflow.kmc.runner import ProgressCallback, RunSettings, run_to_directory
+from kmcflow.readers import read_json
 
 
 def _load_run(run_dir: Path) -> tuple[dict, dict[str, np.ndarray]]:
@@ -24,12 +24,15 @@ def _load_run(run_dir: Path) -> tuple[dict, dict[str, np.ndarray]]:
         if not p.exists():
             raise ConfigError("not a finished kmcflow run (missing file)", file=str(p),
                               hint="give the --out folder of a completed `kmcflow kmc run`")
+    summary = read_json(summary_path, what="run summary")
+    if not isinstance(summary, dict):
+        raise ConfigError("not a run summary (a JSON object)", file=str(summary_path))
     try:
-        summary = json.loads(summary_path.read_text(encoding="utf-8"))
         with np.load(obs_path, allow_pickle=False) as data:
             obs = {k: data[k] for k in data.files}
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot read the run: {exc}", file=str(run_dir)) from exc
+    except (OSError, ValueError, EOFError) as exc:  # a truncated or non-npz file
+        raise ConfigError(f"cannot read the observables: {exc}", file=str(obs_path),
+                          hint="run the simulation again") from exc
     return summary, obs
 
 
@@ -90,8 +93,10 @@ def finished_run(run_dir: Path, settings: RunSettings, catalog_file: str | None)
     if not (path.is_file() and (run_dir / "observables.npz").is_file()):
         return None
     try:
-        summary = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        summary = read_json(path, what="run summary")
+    except ConfigError:
+        return None
+    if not isinstance(summary, dict) or not isinstance(summary.get("inputs", {}), dict):
         return None
     inputs = summary.get("inputs", {})
     wanted = {**asdict(settings), "cells": list(settings.cells)}

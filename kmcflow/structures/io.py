@@ -26,6 +26,7 @@ import numpy as np
 
 from kmcflow.atomic_io import atomic_path, write_text
 from kmcflow.errors import StructureError
+from kmcflow.readers import parse_json, read_json
 
 HOST = "host"
 DISTANCE = "distance_from_interface_A"
@@ -141,11 +142,8 @@ def _read_json_structure(path: Path):
     from pymatgen.core import Structure
     from pymatgen.core.interface import Interface
 
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise StructureError(f"malformed JSON: {exc.msg} at line {exc.lineno}", file=str(path),
-                             hint="give a pymatgen Structure or Interface JSON file") from exc
+    data = read_json(path, error=StructureError, what="structure file",
+                     hint="give a pymatgen Structure or Interface JSON file")
     cls = data.get("@class") if isinstance(data, dict) else None
     module = str(data.get("@module", "")) if isinstance(data, dict) else ""
     if cls not in _ALLOWED_JSON_CLASSES or not module.startswith("pymatgen."):
@@ -245,7 +243,8 @@ def read_structure(source: str | os.PathLike[str], name: str | None = None) -> L
     if len(structure) == 0:
         raise StructureError("the file holds no atoms", file=text)
     if info_raw is not None:
-        record = json.loads(info_raw) if isinstance(info_raw, str) else info_raw
+        record = (parse_json(info_raw, file=text, error=StructureError)
+                  if isinstance(info_raw, str) else info_raw)
         info = InterfaceInfo.from_dict(record, file=text)
         if HOST not in structure.site_properties:
             raise StructureError("an interface file without per-site host labels", file=text,

@@ -10,7 +10,6 @@ template lacks, are listed as not exported. The result is validated by the catal
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 from kmcflow.atomic_io import write_json
 from kmcflow.errors import ConfigError
 from kmcflow.kmc.catalog import event_key, validate_catalog_data
+from kmcflow.readers import read_json
 from kmcflow.tables.table import BarrierTable
 
 
@@ -30,10 +30,10 @@ def export_catalog(table: BarrierTable, out: str | os.PathLike[str],
                           field="catalog_template",
                           hint="add catalog_template: CATALOG.json to the table or pass "
                           "--template CATALOG.json")
-    if not source.is_file():
-        raise ConfigError("catalog template not found", file=str(source),
-                          field="catalog_template")
-    data = json.loads(source.read_text(encoding="utf-8"))
+    data = read_json(source, what="catalog template")
+    if not isinstance(data, dict) or not isinstance(data.get("events"), list):
+        raise ConfigError("the catalog template is not a catalog (no list of events)",
+                          file=str(source), field="events")
     by_key = {event_key(e["species"], e["initial_region"], e["final_region"]): e
               for e in data.get("events", [])}
     exported, skipped = [], []

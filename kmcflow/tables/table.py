@@ -168,12 +168,11 @@ def _row(raw: dict[str, Any], cols, file: str, line: int) -> TableRow:
 
 def read_table(path: str | os.PathLike[str]) -> BarrierTable:
     """Read and validate a table (``.csv``, ``.yaml``/``.yml``)."""
+    from kmcflow.readers import read_text
+
     p = Path(path)
     file = str(p)
-    if not p.is_file():
-        raise ConfigError("table file not found", file=file,
-                          hint="see examples/tables/ for the format")
-    text = p.read_text(encoding="utf-8")
+    text = read_text(p, what="table file", hint="see examples/tables/ for the format")
     meta: dict[str, Any] = {}
     if p.suffix.lower() == ".csv":
         lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
@@ -188,12 +187,9 @@ def read_table(path: str | os.PathLike[str]) -> BarrierTable:
                 raise ConfigError("a row has more fields than the header", file=file)
         rows = [_row(r, cols, file, n + 2) for n, r in enumerate(records)]
     elif p.suffix.lower() in (".yaml", ".yml"):
-        import yaml
+        from kmcflow.readers import parse_yaml
 
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"malformed YAML: {exc}".splitlines()[0], file=file) from exc
+        data = parse_yaml(text, file=file)
         if not isinstance(data, dict) or not isinstance(data.get("rows"), list):
             raise ConfigError("a YAML table is a mapping with a list under 'rows'", file=file,
                               field="rows")

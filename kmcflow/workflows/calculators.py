@@ -98,16 +98,10 @@ def load_calculator_config(data: Any, file: str | None = None) -> CalculatorConf
     if isinstance(data, CalculatorConfig):
         return data
     if isinstance(data, str | Path) and Path(data).suffix.lower() in (".yaml", ".yml", ".json"):
-        path = Path(data)
-        file = str(path)
-        if not path.is_file():
-            raise ConfigError("calculator config not found", file=file, hint="check the path")
-        import yaml
+        from kmcflow.readers import read_yaml
 
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"malformed YAML: {exc}", file=file) from exc
+        file = str(data)
+        data = read_yaml(data, what="calculator config")  # JSON is YAML too
     elif isinstance(data, str):
         data = {"name": data}
     if not isinstance(data, dict):

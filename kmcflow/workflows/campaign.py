@@ -38,7 +38,6 @@ every hop result as plain JSON (:func:`export_results` / :func:`read_results`).
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -133,15 +132,10 @@ class CampaignSpec(_Spec):
 
 def load_campaign(path: str | os.PathLike[str]) -> CampaignSpec:
     """Read and validate a campaign YAML file."""
-    import yaml
+    from kmcflow.readers import read_yaml
 
     p = Path(path)
-    if not p.is_file():
-        raise ConfigError("campaign file not found", file=str(p), hint="check the path")
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"malformed YAML: {exc}", file=str(p)) from exc
+    data = read_yaml(p, what="campaign file")
     try:
         spec = CampaignSpec.model_validate(data)
     except ValidationError as exc:
@@ -381,4 +375,6 @@ def read_results(folder: str | Path) -> list[dict[str, Any]]:
     if not files:
         raise KmcflowError("no hop results in the folder", file=str(folder),
                            hint="run the campaign first")
-    return [json.loads(f.read_text(encoding="utf-8")) for f in files]
+    from kmcflow.readers import read_json
+
+    return [read_json(f, error=KmcflowError, what="hop result") for f in files]

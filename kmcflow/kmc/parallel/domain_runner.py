@@ -105,9 +105,11 @@ def run_decomposed_to_directory(
         info, problem = None, None
         if root and latest.exists():
             try:
-                info = json.loads(latest.read_text())
-            except (OSError, ValueError) as exc:
-                problem = f"cannot read {latest}: {exc}"
+                info = json.loads(latest.read_text(encoding="utf-8"))
+                if not isinstance(info, dict):
+                    raise ValueError("not a JSON object")
+            except (OSError, ValueError, RecursionError) as exc:
+                info, problem = None, f"cannot read {latest}: {exc}"
             else:
                 if info.get("format") != CHECKPOINT_FORMAT or info.get("fingerprint") != \
                         fingerprint:

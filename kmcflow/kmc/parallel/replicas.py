@@ -18,7 +18,6 @@ Restart: a killed replica run resumes replica by replica: finished replicas (the
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import shutil
@@ -32,6 +31,7 @@ from kmcflow.atomic_io import write_json, write_npz
 from kmcflow.errors import CheckpointError, ConfigError, ParallelError
 from kmcflow.kmc.catalog import Catalog
 from kmcflow.kmc.runner import ProgressCallback, RunSettings, partial_path, run_to_directory
+from kmcflow.readers import read_json
 
 _SERIES = ("x_first_host", "width_10_90", "width_erfc", "msd")
 _GEOMETRY = ("interfaces_z_A", "first_host_below")
@@ -46,7 +46,11 @@ def _load_replica(folder: Path) -> dict[str, Any]:
     with np.load(folder / "observables.npz", allow_pickle=False) as data:
         arrays = {k: data[k] for k in ("time", "z", "length_z_A", "periodic_z", *_GEOMETRY,
                                        *_SERIES) if k in data.files}
-    summary = json.loads((folder / "summary.json").read_text())
+    summary = read_json(folder / "summary.json", error=CheckpointError, what="replica summary",
+                        hint="drop --resume to run the replicas afresh")
+    if not isinstance(summary, dict) or not isinstance(summary.get("interdiffusion"), dict):
+        raise CheckpointError("not a replica summary", file=str(folder / "summary.json"),
+                              hint="drop --resume to run the replicas afresh")
     arrays["summary"] = summary
     return arrays
 
@@ -179,7 +183,12 @@ def _check_finished_replica(folder: Path, catalog: Catalog, settings: RunSetting
     """Refuse to reuse a finished replica that was run with other inputs or another catalog."""
     from dataclasses import asdict
 
-    summary = json.loads((folder / "summary.json").read_text())
+    summary = read_json(folder / "summary.json", error=CheckpointError, what="replica summary",
+                        hint="drop --resume to run the replicas afresh")
+    if not isinstance(summary, dict) or not isinstance(summary.get("inputs", {}), dict) \
+            or not isinstance(summary.get("catalog", {}), dict):
+        raise CheckpointError("not a replica summary", file=str(folder / "summary.json"),
+                              hint="drop --resume to run the replicas afresh")
     done = dict(summary.get("inputs", {}))
     wanted = {**asdict(replace(settings, replica=replica)), "cells": list(settings.cells)}
     differs = sorted(k for k, v in wanted.items() if done.get(k) != v)
