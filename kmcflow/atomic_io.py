@@ -77,15 +77,30 @@ def atomic_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
     os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp makes 0700
     try:
         yield tmp
-        if target.exists():
-            old = target.with_name(f".{target.name}.old")
-            if old.exists():
-                shutil.rmtree(old)
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, target)
+        replace_directory(tmp, target)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
+
+
+def replace_directory(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
+    """Move the finished folder ``source`` to ``target``, replacing a folder already there.
+
+    The old ``target`` is renamed aside first and deleted only once ``source`` is in place
+    (if the move fails it is renamed back), so the old folder is never lost before the new
+    one is in place.
+    """
+    source, target = Path(source), Path(target)
+    if not target.exists():
+        os.replace(source, target)
+        return
+    old = target.with_name(f".{target.name}.old")
+    if old.exists():
+        shutil.rmtree(old)
+    os.replace(target, old)
+    try:
+        os.replace(source, target)
+    except BaseException:
+        os.replace(old, target)  # the old folder back where it was
+        raise
+    shutil.rmtree(old)

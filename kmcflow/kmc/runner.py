@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from kmcflow import __version__
-from kmcflow.atomic_io import write_json, write_npz
+from kmcflow.atomic_io import replace_directory, write_json, write_npz
 from kmcflow.errors import CheckpointError, ConfigError
 from kmcflow.kmc import kernels
 from kmcflow.kmc.analysis import CoupleGeometry
@@ -270,9 +270,7 @@ def run_to_directory(
             shutil.rmtree(work, ignore_errors=True)
         raise
     out = Path(out_dir)
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(work, out)
+    replace_directory(work, out)
     return summary
 
 

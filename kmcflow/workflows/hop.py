@@ -56,6 +56,7 @@ class RelaxOutcome:
     converged: bool
     steps: int
     force_calls: int
+    force_calls_before_resume: int = 0
 
 
 def relax_endpoint(atoms, config: CalculatorConfig, settings: RelaxSettings,
@@ -134,6 +135,8 @@ def result_record(hop: dict[str, Any], initial: RelaxOutcome, final: RelaxOutcom
         spline = None
     failure = neb.failure_reason or (None if prefactor.prefactor_Hz is not None
                                      else "prefactor_failed")
+    before = (int(neb.settings.get("force_calls_before_resume") or 0)
+              + initial.force_calls_before_resume + final.force_calls_before_resume)
     return {
         "hop": hop,
         "event_key": hop.get("event_key"),
@@ -151,8 +154,12 @@ def result_record(hop: dict[str, Any], initial: RelaxOutcome, final: RelaxOutcom
         "converged": bool(neb.converged and initial.converged and final.converged),
         "neb_converged": neb.converged,
         "endpoints_converged": [initial.converged, final.converged],
+        # this run's calls; a run that continued a killed one also spent the calls before
         "force_calls": (neb.force_calls + initial.force_calls + final.force_calls
                         + prefactor.force_calls),
+        "force_calls_before_resume": before,
+        "force_calls_all_runs": (neb.force_calls + initial.force_calls + final.force_calls
+                                 + prefactor.force_calls + before),
         "neb_force_calls": neb.force_calls,
         "failure_reason": failure,
         "failure_message": neb.message or (prefactor.failure or ""),

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from atomate2.ase.jobs import AseRelaxMaker
+from atomate2.ase.jobs import _ASE_DATA_OBJECTS, AseRelaxMaker
 from atomate2.ase.neb import AseNebFromImagesMaker
 from emmet.core.neb import NebResult
 from jobflow import Maker, job
@@ -40,6 +40,7 @@ from kmcflow.workflows.hop import PrefactorSettings, RelaxOutcome, result_record
 from kmcflow.workflows.neb import (
     NebOutcome,
     NebSettings,
+    counted,
     interpolate_band,
     moved_index,
     relax_band,
@@ -75,15 +76,33 @@ class RelaxMaker(AseRelaxMaker):
         config = load_calculator_config(self.calculator_config)
         atoms = _atoms(mol_or_struct)
         calculator = make_calculator(config, atoms, Path.cwd() / "relax")
+        before = 0
         if self.checkpoint_dir is not None and isinstance(mol_or_struct, Structure):
             path = checkpoint_path(self.checkpoint_dir, atoms)
-            if resume_positions(path, atoms):  # a killed run of this input got this far
+            resumed = resume_positions(path, atoms)
+            if resumed is not None:  # a killed run of this input got this far
+                before = resumed
                 mol_or_struct = Structure(mol_or_struct.lattice, mol_or_struct.species,
                                           atoms.positions, coords_are_cartesian=True,
                                           site_properties=mol_or_struct.site_properties)
-            calculator = saving_positions(calculator, path)
-        self._calculator = calculator
+            calculator = saving_positions(calculator, path, calls_before=before)
+        counter = [0]
+        self._calculator = counted(calculator, counter)
+        self._force_calls = (counter, before)
         return super().run_ase(mol_or_struct, prev_dir=prev_dir)
+
+    @job(data=_ASE_DATA_OBJECTS)
+    def make(self, mol_or_struct, prev_dir=None):
+        """Relax as atomate2's maker does; the document's tags carry the force calls.
+
+        ``force_calls=N`` (this run) and ``force_calls_before_resume=M`` (the runs a kill
+        interrupted), read back by :func:`relax_force_calls`.
+        """
+        doc = AseRelaxMaker.make.original(self, mol_or_struct, prev_dir)
+        counter, before = self._force_calls
+        doc.tags = [*(doc.tags or []), f"force_calls={counter[0]}",
+                    f"force_calls_before_resume={before}"]
+        return doc
 
 
 class HopNebResult(NebResult):
@@ -207,11 +226,18 @@ def interpolate_job(initial, final, n_images: int, method: str = "idpp") -> list
     return [AseAtomsAdaptor.get_structure(a) for a in images]
 
 
+def relax_force_calls(doc) -> tuple[int, int]:
+    """Force calls of a :class:`RelaxMaker` document: (this run, the runs before a resume)."""
+    tags = dict(t.split("=", 1) for t in (getattr(doc, "tags", None) or []) if "=" in t)
+    return int(tags.get("force_calls", 0)), int(tags.get("force_calls_before_resume", 0))
+
+
 def _relax_outcome(doc) -> RelaxOutcome:
     energy = getattr(getattr(doc, "output", None), "energy", None)
     converged = getattr(doc, "is_force_converged", None)
+    calls, before = relax_force_calls(doc)
     return RelaxOutcome(None, float(energy) if energy is not None else float("nan"),
-                        bool(converged) if converged is not None else True, 0, 0)
+                        bool(converged) if converged is not None else True, 0, calls, before)
 
 
 @job

@@ -37,28 +37,38 @@ def checkpoint_path(folder: str | Path, atoms) -> Path:
     return Path(folder) / f"relax_{structure_digest(atoms)}.npz"
 
 
-def resume_positions(path: Path, atoms) -> bool:
-    """Put the saved positions into ``atoms`` if ``path`` holds a fitting set; say if it did."""
+def resume_positions(path: Path, atoms) -> int | None:
+    """Put the saved positions into ``atoms`` if ``path`` holds a fitting set.
+
+    Returns the force calls the killed runs had spent (0 for a checkpoint that does not
+    record them), or None when there was nothing to resume from.
+    """
     if not path.is_file():
-        return False
+        return None
     try:
         with np.load(path, allow_pickle=False) as data:
             positions = data["positions"]
-    except (OSError, ValueError, KeyError):  # unreadable: start from the input
-        return False
-    if positions.shape != (len(atoms), 3):
-        return False
+            calls = int(data["force_calls"]) if "force_calls" in data.files else 0
+    except (OSError, ValueError, KeyError, EOFError):  # unreadable: start from the input
+        return None
+    if positions.shape != (len(atoms), 3) or not np.all(np.isfinite(positions)):
+        return None
     atoms.positions = positions
-    return True
+    return max(calls, 0)
 
 
-def saving_positions(inner, path: Path):
-    """Wrap an ASE calculator so that every evaluated structure's positions are saved."""
+def saving_positions(inner, path: Path, calls_before: int = 0):
+    """Wrap an ASE calculator so that every evaluated structure's positions are saved.
+
+    The file also counts the force calls of every run of this relaxation so far
+    (``calls_before`` from the runs a kill interrupted, plus this one's).
+    """
     from ase.calculators.calculator import Calculator, all_changes
 
     from kmcflow.atomic_io import write_npz
 
     path.parent.mkdir(parents=True, exist_ok=True)
+    calls = [calls_before]
 
     class Saving(Calculator):
         implemented_properties = ("energy", "forces", "free_energy")
@@ -70,7 +80,9 @@ def saving_positions(inner, path: Path):
                             "free_energy": inner.results.get("free_energy",
                                                              inner.results["energy"]),
                             "forces": inner.results["forces"]}
-            write_npz(path, positions=np.asarray(self.atoms.positions))
+            calls[0] += 1
+            write_npz(path, positions=np.asarray(self.atoms.positions),
+                      force_calls=np.array(calls[0]))
 
     return Saving()
 

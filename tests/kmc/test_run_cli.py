@@ -134,3 +134,28 @@ def test_resume_with_other_flags_is_refused(examples: Path, tmp_path: Path, caps
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "--samples" in err[0] and "checkpoint" in err[0]
     assert (partial_path(target) / "checkpoint.npz").exists()  # kept for a proper resume
+
+
+def test_a_run_that_fails_at_the_last_step_keeps_the_previous_output(examples, tmp_path,
+                                                                     monkeypatch):
+    """The old output folder was deleted before the new one was renamed into place; a failure
+    in between (disk quota, a kill) lost both. Now it is swapped out and back."""
+    import os
+
+    out = tmp_path / "run"
+    args = ["kmc", "run", str(examples / "isotope_couple.json"), "--steps", "2000",
+            "--cells", "4", "4", "8", "--samples", "3", "--out", str(out), "--no-plots"]
+    assert main(args) == 0
+    before = (out / "summary.json").read_text()
+    real_replace = os.replace
+
+    def failing_replace(src, dst):
+        if str(src).endswith(".partial"):
+            raise OSError(28, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    with pytest.raises(OSError, match="No space left"):
+        main([*args, "--seed", "7"])
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert (out / "summary.json").read_text() == before

@@ -37,6 +37,14 @@ def test_rerun_computes_only_the_missing_hops(campaign):
     assert report["failed"] == [] and report["levels_of_theory"] == 1
     again = run_campaign(load_campaign(EXAMPLE), out)
     assert again["report"]["computed"] == 0 and again["report"]["reused"] == 6
+    for result in read_results(out / "results"):
+        # every force call of the hop: both relaxations (once left out of campaign results),
+        # the band and the prefactor's displacements
+        relax = result["force_calls"] - result["neb_force_calls"] - \
+            result["prefactor"]["force_calls"]
+        assert relax >= 2 and result["neb_force_calls"] > 0
+        assert result["force_calls_before_resume"] == 0
+        assert result["force_calls_all_runs"] == result["force_calls"]
 
 
 def test_catalog_covers_every_key_and_the_engine_runs_it(campaign, tmp_path, capsys):

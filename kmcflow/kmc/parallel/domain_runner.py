@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from kmcflow.atomic_io import write_json, write_npz
+from kmcflow.atomic_io import replace_directory, write_json, write_npz
 from kmcflow.errors import CheckpointError, ParallelError
 from kmcflow.kmc.catalog import Catalog
 from kmcflow.kmc.parallel.domain import DomainSimulation
@@ -240,7 +240,5 @@ def run_decomposed_to_directory(
         latest.unlink(missing_ok=True)
         shutil.rmtree(ckdir, ignore_errors=True)
         out = Path(out_dir)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(work, out)
+        replace_directory(work, out)
     return comm.bcast(summary, root=0)

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from kmcflow.atomic_io import write_json, write_npz
+from kmcflow.atomic_io import replace_directory, write_json, write_npz
 from kmcflow.errors import CheckpointError, ConfigError, ParallelError
 from kmcflow.kmc.catalog import Catalog
 from kmcflow.kmc.runner import ProgressCallback, RunSettings, partial_path, run_to_directory
@@ -172,9 +172,7 @@ def run_replicas(
         if plots:
             _plot_bands(arrays, work, catalog.name)
         out = Path(out_dir)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(work, out)
+        replace_directory(work, out)
     return comm.bcast(summary, root=0)
 
 
