@@ -264,6 +264,7 @@ def _summarize(settings, spec, campaign, catalog, study, out: Path) -> dict[str,
             "samples": settings.samples, "seed": settings.seed,
             "replicas": settings.replicas},
         "catalog": "campaign/catalog.json", "events": events,
+        "boundary_z": catalog.interface.boundary_z,
         "bulk_barriers_eV": bulk,
         "executed_barrier_range_eV": [min(executed), max(executed)] if executed else None,
         "transfer_energies_eV": transfer,
@@ -321,20 +322,24 @@ def _report(s: dict[str, Any]) -> str:
                      f"{row['D_A2_per_s'] * 1e-16:.4g} |")
     err = a["Ea_stderr_eV"]
     r2 = a.get("r_squared")
+    source = a.get("Ea_stderr_source")
     lines += ["", f"E_a = **{a['Ea_eV']:.3f}"
               + (f" ± {err:.3f}" if err is not None and math.isfinite(err) else "")
               + f" eV**, D0 = **{a['D0_cm2_per_s']:.3g} cm²/s**"
-              + (f", R² = {r2:.4f}" if r2 is not None else "") + ".",
+              + (f", R² = {r2:.4f}" if r2 is not None else "") + "."
+              + (f" The ± is one standard error from {source}." if source else ""),
               "", f"![Arrhenius]({s['arrhenius_plot']})", ""]
     if s["executed_barrier_range_eV"]:
         lo, hi = s["executed_barrier_range_eV"]
         lines += [
             "## Reading E_a", "",
-            f"The executed hops have barriers from {lo:.3f} to {hi:.3f} eV. The box is closed "
-            "and holds a fixed number of vacancies, so no vacancy is formed during the run and "
-            "E_a is a migration energy. Interdiffusion in a closed couple follows its slow "
-            "mode, carried by the slower host, so E_a lies near the top of the range; its "
-            "statistical error is the ± above (replicas per temperature). Where the hosts "
+            f"The executed hops have barriers from {lo:.3f} to {hi:.3f} eV. The box "
+            + ("is periodic along z (two interfaces)" if s.get("boundary_z") == "periodic"
+               else "is closed along z (one interface)")
+            + " and holds a fixed number of vacancies, so no vacancy is formed during the run "
+            "and E_a is a migration energy. Interdiffusion with a fixed number of vacancies "
+            "follows the couple's slow mode, carried by the slower host, so E_a lies near the "
+            "top of the range. Where the hosts "
             "differ in vacancy and solute energies the cross-interface hop pairs are "
             "asymmetric, and the vacancies gather in the host where they cost less. Energy "
             "change of each cross-interface hop, E(A->B) - E(B->A) (eV):", ""]

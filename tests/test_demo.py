@@ -66,6 +66,11 @@ def test_interfaces_widen_and_the_arrhenius_fit_is_tight(demo):
     for figure in ("width_vs_time.png", "kmc/arrhenius.png"):
         assert f"]({figure})" in report and (out / figure).is_file()
     assert "E_a = **" in report and "Cu/Cu->Cu" in report
+    # the report describes the box the engine ran (the bi-crystal is periodic: it once said
+    # "closed") and where E_a's error comes from (two replicas: the fit residuals)
+    boundary = load_catalog(out / "campaign" / "catalog.json").interface.boundary_z
+    assert ("is periodic along z" if boundary == "periodic" else "is closed along z") in report
+    assert "one standard error from the scatter of ln D about the fitted line" in report
 
 
 def test_a_second_run_reuses_every_stage(demo):

@@ -176,7 +176,11 @@ def arrhenius_study(
     predicted = fit.ln_D0 - fit.Ea_eV / (K_B_EV_PER_K * np.array(temps))
     total = float(np.sum((ln_d - ln_d.mean()) ** 2))
     r_squared = 1.0 - float(np.sum((ln_d - predicted) ** 2)) / total if total > 0 else None
+    error_source = ("the replicas' standard errors of D (fit weighted by them)"
+                    if use_err is not None else "the scatter of ln D about the fitted line "
+                    "(unweighted fit: fewer than three replicas per temperature)")
     result = {"temperatures": rows, "Ea_eV": fit.Ea_eV, "Ea_stderr_eV": fit.Ea_stderr_eV,
+              "Ea_stderr_source": error_source,
               "r_squared": r_squared,
               "D0_A2_per_s": fit.D0, "D0_stderr_A2_per_s": fit.D0_stderr,
               "D0_cm2_per_s": fit.D0 * 1e-16, "plot": "arrhenius.png"}
