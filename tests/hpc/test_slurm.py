@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -125,6 +126,10 @@ def test_array_with_a_failure_and_a_walltime_kill_resumes_to_a_complete_catalog(
     neb = resumed["neb_settings"]
     assert neb["resumed_from_stage"] in ("plain", "climb")
     assert neb["force_calls_before_resume"] >= saved_calls > 0
+    # the hop's cost is reported both ways: this run, and every run of it
+    assert resumed["force_calls_before_resume"] >= neb["force_calls_before_resume"]
+    assert resumed["force_calls_all_runs"] == (resumed["force_calls"]
+                                               + resumed["force_calls_before_resume"])
     # the same hop from scratch (a copy of the folder without its checkpoints and store)
     fresh_out = tmp_path / "fresh"
     shutil.copytree(out, fresh_out)
@@ -145,6 +150,68 @@ def test_array_with_a_failure_and_a_walltime_kill_resumes_to_a_complete_catalog(
     assert json.loads((out / "report.json").read_text())["failed"] == []
     assert main(["campaign", "resume", str(out)]) == 0
     assert "nothing to resume" in capsys.readouterr().out
+
+
+def test_a_failed_hop_killed_on_its_rerun_never_reads_done_and_is_resubmitted(
+        slurm, tmp_path, capsys, monkeypatch):
+    """Issue 12, defect 1, on a real SLURM: a band fails (a step limit of 2 leaves it
+    not_converged, with a result.json), the hop is resubmitted, and the rerun is killed by
+    ``scancel --signal=KILL`` while it computes (out of memory, a node lost). Before, status
+    said done from the moment the rerun removed failure.json, resume skipped the hop and
+    collect assembled the stale failed result."""
+    monkeypatch.chdir(ROOT)
+    campaign = tmp_path / "rerun.yaml"
+    campaign.write_text(yaml.safe_dump({**CAMPAIGN, "name": "cu_ni_rerun",
+                                        "neb": {"n_images": 4, "fmax_eV_per_A": 0.05,
+                                                "steps": 2}}))
+    out = tmp_path / "camp"
+    assert main(["campaign", "prepare", str(campaign), "--profile", str(PROFILE),
+                 "--out", str(out)]) == 0
+    plan = json.loads((out / "plan.json").read_text())
+    hop = next(h["index"] for h in plan["hops"] if h["origin"] == "interface")  # ~290 atoms
+    folder = out / plan["hops"][hop]["folder"]
+    assert main(["campaign", "submit", str(campaign), "--profile", str(PROFILE), "--out",
+                 str(out), "--only", str(hop), "--walltime", "00:20:00"]) == 0
+    _wait(out, slurm, 900)
+    state = _status_json(out, capsys)[hop]
+    assert (state["state"], state["reason"]) == ("failed", "not_converged"), state
+    first_start = json.loads((folder / "started.json").read_text())["started"]
+
+    assert main(["campaign", "submit", str(campaign), "--profile", str(PROFILE), "--out",
+                 str(out), "--only", str(hop), "--walltime", "00:20:00"]) == 0
+    rerun = load_submissions(out)[-1]
+    job = rerun["tasks"][str(hop)]
+    seen = []
+    deadline = time.time() + 600
+    while time.time() < deadline:  # until the rerun computes: its own attempt, records aside
+        seen.append(_status_json(out, capsys)[hop]["state"])
+        started = json.loads((folder / "started.json").read_text())
+        if started.get("started") != first_start and not (folder / "failure.json").exists():
+            break
+        assert slurm.active([rerun["jobs"][0]]), "the rerun ended before it could be killed"
+        time.sleep(0.3)
+    seen.append(_status_json(out, capsys)[hop]["state"])
+    # SIGKILL to the batch step itself (plain --signal=KILL is a cancel: SIGTERM first)
+    subprocess.run(["scancel", "--batch", "--signal=KILL", job], check=True)
+    while slurm.active([rerun["jobs"][0]]) and time.time() < deadline:
+        seen.append(_status_json(out, capsys)[hop]["state"])
+        time.sleep(0.3)
+    slurm_gone = time.time() + 60
+    while slurm.active([rerun["collect_job"]]) and time.time() < slurm_gone:
+        time.sleep(0.5)  # the collect job that waited for the killed task
+    state = _status_json(out, capsys)[hop]
+    seen.append(state["state"])
+    assert "done" not in seen, seen
+    assert "running" in seen
+    assert (state["state"], state["reason"]) == ("failed", "no_result"), state
+    report = {f["event_key"]: f for f in json.loads((out / "report.json").read_text())["failed"]}
+    assert report[plan["hops"][hop]["event_key"]]["failure_reason"] == "missing"
+
+    capsys.readouterr()
+    assert main(["campaign", "resume", str(out)]) == 0
+    resumed = load_submissions(out)[-1]
+    assert str(hop) in resumed["tasks"]
+    subprocess.run(["scancel", *resumed["jobs"], resumed["collect_job"]], check=False)
 
 
 @pytest.mark.dft
