@@ -10,7 +10,6 @@ destination site, so exactly one atom differs, by the hop length (minimum image)
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -42,6 +41,20 @@ class EndpointPair:
     touches_fixed_atoms: bool
 
 
+def _repeats_within(limit: list[int], most: int):
+    """Every diagonal repeat (a, b, c) with a <= limit[0], ... and a * b * c <= most."""
+    for a in range(1, limit[0] + 1):
+        if a > most:
+            return
+        for b in range(1, limit[1] + 1):
+            if a * b > most:
+                break
+            for c in range(1, limit[2] + 1):
+                if a * b * c > most:
+                    break
+                yield a, b, c
+
+
 def choose_supercell(matrix: np.ndarray, n_sites: int, min_image_distance_A: float, *,
                      in_plane_only: bool, max_atoms: int = DEFAULT_MAX_ATOMS,
                      source: str | None = None) -> tuple[tuple[int, int, int], float]:
@@ -54,11 +67,17 @@ def choose_supercell(matrix: np.ndarray, n_sites: int, min_image_distance_A: flo
     limit = [math.ceil(min_image_distance_A / max(L * 0.5, 1e-9)) + 1 for L in lengths]
     if in_plane_only:
         limit[2] = 1
+    # no repeat may exceed max_atoms, so no axis needs more than max_atoms / n_sites copies:
+    # the search stays small however large the distance asked for
+    most = max(1, max_atoms // max(n_sites, 1))
+    limit = [min(k, most) for k in limit]
     best: tuple[int, float, tuple[int, int, int], float] | None = None
-    for reps in itertools.product(*(range(1, k + 1) for k in limit)):
+    for reps in _repeats_within(limit, most):
         count = n_sites * reps[0] * reps[1] * reps[2]
         if best is not None and count > best[0]:
             continue
+        if min(r * L for r, L in zip(reps, lengths, strict=True)) + 1e-9 < min_image_distance_A:
+            continue  # a repeated cell vector is itself shorter than the distance asked for
         distance = shortest_lattice_vector(m * np.asarray(reps)[:, None])
         if distance + 1e-9 < min_image_distance_A:
             continue
@@ -67,14 +86,11 @@ def choose_supercell(matrix: np.ndarray, n_sites: int, min_image_distance_A: flo
         if best is None or (count, spread) < (best[0], best[1]):
             best = (count, spread, reps, distance)
     if best is None:
-        what = "thicken the slab or use vacuum" if in_plane_only else "check the cell"
-        raise StructureError(f"no repeat of the cell keeps vacancy images "
-                             f"{min_image_distance_A:g} Angstrom apart", file=source,
-                             field="min_image_distance_A", hint=f"lower the distance or {what}")
-    if best[0] > max_atoms:
-        raise StructureError(f"the endpoint supercell needs {best[0]} atoms, above the limit "
-                             f"of {max_atoms}", file=source, field="max_atoms",
-                             hint="raise --max-atoms or lower --min-image-distance")
+        what = " or thicken the slab (use vacuum)" if in_plane_only else ""
+        raise StructureError(f"no repeat of the cell within {max_atoms} atoms keeps vacancy "
+                             f"images {min_image_distance_A:g} Angstrom apart", file=source,
+                             field="max_atoms",
+                             hint=f"lower --min-image-distance, raise --max-atoms{what}")
     return best[2], best[3]
 
 
