@@ -74,8 +74,12 @@ def _bounded_loader(max_nodes: int):
     return BoundedSafeLoader
 
 
+class _TooLarge(Exception):
+    """A YAML document that expands to more nodes than allowed."""
+
+
 def _check_expansion(root, max_nodes: int) -> None:
-    """Raise ``ValueError`` if ``root`` expands to more than ``max_nodes`` nodes.
+    """Raise :class:`_TooLarge` if ``root`` expands to more than ``max_nodes`` nodes.
 
     Each node's expanded size is computed once (aliases share node objects), so a
     billion-laughs document is measured in microseconds, never expanded.
@@ -98,8 +102,8 @@ def _check_expansion(root, max_nodes: int) -> None:
         if children_done:
             total = 1 + sum(size[id(c)] for c in children)
             if total > max_nodes:
-                raise ValueError(f"the YAML expands to more than {max_nodes:,} nodes "
-                                 "(aliases repeating aliases)")
+                raise _TooLarge(f"the YAML expands to more than {max_nodes:,} nodes "
+                                "(aliases repeating aliases)")
             size[id(node)] = total
         else:
             stack.append((node, True))
@@ -114,14 +118,17 @@ def parse_yaml(text: str, *, file: str | None = None,
 
     try:
         return yaml.load(text, Loader=_bounded_loader(max_nodes))  # a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise error(f"malformed YAML: {first}", file=file, hint=hint) from exc
+    except _TooLarge as exc:
+        raise error(str(exc), file=file, hint=hint or "write the values out instead of "
+                    "nesting aliases") from exc
     except RecursionError as exc:
         raise error("the YAML is nested too deeply to read", file=file, hint=hint) from exc
-    except ValueError as exc:
-        raise error(str(exc).splitlines()[0], file=file, hint=hint or "write the values out "
-                    "instead of nesting aliases") from exc
+    except (yaml.YAMLError, ValueError, KeyError, IndexError, AttributeError, TypeError,
+            OverflowError) as exc:  # the safe constructors raise these for bad tagged values
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        what = first if isinstance(exc, yaml.YAMLError) else (
+            f"a value cannot be read ({type(exc).__name__}: {first})")
+        raise error(f"malformed YAML: {what}", file=file, hint=hint) from exc
 
 
 def read_yaml(path: str | os.PathLike[str], *, error: type[KmcflowError] = ConfigError,

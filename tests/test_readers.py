@@ -104,3 +104,16 @@ def test_the_alias_bomb_is_measured_not_expanded():
     shared = "a: &x [1, 2]\nb: *x\nc: *x\n"  # ordinary aliases stay fine
     assert parse_yaml(shared) == {"a": [1, 2], "b": [1, 2], "c": [1, 2]}
     assert json.loads(json.dumps(parse_yaml("x: 1"))) == {"x": 1}
+
+
+@pytest.mark.parametrize("text", ['a: !!bool maybe', 'a: !!int ""', 'a: !!float ""',
+                                  'a: !!timestamp "x"', "a: 2001-02-30"])
+def test_values_the_safe_constructors_cannot_build_are_one_line_errors(text):
+    """PyYAML's safe constructors raise KeyError, IndexError, AttributeError and ValueError
+    for such values, not YAMLError: they escaped as tracebacks."""
+    from kmcflow.errors import ConfigError
+    from kmcflow.readers import parse_yaml
+
+    with pytest.raises(ConfigError, match="malformed YAML") as refused:
+        parse_yaml(text, file="bad.yaml")
+    assert refused.value.one_line().startswith("bad.yaml: malformed YAML")

@@ -16,6 +16,7 @@ The next run of the task continues from the checkpoints.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -153,12 +154,18 @@ def run_task(out_dir: str | os.PathLike[str], index: int) -> dict[str, Any]:
         maker.neb_maker.checkpoint_dir = str(folder / "neb_checkpoint")
         maker.relax_maker.checkpoint_dir = str(folder / "relax_checkpoint")
         initial, final = (_read_structure(folder / f"{n}.json") for n in ("initial", "final"))
+        # the hop's own (unrelaxed) endpoints: its band checkpoint continues only this hop
+        maker.neb_maker.checkpoint_identity = {"hop": [
+            hashlib.sha256((folder / f"{n}.json").read_bytes()).hexdigest()[:16]
+            for n in ("initial", "final")]}
         store = _open_store(folder)
         key = cache_key(hop["record"], initial, final, maker.settings())
         result = find_done(store, key)
         if result is None:
             failed = run_flow(maker.make(initial, final, hop["record"]), store, folder / "jobs")
-            result = find_done(store, key, include_failed=True)
+            # a flow that raised has no result of its own: the store's newest failed result
+            # is an earlier attempt's and must not stand in for this one
+            result = None if failed else find_done(store, key, include_failed=True)
             if result is None:
                 raise FlowFailed(failed or JobFailure(
                     None, "RuntimeError", "the hop flow stopped before its result job", ""))

@@ -6,6 +6,8 @@ A row's ``recipe`` is either a named, built-in recipe or a pair of endpoint file
     recipe: {initial: hop_initial.extxyz, final: hop_final.extxyz, calculator: emt,
              n_images: 4, relax: true}
 
+Endpoint files and a calculator config file are read relative to the table's folder.
+
 Built-in: ``ase_emt_au_al100`` (ASE's NEB tutorial: an Au adatom hopping between hollow sites
 of Al(100), a 2x2x3 slab with the bottom two layers fixed, EMT; the tutorial reports 0.374
 eV), and ``emt_vacancy_hop_<El>`` for El in Cu, Ni, Al, Au (a vacancy hop in the bundled fcc
@@ -18,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from kmcflow.errors import ConfigError
+from kmcflow.errors import ConfigError, KmcflowError
 
 
 def _endpoints(recipe: dict[str, Any], base: Path):
@@ -43,8 +45,12 @@ def _endpoints(recipe: dict[str, Any], base: Path):
         raise ConfigError("a recipe needs a name or both 'initial' and 'final'", field="recipe")
     from kmcflow.workflows.hop import read_atoms
 
+    calculator = recipe.get("calculator", "emt")
+    if isinstance(calculator, str) and calculator.endswith((".yaml", ".yml", ".json")) and \
+            not Path(calculator).is_absolute():
+        calculator = str(base / calculator)  # a config file beside the table, like the endpoints
     return (read_atoms(base / recipe["initial"]), read_atoms(base / recipe["final"]),
-            recipe.get("calculator", "emt"))
+            calculator)
 
 
 def recompute_barrier(recipe: dict[str, Any], base: Path, workdir: Path) -> dict[str, Any]:
@@ -64,8 +70,16 @@ def recompute_barrier(recipe: dict[str, Any], base: Path, workdir: Path) -> dict
     neb = NebSettings(n_images=int(recipe.get("n_images", 4)))
     relax = RelaxSettings(enabled=bool(recipe.get("relax", True)))
     check_endpoints(initial, final)
-    ini = relax_endpoint(initial, config, relax, workdir / "relax_initial")
-    fin = relax_endpoint(final, config, relax, workdir / "relax_final")
+    try:
+        ini = relax_endpoint(initial, config, relax, workdir / "relax_initial")
+        fin = relax_endpoint(final, config, relax, workdir / "relax_final")
+    except KmcflowError:
+        raise
+    except Exception as exc:  # the code failed on an endpoint: no barrier, say why
+        return {"calculator": config.name, "n_images": neb.n_images,
+                "recompute_failure": "calculator_error",
+                "recompute_note": f"relaxing the endpoints failed: {type(exc).__name__}: "
+                f"{' '.join(str(exc).split())[:300]}"}
     band = run_neb(ini.atoms, fin.atoms, config, neb, workdir / "neb")
     record = {"calculator": config.name, "n_images": neb.n_images,
               "neb_converged": bool(band.converged), "force_calls": int(band.force_calls),

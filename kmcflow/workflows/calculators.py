@@ -197,16 +197,24 @@ def command_executable(command: str, code: str) -> str | None:
         words = shlex.split(command)
     except ValueError:
         return None
+    candidates = [w for w in words if not (w.startswith("-") or w.isdigit() or _assignment(w)
+                                           or Path(w).name in LAUNCHERS)]
     prefixes = _EXECUTABLE_PREFIX.get(code, ())
-    for word in words:
-        if Path(word).name.startswith(prefixes):
+    named = [w for w in candidates if Path(w).name.startswith(prefixes)]
+    # an option's value can look like the code too (--wdir /scratch/vasp_runs): a word that
+    # runs wins over one that only looks right
+    for word in named:
+        if shutil.which(word) is not None:
             return word
-    for word in words:
-        if word.startswith("-") or word.isdigit() or ("=" in word and "/" not in word.split(
-                "=")[0]) or Path(word).name in LAUNCHERS:
-            continue
-        return word
-    return None
+    if named:
+        return named[0]
+    return candidates[0] if candidates else None
+
+
+def _assignment(word: str) -> bool:
+    """Whether a command word is a ``VAR=value`` environment assignment."""
+    name = word.split("=", 1)[0]
+    return "=" in word and name.replace("_", "a").isalnum() and not name[:1].isdigit()
 
 
 def espresso_pseudopotentials(config: CalculatorConfig, elements: list[str]) -> dict[str, str]:
@@ -258,6 +266,11 @@ def check_ready(config: CalculatorConfig, elements: list[str]) -> None:
         if shutil.which(program) is None:
             raise ConfigError(f"{config.name} executable {program!r} (of the command "
                               f"{command!r}) not found on PATH", field="command", hint=where)
+    if config.name == "espresso" and _assignment(command.split()[0]):
+        # ASE runs pw.x's command as an argument list, not through a shell
+        raise ConfigError(f"the command {command!r} starts with a variable assignment, which "
+                          "only a shell understands, and ASE runs pw.x without one",
+                          field="command", hint=f"prefix it with env: 'env {command}'")
     if config.name == "cp2k" and not _cp2k_shell_mode(command, exe):
         raise ConfigError(f"ASE runs CP2K in its shell mode, which {command!r} does not "
                           "start", field="command", hint=f"add -s: '{command} -s'")
@@ -291,7 +304,7 @@ def shlex_first(command: str) -> str:
     """The first word of a command that is not a ``VAR=value`` assignment."""
     import shlex
 
-    words = [w for w in shlex.split(command) if not ("=" in w and "/" not in w.split("=")[0])]
+    words = [w for w in shlex.split(command) if not _assignment(w)]
     return words[0] if words else ""
 
 
@@ -422,8 +435,12 @@ def espresso_moment_fractions(config: CalculatorConfig, atoms) -> list[float]:
     """Initial moments in pw.x's unit: fractions of the valence charge, in [-1, 1].
 
     ASE passes the number through unchanged, so Bohr magnetons are divided by the
-    pseudopotential's ``z_valence`` here.
+    pseudopotential's ``z_valence`` here. Without ``spin_polarized`` every moment is 0, even
+    where the structure carries some: ASE would otherwise switch pw.x to ``nspin = 2`` and
+    split the species, which the DFT+U input (one species per element) would not follow.
     """
+    if not config.spin_polarized:  # a moment written would switch pw.x to nspin = 2
+        return [0.0] * len(atoms)
     folder = _pseudo_dir(config)
     files = espresso_pseudopotentials(config, _elements_in_order(atoms))
     out = []
@@ -558,6 +575,26 @@ def make_calculator(config: CalculatorConfig, atoms, directory: str | Path = "."
                 cutoff=res["cutoff_Ry"] * RY_EV, uks=res["uks"],
                 basis_set_file=res["basis_set_file"], potential_file=res["potential_file"],
                 inp=cp2k_template(config, atoms))
+
+
+def band_calculators(config: CalculatorConfig, images: list, workdir: str | Path):
+    """``calculator_for(i)``: the calculator of band image ``i``.
+
+    File-based codes get one folder per image (images must never share one). CP2K runs as a
+    shell process that keeps its state: one shell serves every image in turn (a shell per
+    image would keep that many CP2K processes alive, and idle MPI ranks spin at full load).
+    """
+    work = Path(workdir)
+    if config.name == "cp2k":
+        shared: list = []
+
+        def one_shell(i: int):
+            if not shared:
+                shared.append(make_calculator(config, images[i], work / "cp2k"))
+            return shared[0]
+
+        return one_shell
+    return lambda i: make_calculator(config, images[i], work / f"image_{i:02d}")
 
 
 @cache

@@ -318,7 +318,9 @@ def run_campaign(spec: CampaignSpec, out_dir: str | Path, *,
                 progress(n, len(chosen), hop, "running")
             flow = maker.make(hop.initial, hop.final, hop.record)
             failed = run_flow(flow, store, out / "jobs")
-            result = find_done(store, key, include_failed=True)
+            # a flow that raised has no result of its own (the store may hold an earlier
+            # run's failed one: it must not stand in for this one)
+            result = None if failed else find_done(store, key, include_failed=True)
             if result is None:  # a job raised: report the hop as failed with why, go on
                 cause = failed or JobFailure(None, "RuntimeError",
                                              "the hop flow stopped before its result job", "")

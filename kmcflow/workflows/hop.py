@@ -13,6 +13,7 @@ from typing import Any
 from kmcflow.errors import WorkflowError
 from kmcflow.workflows.calculators import (
     CalculatorConfig,
+    band_calculators,
     batch_evaluator,
     make_calculator,
     resolved_parameters,
@@ -78,14 +79,18 @@ def relax_endpoint(atoms, config: CalculatorConfig, settings: RelaxSettings,
 
 
 def run_neb(initial, final, config: CalculatorConfig, settings: NebSettings,
-            workdir: str | Path, checkpoint: str | Path | None = None) -> NebOutcome:
-    """Interpolate and relax the band between two (relaxed) endpoints."""
+            workdir: str | Path, checkpoint: str | Path | None = None,
+            hop_inputs: tuple[str, str] | None = None) -> NebOutcome:
+    """Interpolate and relax the band between two (relaxed) endpoints.
+
+    ``hop_inputs``: digests of the hop's unrelaxed endpoints, for the checkpoint's identity.
+    """
     images = interpolate_band(initial, final, settings.n_images, settings.interpolation)
-    work = Path(workdir)
-    return relax_band(images, lambda i: make_calculator(config, images[i], work / f"image_{i:02d}"),
+    return relax_band(images, band_calculators(config, images, workdir),
                       settings, batch_evaluator(config) if settings.batched else None,
                       checkpoint=checkpoint,
-                      identity={"calculator": config.model_dump(mode="json")})
+                      identity={"calculator": config.model_dump(mode="json"),
+                                "hop": list(hop_inputs) if hop_inputs else None})
 
 
 def run_prefactor(initial, neb: NebOutcome, config: CalculatorConfig,
@@ -202,7 +207,10 @@ def compute_hop(initial, final, config: CalculatorConfig, *, neb: NebSettings | 
     work = Path(workdir)
     ini = relax_endpoint(initial, config, relax, work / "relax_initial")
     fin = relax_endpoint(final, config, relax, work / "relax_final")
-    band = run_neb(ini.atoms, fin.atoms, config, neb, work / "neb", checkpoint)
+    from kmcflow.workflows.resume import structure_digest
+
+    band = run_neb(ini.atoms, fin.atoms, config, neb, work / "neb", checkpoint,
+                   hop_inputs=(structure_digest(initial), structure_digest(final)))
     pre = run_prefactor(ini.atoms, band, config, prefactor, work, moving)
     return HopComputation(ini, fin, band, pre, config, dict(hop or {}))
 

@@ -32,6 +32,7 @@ from pymatgen.core import Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
 from kmcflow.workflows.calculators import (
+    band_calculators,
     batch_evaluator,
     load_calculator_config,
     make_calculator,
@@ -132,25 +133,26 @@ class NebMaker(AseNebFromImagesMaker):
     """Two-stage CI-NEB of an interpolated band (see the module docstring).
 
     With ``checkpoint_dir`` the band is saved after every step and a rerun continues from it
-    (:func:`kmcflow.workflows.neb.relax_band`).
+    (:func:`kmcflow.workflows.neb.relax_band`); ``checkpoint_identity`` (``{"hop": [digests of
+    the unrelaxed endpoints]}``) tells the checkpoint which hop it belongs to.
     """
 
     name: str = "kmcflow CI-NEB"
     calculator_config: dict = field(default_factory=lambda: {"name": "emt"})
     settings: dict = field(default_factory=dict)
     checkpoint_dir: str | None = None
+    checkpoint_identity: dict = field(default_factory=dict)
 
     def run_ase(self, images, prev_dir=None) -> HopNebResult:
         """Relax the band with kmcflow's engine and return the extended emmet document."""
         config = load_calculator_config(self.calculator_config)
         atoms = [_atoms(im) for im in images]
         settings = NebSettings(**{**self.settings, "n_images": len(atoms) - 2})
-        work = Path.cwd()
-        out = relax_band(atoms, lambda i: make_calculator(config, atoms[i],
-                                                           work / f"image_{i:02d}"), settings,
+        out = relax_band(atoms, band_calculators(config, atoms, Path.cwd()), settings,
                          batch_evaluator(config) if settings.batched else None,
                          checkpoint=self.checkpoint_dir,
-                         identity={"calculator": config.model_dump(mode="json")})
+                         identity={"calculator": config.model_dump(mode="json"),
+                                   **self.checkpoint_identity})
         structures = [AseAtomsAdaptor.get_structure(a) for a in out.images]
         ok = out.failure_reason is None
         return HopNebResult(

@@ -267,33 +267,41 @@ def _endpoint_shift_A(images: list, saved: np.ndarray) -> float:
     return worst
 
 
-def _load_band(folder: Path, images: list, identity: str) -> dict[str, Any] | None:
-    """Put a saved band's interior images into ``images``; return its state (None if none).
+def _load_band(folder: Path, images: list, identity: str,
+               hop_identified: bool = False) -> tuple[dict[str, Any] | None, str | None]:
+    """Put a saved band's interior images into ``images``; return (its state, a note).
 
-    A checkpoint of another band (other endpoints, atoms, cell, image count, band settings or
-    calculator) is refused with a :class:`WorkflowError` that names the folder: continuing it
-    would report that band's barrier as this one's. The endpoints are never overwritten.
+    The state is None when there is no band to continue. A checkpoint of another band (other
+    endpoints, atoms, cell, image count, band settings or calculator) is refused with a
+    :class:`WorkflowError` that names the folder: continuing it would report that band's
+    barrier as this one's. When the identity names the hop's own unrelaxed endpoints
+    (``hop_identified``), endpoints that moved mean the same hop whose endpoint relaxation went
+    on after a kill: the saved band is discarded (the note says so) and the band starts
+    afresh. The endpoints are never overwritten.
     """
     import json
 
     state_file, band_file = folder / "band_state.json", folder / "band.npz"
     if not (state_file.is_file() and band_file.is_file()):
-        return None
+        return None, None
     try:
         state = json.loads(state_file.read_text())
         with np.load(band_file, allow_pickle=False) as data:
             positions = data["positions"]
-    except (OSError, ValueError, KeyError, RecursionError):  # unreadable: start afresh
-        return None
+    except (OSError, ValueError, KeyError, RecursionError, EOFError):  # unreadable: afresh
+        return None, "discarded an unreadable saved band"
     why = None
     if not isinstance(state, dict) or state.get("identity") is None:
         why = "it records no band identity (written by an older kmcflow)"
     elif state["identity"] != identity:
-        why = "its atoms, cell, image count, band settings or calculator differ"
+        why = "its hop, atoms, cell, image count, band settings or calculator differ"
     elif positions.shape != (len(images), len(images[0]), 3):
         why = "its band has another shape"
     else:
         shift = _endpoint_shift_A(images, positions)
+        if shift > ENDPOINT_TOLERANCE_A and hop_identified:
+            return None, (f"discarded the saved band: this hop's relaxed endpoints moved by "
+                          f"{shift:.3g} A since it was saved (their relaxation continued)")
         if shift > ENDPOINT_TOLERANCE_A:
             why = f"its endpoints differ (an atom by {shift:.3g} A)"
     if why is not None:
@@ -302,7 +310,7 @@ def _load_band(folder: Path, images: list, identity: str) -> dict[str, Any] | No
                             "or delete this one to start the band afresh")
     for im, pos in zip(images[1:-1], positions[1:-1], strict=True):
         im.positions = pos
-    return state
+    return state, None
 
 
 def relax_band(images: list, calculator_for: Callable[[int], Any],
@@ -318,9 +326,9 @@ def relax_band(images: list, calculator_for: Callable[[int], Any],
     :func:`kmcflow.workflows.resume.flush_all` runs: :class:`~kmcflow.workflows.resume.
     OptimizerState`), and a run that finds a saved band of the same band there continues
     from it, in the stage it had reached, instead of starting over: a job killed by its
-    walltime loses at most one step. ``identity`` (the calculator config) joins the endpoints
-    and band settings in the checkpoint's identity; a checkpoint of another band is refused
-    (:func:`_load_band`).
+    walltime loses at most one step. ``identity`` (the calculator config and, under ``hop``,
+    digests of the hop's unrelaxed endpoints) joins the band settings in the checkpoint's
+    identity; a checkpoint of another band is refused (:func:`_load_band`).
     """
     import ase.optimize
     from ase.mep import NEB
@@ -349,10 +357,14 @@ def relax_band(images: list, calculator_for: Callable[[int], Any],
         band_id = band_identity(images, settings, identity)
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
-            state = _load_band(folder, images, band_id)
-            if state is None:  # no band yet: optimizer states left here are not ours
-                for stale in folder.glob("optimizer_*.npz"):
-                    stale.unlink()
+            state, note = _load_band(folder, images, band_id,
+                                     hop_identified=bool((identity or {}).get("hop")))
+            if note:
+                record["checkpoint_note"] = note
+            if state is None:  # no band to continue: optimizer states left here are not ours
+                for stale in [*folder.glob("optimizer_*.npz"), folder / "band.npz",
+                              folder / "band_state.json"]:
+                    stale.unlink(missing_ok=True)
             else:
                 stage, calls_before = str(state["stage"]), int(state.get("force_calls", 0))
             record["resumed_from_stage"] = stage

@@ -150,3 +150,29 @@ def test_a_damaged_record_reads_as_failed_not_as_a_traceback(failing_campaign):
     (state,) = [s for s in hop_states(out, ask_scheduler=False) if s["index"] == 0]
     assert (state["state"], state["reason"]) == ("failed", "damaged_record")
     assert "result.json" in state["message"]
+
+
+def test_a_rerun_that_raises_reports_its_own_exception_not_the_stored_failure(
+        failing_campaign):
+    """The store keeps the first attempt's failed result; a rerun whose job raises (here the
+    band's checkpoint no longer fits) once came back with that stale not_converged result
+    and no exception."""
+    from kmcflow.hpc.task import run_task
+
+    out, plan = failing_campaign
+    index = 0
+    folder = out / plan["hops"][index]["folder"]
+    first = run_task(out, index)
+    assert first["failure_reason"] == "not_converged"
+    state_file = folder / "neb_checkpoint" / "band_state.json"
+    state = json.loads(state_file.read_text())
+    state_file.write_text(json.dumps({**state, "identity": "0000000000000000"}))
+    second = run_task(out, index)
+    assert second["failure_reason"] == "job_error", second
+    assert second["exception"]["job"] == "kmcflow CI-NEB"
+    assert "belongs to another band" in second["exception"]["message"]
+    failure = json.loads((folder / FAILURE).read_text())
+    assert failure["attempt"] == json.loads((folder / STARTED).read_text())["attempt"]
+    assert not (folder / RESULT).exists()  # the stale result is aside, not re-stamped
+    (state_row,) = [s for s in hop_states(out, ask_scheduler=False) if s["index"] == index]
+    assert (state_row["state"], state_row["reason"]) == ("failed", "job_error")

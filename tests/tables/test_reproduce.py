@@ -163,3 +163,28 @@ def test_a_recomputed_barrier_off_the_published_one_disagrees(tmp_path, capsys):
     assert rec["barrier_agrees"] is True and rec["disagrees"] is False
     assert main(["reproduce", str(table)]) == 0
     assert "1 of 1 rows disagree" in capsys.readouterr().out
+
+
+def test_a_recipe_whose_code_fails_is_a_noted_row_not_a_crash(tmp_path, capsys):
+    """A calculator error while relaxing a recipe's endpoints aborted the whole table."""
+    pytest.importorskip("ase")
+    from ase.build import bulk
+    from ase.io import write
+
+    pseudo = tmp_path / "pseudo"
+    pseudo.mkdir()
+    (pseudo / "Cu.pbe.UPF").write_text("")
+    cell = bulk("Cu", cubic=True)
+    write(tmp_path / "ini.extxyz", cell)
+    moved = cell.copy()
+    moved.positions[0] += [0.1, 0.0, 0.0]
+    write(tmp_path / "fin.extxyz", moved)
+    (tmp_path / "code.yaml").write_text(f"name: espresso\ncommand: 'false'\n"
+                                        f"pseudo_dir: {pseudo}\n")
+    table = tmp_path / "t.yaml"
+    table.write_text("rows:\n  - {event: x, barrier_eV: 0.5, prefactor_Hz: null, "
+                     "rate_per_s: null, temperature_K: null,\n     recipe: {initial: ini.extxyz,"
+                     " final: fin.extxyz, calculator: code.yaml}}\n")
+    (rec,) = _records(capsys, table)
+    assert rec["recompute_failure"] == "calculator_error"
+    assert "CalledProcessError" in rec["recompute_note"] and "computed_barrier_eV" not in rec

@@ -145,6 +145,24 @@ def test_cp2k_runs_in_shell_mode_with_the_input_it_was_given(tmp_path):
         energies[bond] = atoms.get_potential_energy()
     forces = atoms.get_forces()
     calc.close()
+    # a band: one CP2K shell serves every image in turn (a shell per image kept N CP2K
+    # processes alive), and each image still gets its own energy (to the SCF threshold: the
+    # shell starts each SCF from the previous image's wavefunction)
+    from kmcflow.workflows.calculators import band_calculators
+    from kmcflow.workflows.neb import counted
+
+    band = [h2(b) for b in (0.73, 0.75, 0.74)]
+    calculator_for = band_calculators(config, band, tmp_path / "band")
+    assert calculator_for(0) is calculator_for(1) is calculator_for(2)
+    calls = [0]
+    for k, image in enumerate(band):
+        image.calc = counted(calculator_for(k), calls)
+    for image, bond in [(band[2], 0.74), (band[0], 0.73), (band[1], 0.75), (band[0], 0.73)]:
+        assert image.get_potential_energy() == pytest.approx(energies[bond], abs=5e-4)
+    band[0].positions[1, 2] += 0.01  # image 0 moves to 0.74
+    assert band[0].get_potential_energy() == pytest.approx(energies[0.74], abs=5e-4)
+    assert calls[0] == 4
+    calculator_for(0).close()
     written = (tmp_path / "cp2k" / "cp2k.inp").read_text()
     assert "EPS_SCF 3.675E-07" in written and "ELECTRONIC_TEMPERATURE [K] 1160.5" in written
     assert "CUTOFF [eV] 2.7211" in written and "KPOINTS" not in written
@@ -187,6 +205,16 @@ def test_commands_with_launchers_and_arguments_are_accepted(nio, tmp_path, fake_
     with pytest.raises(ConfigError, match="shell mode") as refused:
         check_ready(load_calculator_config({**cp2k, "command": "cp2k.psmp"}), ["Ni", "O"])
     assert "cp2k.psmp -s" in refused.value.one_line()
+    # an option's value that looks like the code is not taken for it
+    _script(fake_bin / "vasp_std", "exit 1")
+    assert command_executable("mpirun -np 4 --wdir /scratch/vasp_runs vasp_std", "vasp") == \
+        "vasp_std"
+    assert command_executable("env CP2K_DATA_DIR=/usr/share/cp2k cp2k.psmp -s", "cp2k") == \
+        "cp2k.psmp"
+    # ASE runs pw.x without a shell: a leading assignment would be taken for the program
+    with pytest.raises(ConfigError, match=r"env OMP_NUM_THREADS=1 pw\.x"):
+        check_ready(load_calculator_config({"name": "espresso", "pseudo_dir": str(pseudo),
+                                            "command": "OMP_NUM_THREADS=1 pw.x"}), ["Ni", "O"])
     with pytest.raises(ConfigError, match="'aprun'"):  # a Cray launcher, absent here
         check_ready(load_calculator_config({"name": "espresso", "pseudo_dir": str(pseudo),
                                             "command": "aprun -n 4 pw.x"}), ["Ni", "O"])
@@ -276,3 +304,22 @@ def test_u_values_presets_and_k_points(nio):
     assert kpoints(bulk, [5.0, 5.0, 12.5]) == [5, 5, 2]
     with pytest.raises(ConfigError, match="unknown calculator"):
         load_calculator_config("castep")
+
+
+def test_espresso_without_spin_writes_no_moments_even_if_the_structure_has_some(
+        nio, tmp_path, fake_bin):
+    """Moments on the structure with spin_polarized false made ASE write nspin = 2 and split
+    Ni into Ni and Ni1, while U went to the one Ni species only."""
+    pseudo = tmp_path / "pseudo"
+    pseudo.mkdir()
+    for el in ("Ni", "O"):
+        (pseudo / f"{el}.pbe.UPF").write_text("")
+    afm = nio * (2, 1, 1)
+    afm.set_initial_magnetic_moments([2.0, 0.0, -2.0, 0.0])
+    config = load_calculator_config({"name": "espresso", "pseudo_dir": str(pseudo),
+                                     "hubbard_U_eV": {"Ni": 6.0}, "espresso_version": "7.2"})
+    calc = make_calculator(config, afm.copy(), tmp_path / "qe")
+    calc.write_inputfiles(afm, ["energy", "forces"])
+    text = (tmp_path / "qe" / "espresso.pwi").read_text()
+    assert "nspin            = 1" in text and "Ni1" not in text
+    assert "U Ni-3d 6.0" in text

@@ -187,3 +187,29 @@ def test_a_checkpoint_of_another_hop_is_refused(cu_vacancy_endpoints, tmp_path):
     resumed = run_neb(ini, fin, emt, NebSettings(), tmp_path / "e", checkpoint=ck)
     assert resumed.converged and resumed.settings["resumed_from_stage"] in ("plain", "climb")
     assert resumed.forward_barrier_eV == pytest.approx(0.76, abs=0.02)
+
+
+def test_the_same_hop_with_endpoints_relaxed_further_starts_its_band_afresh(
+        cu_vacancy_endpoints, tmp_path):
+    """A walltime kill while an endpoint relaxation had hit its step limit: on resume the
+    relaxation goes on and the endpoints move by hundredths of an Angstrom. The checkpoint
+    names the hop's unrelaxed endpoints, so it is the same hop: its band is started afresh
+    (and says so) rather than refused on every resume."""
+    ini, fin = cu_vacancy_endpoints
+    same_hop = {"hop": ["digest-of-initial", "digest-of-final"]}
+    ck = tmp_path / "ck"
+    first = relax_band(interpolate_band(ini, fin, 2), lambda i: EMT(),
+                       NebSettings(n_images=2, steps=2), checkpoint=ck, identity=same_hop)
+    assert first.failure_reason == "not_converged"
+    moved_ini, moved_fin = ini.copy(), fin.copy()
+    for atoms in (moved_ini, moved_fin):
+        atoms.positions[3] += [0.02, 0.0, 0.0]
+    again = relax_band(interpolate_band(moved_ini, moved_fin, 2), lambda i: EMT(),
+                       NebSettings(n_images=2, steps=2), checkpoint=ck, identity=same_hop)
+    assert again.settings["resumed_from_stage"] is None
+    assert "moved by 0.02 A" in again.settings["checkpoint_note"]
+    # another hop (its own unrelaxed endpoints) in this folder: refused
+    with pytest.raises(WorkflowError, match="belongs to another band: its hop"):
+        relax_band(interpolate_band(ini, fin, 2), lambda i: EMT(),
+                   NebSettings(n_images=2, steps=2), checkpoint=ck,
+                   identity={"hop": ["another", "hop"]})
