@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from kmcflow.atomic_io import write_json
-from kmcflow.errors import KmcflowError, SchedulerError, StructureError
+from kmcflow.errors import KmcflowError, SchedulerError
 from kmcflow.hpc.campaign_dir import (
     FAILURE,
     PLAN,
@@ -85,15 +85,13 @@ def _open_store(folder: Path):
 
 
 def _read_structure(path: Path):
-    """A pymatgen structure from a task's JSON file; a damaged file gets a clear error."""
-    from pymatgen.core import Structure
+    """A pymatgen structure from a task's JSON file (allow-listed classes only).
 
-    try:
-        return Structure.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
-        raise StructureError(f"not a readable structure ({type(exc).__name__}: {exc})",
-                             file=str(path), hint="write the endpoint again (pymatgen JSON), "
-                             "then `kmcflow campaign resume`") from exc
+    A damaged or hostile file raises :class:`StructureError` naming it.
+    """
+    from kmcflow.structures.io import read_json_structure
+
+    return read_json_structure(path)
 
 
 def _run_reference(folder: Path, task: dict[str, Any], plan: dict[str, Any]) -> dict[str, Any]:

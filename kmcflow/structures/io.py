@@ -6,8 +6,10 @@ and, for an interface, ``distance_from_interface_A`` (signed: negative on the su
 plus an :class:`InterfaceInfo` record (None for a bulk crystal).
 
 Formats read: CIF, POSCAR/CONTCAR (``.vasp``), extended XYZ (``.extxyz``/``.xyz``), pymatgen
-JSON (``Structure`` or ``Interface`` only: the class named in the file is checked against an
-allow-list before anything is built, nothing is unpickled), or the name of a bundled crystal.
+JSON (``Structure`` or ``Interface`` only: every class the file names, nested ones in site
+properties included, is checked against an allow-list of pymatgen structure classes before
+anything is built, so no other module is ever imported; nothing is unpickled), or the name of a
+bundled crystal.
 Interfaces are written as pymatgen ``Interface`` JSON (the record in
 ``interface_properties["kmcflow"]``) and as extended XYZ (the record as JSON in the comment
 line, ``host`` and ``distance_from_interface_A`` as per-atom columns, fixed atoms as ASE's
@@ -32,6 +34,39 @@ HOST = "host"
 DISTANCE = "distance_from_interface_A"
 INFO_KEY = "kmcflow"
 _ALLOWED_JSON_CLASSES = {"Structure", "Interface", "Slab"}
+# every (@module, @class) that may appear anywhere in a structure file: pymatgen decodes
+# nested {"@module", "@class"} dicts (site properties) by importing the module and calling
+# the class, so anything else would run code named by the file
+_ALLOWED_NESTED_CLASSES = {
+    ("pymatgen.core.structure", "Structure"), ("pymatgen.core.structure", "IStructure"),
+    ("pymatgen.core.interface", "Interface"), ("pymatgen.core.surface", "Slab"),
+    ("pymatgen.core.lattice", "Lattice"), ("pymatgen.core.sites", "PeriodicSite"),
+    ("pymatgen.core.sites", "Site"), ("pymatgen.core.composition", "Composition"),
+    ("pymatgen.core.periodic_table", "Element"), ("pymatgen.core.periodic_table", "Species"),
+    ("pymatgen.core.periodic_table", "DummySpecies"), ("numpy", "array"),
+}
+
+
+def _refuse_foreign_classes(data: Any, file: str) -> None:
+    """Raise :class:`StructureError` if any nested dict names a class outside the allow-list.
+
+    Walks the whole document (iteratively: no depth limit to hit) before anything is built.
+    """
+    stack: list[tuple[Any, str]] = [(data, "")]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, dict):
+            if "@module" in item or "@class" in item:
+                pair = (str(item.get("@module")), str(item.get("@class")))
+                if pair not in _ALLOWED_NESTED_CLASSES:
+                    raise StructureError(f"the file names the class {pair[1]!r} of module "
+                                         f"{pair[0]!r} at {where or 'the top'}; only pymatgen "
+                                         "structure classes are read", file=file,
+                                         field=where or "@class", hint="write the file with "
+                                         "Structure.to(filename='x.json')")
+            stack.extend((v, f"{where}.{k}" if where else str(k)) for k, v in item.items())
+        elif isinstance(item, list):
+            stack.extend((v, f"{where}[{i}]") for i, v in enumerate(item))
 _POSCAR_NAMES = ("POSCAR", "CONTCAR")
 
 
@@ -138,7 +173,11 @@ def _suffix_kind(path: Path) -> str | None:
     return None
 
 
-def _read_json_structure(path: Path):
+def read_json_structure(path: Path):
+    """A pymatgen ``Structure``/``Interface`` from JSON, with no class outside the allow-list.
+
+    Raises :class:`StructureError` naming the file for a damaged, foreign or hostile file.
+    """
     from pymatgen.core import Structure
     from pymatgen.core.interface import Interface
 
@@ -147,13 +186,21 @@ def _read_json_structure(path: Path):
     cls = data.get("@class") if isinstance(data, dict) else None
     module = str(data.get("@module", "")) if isinstance(data, dict) else ""
     if cls not in _ALLOWED_JSON_CLASSES or not module.startswith("pymatgen."):
-        raise StructureError(f"not a pymatgen Structure/Interface JSON (@class {cls!r})",
+        raise StructureError(f"not a pymatgen structure JSON (a Structure or an Interface; "
+                             f"@class {cls!r})",
                              file=str(path), field="@class",
                              hint="write the file with Structure.to(filename='x.json')")
-    builder = Interface if cls == "Interface" else Structure
-    if cls == "Interface" and "interface_label" not in (data["sites"][0].get("properties") or {}):
-        builder = Structure
-    return builder.from_dict(data)
+    _refuse_foreign_classes(data, str(path))
+    try:
+        builder = Interface if cls == "Interface" else Structure
+        if cls == "Interface" and "interface_label" not in (
+                data["sites"][0].get("properties") or {}):
+            builder = Structure
+        return builder.from_dict(data)
+    except Exception as exc:  # pymatgen raises many types for a damaged document
+        raise StructureError(f"not a readable structure ({type(exc).__name__}: {exc})",
+                             file=str(path), hint="write the file again with "
+                             "Structure.to(filename='x.json')") from exc
 
 
 def _read_extxyz(path: Path):
@@ -231,7 +278,7 @@ def read_structure(source: str | os.PathLike[str], name: str | None = None) -> L
         elif kind == "extxyz":
             structure, info_raw = _read_extxyz(path)
         else:
-            structure = _read_json_structure(path)
+            structure = read_json_structure(path)
             props = getattr(structure, "interface_properties", None) or {}
             info_raw = props.get(INFO_KEY)
     except StructureError:

@@ -104,3 +104,44 @@ def test_overwrite_keeps_the_old_folder_when_the_new_run_fails(tmp_path, capsys)
     assert code == 0, err
     record = json.loads((out_dir / "hops.json").read_text())["hops"][0]
     assert record["vacancy_image_distance_A"] >= 12
+
+
+def test_a_nested_module_in_a_structure_file_is_refused_without_importing_it(tmp_path):
+    """pymatgen decodes nested {"@module", "@class"} dicts (site properties) by importing the
+    module: the allow-list checked the top level only, so a file could run code on reading.
+    The canary module writes a file when imported; the reader must refuse before that."""
+    import subprocess
+    import sys
+
+    from kmcflow.structures.bulk import bundled_structure
+
+    canary = tmp_path / "kmcflow_canary_module.py"
+    marker = tmp_path / "IMPORTED"
+    canary.write_text(f"open({str(marker)!r}, 'w').write('ran')\nclass Boom:\n"
+                      "    @classmethod\n    def from_dict(cls, d):\n        return cls()\n")
+    data = bundled_structure("Cu").as_dict()
+    data["sites"][0]["properties"] = {"note": {"@module": "kmcflow_canary_module",
+                                               "@class": "Boom"}}
+    hostile = tmp_path / "hostile.json"
+    hostile.write_text(json.dumps(data))
+    import os
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(tmp_path), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    probe = ("import sys\nfrom kmcflow.cli import main\n"
+             f"code = main(['bulk', 'show', {str(hostile)!r}])\n"
+             "print('imported' if 'kmcflow_canary_module' in sys.modules else 'not imported')\n"
+             "sys.exit(code)\n")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    assert "not imported" in proc.stdout and not marker.exists()
+    err = proc.stderr.strip()
+    assert len(err.splitlines()) == 1 and str(hostile) in err
+    assert "kmcflow_canary_module" in err and "sites[0].properties.note" in err
+    # the same file without the nested class reads fine
+    del data["sites"][0]["properties"]["note"]
+    hostile.write_text(json.dumps(data))
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
