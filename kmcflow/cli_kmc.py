@@ -48,6 +48,9 @@ def kmc_run(
                        ] = None,
     resume: Annotated[bool, typer.Option(help="Continue a killed run from its checkpoint.")
                       ] = False,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Replace --out if it is an earlier kmcflow run (a folder kmcflow "
+        "did not write is never replaced).")] = False,
     checkpoint_interval: Annotated[float, typer.Option(
         help="Seconds of wall time between checkpoints.")] = 300.0,
     snapshots: Annotated[bool, typer.Option(help="Write snapshots.extxyz (OVITO) per sample.")
@@ -112,11 +115,11 @@ def kmc_run(
         acceleration.check()
     if decompose:
         _run_decomposed(catalog, catalog_file, settings, out_dir, grid, window, debug_checks,
-                        resume, checkpoint_interval, plots)
+                        resume, checkpoint_interval, plots, overwrite)
         return
     if replicas is not None:
         _run_replicas(catalog, catalog_file, settings, out_dir, replicas, resume,
-                      checkpoint_interval, plots, snapshots)
+                      checkpoint_interval, plots, snapshots, overwrite)
         return
     if _mpi_world_size() > 1:
         raise ConfigError("under mpiexec a run needs --replicas R or --decompose",
@@ -129,7 +132,7 @@ def kmc_run(
             catalog, settings, out_dir, str(catalog_file),
             progress=lambda f, info: bar.update(task, completed=f, info=info), resume=resume,
             checkpoint_interval_s=checkpoint_interval, snapshots=snapshots, sim=sim,
-            acceleration=acceleration)
+            acceleration=acceleration, overwrite=overwrite)
     out.print(f"{summary['events_executed']:,} events, t = {summary['simulated_time_s']:.4e} s, "
               f"{summary['events_per_second']:.3e} events/s (CPU)")
     if "acceleration" in summary:
@@ -159,7 +162,7 @@ def _parse_grid(grid: str | None) -> tuple[int, int] | None:
 
 
 def _run_decomposed(catalog, catalog_file, settings, out_dir, grid, window, debug_checks,
-                    resume, checkpoint_interval, plots) -> None:
+                    resume, checkpoint_interval, plots, overwrite) -> None:
     from kmcflow.kmc.parallel.comm import world
     from kmcflow.kmc.parallel.domain_runner import (
         make_domain_simulation,
@@ -181,7 +184,7 @@ def _run_decomposed(catalog, catalog_file, settings, out_dir, grid, window, debu
         task = bar.add_task("kmc run --decompose", total=1.0, info="") if root else None
         summary = run_decomposed_to_directory(
             sim, settings, out_dir, str(catalog_file), window_s=window, resume=resume,
-            checkpoint_interval_s=checkpoint_interval,
+            checkpoint_interval_s=checkpoint_interval, overwrite=overwrite,
             progress=(lambda f, info: bar.update(task, completed=f, info=info)) if root else None)
     if not root:
         return
@@ -193,7 +196,7 @@ def _run_decomposed(catalog, catalog_file, settings, out_dir, grid, window, debu
 
 
 def _run_replicas(catalog, catalog_file, settings, out_dir, replicas, resume,
-                  checkpoint_interval, plots, snapshots) -> None:
+                  checkpoint_interval, plots, snapshots, overwrite) -> None:
     from kmcflow.errors import ParallelError
     from kmcflow.kmc.parallel.comm import INSTALL_HINT, world
     from kmcflow.kmc.parallel.replicas import run_replicas
@@ -213,6 +216,7 @@ def _run_replicas(catalog, catalog_file, settings, out_dir, replicas, resume,
         summary = run_replicas(
             catalog, settings, out_dir, replicas, comm, str(catalog_file), resume=resume,
             checkpoint_interval_s=checkpoint_interval, plots=plots, snapshots=snapshots,
+            overwrite=overwrite,
             progress=(lambda f, info: bar.update(task, completed=f, info=info)) if root else None)
     if not root:
         return
@@ -299,6 +303,9 @@ def kmc_arrhenius(
     seed: Annotated[int | None, typer.Option()] = None,
     samples: Annotated[int | None, typer.Option()] = None,
     replicas: Annotated[int, typer.Option(min=1, help="Runs per temperature.")] = 1,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Replace --out if it is an earlier kmcflow Arrhenius study.")
+    ] = False,
 ) -> None:
     """Run the couple at several temperatures and fit D = D0 exp(-E_a / k_B T).
 
@@ -318,7 +325,7 @@ def kmc_arrhenius(
         task = bar.add_task("arrhenius", total=1.0, info="")
         result = arrhenius_study(catalog, temperatures, base, out_dir, str(catalog_file),
                                  progress=lambda f, i: bar.update(task, completed=f, info=i),
-                                 replicas=replicas)
+                                 replicas=replicas, overwrite=overwrite)
     for row in result["temperatures"]:
         out.print(f"T = {row['temperature_K']:g} K: D = {row['D_A2_per_s']:.4e} Angstrom^2/s")
     err_txt = "" if math.isnan(result["Ea_stderr_eV"]) else f" ± {result['Ea_stderr_eV']:.4f}"

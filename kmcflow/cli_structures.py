@@ -72,14 +72,22 @@ def bulk_show(
     structure: StructureArg,
     write: Annotated[Path | None, typer.Option(
         "--out", help="Also write it: .cif, .vasp (POSCAR), .extxyz or .json.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out "
+                                            "file.")] = False,
 ) -> None:
     """Print a crystal's cell, space group and sites; optionally write it to a file."""
     _need_structures_extra()
     from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
     from kmcflow.atomic_io import atomic_path
+    from kmcflow.outputs import check_output_file
     from kmcflow.structures.io import read_structure
 
+    if write is not None:
+        if write.suffix.lower() not in (".cif", ".vasp", ".json", ".extxyz"):
+            raise StructureError("unknown output type", file=str(write), field="--out",
+                                 hint="use .cif, .vasp, .extxyz or .json")
+        check_output_file(write, overwrite=overwrite, inputs=[structure])
     lab = read_structure(structure)
     s = lab.structure
     sga = SpacegroupAnalyzer(s, symprec=0.01)
@@ -222,16 +230,15 @@ def interface_build(
     Example: kmcflow interface build Cu Ni --film-miller 1 0 0 --substrate-miller 1 0 0 --out cu_ni
     """
     _need_structures_extra()
+    from kmcflow.outputs import check_output_file
     from kmcflow.structures.interface import build_interface
     from kmcflow.structures.io import write_extxyz, write_json_structure
     from kmcflow.structures.plots import plot_side_view
 
     stem = write.with_suffix("") if write.suffix in (".json", ".extxyz", ".png") else write
     targets = [stem.with_name(stem.name + ext) for ext in (".json", ".extxyz", ".png")]
-    existing = [str(t) for t in targets if t.exists()]
-    if existing and not overwrite:
-        raise StructureError("output exists", file=existing[0],
-                             hint="choose another --out or pass --overwrite")
+    for target in targets:
+        check_output_file(target, overwrite=overwrite, inputs=[film, substrate])
     if vacuum < 0:
         raise StructureError("vacuum must be 0 (bi-crystal) or positive", field="--vacuum")
     if vacuum != 0 and vacuum < 15.0:

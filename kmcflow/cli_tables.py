@@ -54,6 +54,8 @@ def reproduce_command(
     template: Annotated[Path | None, typer.Option(
         "--template", help="Catalog whose events the rows replace on --export.",
         show_default=False)] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing "
+                                            "--export file.")] = False,
 ) -> None:
     """Check a published barrier table: rates against barriers, detailed balance, recompute.
 
@@ -65,6 +67,12 @@ def reproduce_command(
     from kmcflow.tables.table import read_table
 
     data = read_table(table)
+    if export is not None:
+        from kmcflow.outputs import check_output_file
+
+        source = template or data.catalog_template
+        check_output_file(export, overwrite=overwrite, flag="--export",
+                          inputs=[table, *([source] if source else [])])
     tol = tolerance if tolerance is not None else (data.tolerance_factor
                                                     or DEFAULT_TOLERANCE_FACTOR)
     if not tol > 1:

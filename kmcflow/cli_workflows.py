@@ -62,14 +62,16 @@ def barrier_command(
 
     Example: kmcflow barrier initial.extxyz final.extxyz --calculator emt --images 4 --out hop
     """
+    from kmcflow.outputs import check_output_folder
     from kmcflow.workflows.calculators import load_calculator_config
     from kmcflow.workflows.hop import PrefactorSettings, RelaxSettings, compute_hop
     from kmcflow.workflows.neb import NebSettings
     from kmcflow.workflows.output import write_hop_outputs
 
-    if write.exists() and not overwrite:
-        raise WorkflowError("output folder exists", file=str(write),
-                            hint="choose another --out or pass --overwrite")
+    check_output_folder(write, "barrier", overwrite=overwrite, inputs=[initial, final])
+    if checkpoint is not None:
+        check_output_folder(checkpoint, "neb_checkpoint", reuse=True, flag="--checkpoint",
+                            inputs=[initial, final])
     config = load_calculator_config(calculator)
     from kmcflow.workflows.hop import read_atoms
 

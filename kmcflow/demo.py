@@ -34,6 +34,7 @@ import numpy as np
 
 from kmcflow.atomic_io import write_json, write_text
 from kmcflow.errors import ConfigError
+from kmcflow.outputs import check_output_folder, write_marker
 
 Progress = Callable[[str, float, str], None]  # (stage, fraction of the stage, message)
 
@@ -101,8 +102,10 @@ def run_demo(settings: DemoSettings, out_dir: str | os.PathLike[str],
     if len(settings.temperatures_K) < 2:
         raise ConfigError("the Arrhenius fit needs at least two temperatures",
                           field="--temperature")
+    check_output_folder(out_dir, "demo", reuse=True)  # a demo folder continues; nothing else
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
+    write_marker(out, "demo")
     spec = CampaignSpec.model_validate(COUPLES[settings.calculator])
 
     def hop_progress(k: int, n: int, hop, state: str) -> None:
@@ -160,7 +163,7 @@ def _pilot_time(catalog, base, temperature_K: float, time_s: float, target_width
         if report is not None:
             report(f"pilot at {temperature_K:g} K: {settings.time_s:.3g} s of simulated time")
         if finished_run(run, settings, catalog_file) is None:
-            run_to_directory(catalog, settings, run, catalog_file)
+            run_to_directory(catalog, settings, run, catalog_file, overwrite=True)
         with np.load(run / "observables.npz", allow_pickle=False) as obs:
             t, width = obs["time"], obs["width_10_90"]
         reached = np.flatnonzero(np.isfinite(width) & (width >= target_width_A))

@@ -32,8 +32,9 @@ from typing import Any
 
 import yaml
 
-from kmcflow.atomic_io import write_json, write_text
+from kmcflow.atomic_io import atomic_directory, write_json, write_text
 from kmcflow.errors import KmcflowError, SchedulerError
+from kmcflow.outputs import check_output_folder, write_marker
 
 PLAN = "plan.json"
 RESULT = "result.json"
@@ -57,6 +58,7 @@ def prepare_campaign(spec, profile, out_dir: str | os.PathLike[str]) -> dict[str
     if (out / PLAN).exists():
         raise SchedulerError("a campaign is already prepared here", file=str(out / PLAN),
                              hint="use `kmcflow campaign status` or choose another folder")
+    check_output_folder(out_dir, "campaign_folder")
     if profile.activate and not Path(profile.activate).is_absolute():
         # batch jobs start elsewhere (PBS: in $HOME): fix the path where it was meant
         profile = profile.model_copy(update={"activate": str(Path(profile.activate).resolve())})
@@ -67,35 +69,38 @@ def prepare_campaign(spec, profile, out_dir: str | os.PathLike[str]) -> dict[str
     check_ready(config, sorted(elements))
     planned, sections = plan_hops(spec)
     hops = []
-    for k, hop in enumerate(planned):
-        folder = _hop_dir(out, k)
-        folder.mkdir(parents=True, exist_ok=True)
-        for name, structure in (("initial", hop.initial), ("final", hop.final)):
-            write_json_structure(LabelledStructure(structure, name, "plan"),
-                                 folder / f"{name}.json")
-        hops.append({"index": k, "kind": "hop", "event_key": hop.record["event_key"],
-                     "origin": hop.origin, "folder": str(folder.relative_to(out)),
-                     "record": hop.record})
-    for record, structure in references:  # tasks after the hops: hop indices stay put
-        k = len(hops)
-        folder = out / "references" / record["name"]
-        write_json_structure(LabelledStructure(structure, record["name"], "plan"),
-                             folder / "structure.json")
-        hops.append({"index": k, "kind": "reference", "event_key": f"reference:{record['name']}",
-                     "origin": "reference", "folder": str(folder.relative_to(out)),
-                     "record": record})
-    plan = {"schema": "kmcflow.campaign_plan", "schema_version": 1, "name": spec.name,
-            "spec": spec.model_dump(mode="json"), "calculator": config.model_dump(mode="json"),
-            "sections": sections, "profile": profile.name, "hops": hops}
-    write_text(out / "campaign.yaml", yaml.safe_dump(spec.model_dump(mode="json")))
-    write_text(out / "profile.yaml", yaml.safe_dump(profile.model_dump(mode="json")))
-    (out / "logs").mkdir(exist_ok=True)
-    command = ["python", "-m", "kmcflow.hpc.task", str(out), "{index}"]
-    if len(hops) > 1 or profile.scheduler == "slurm":  # PBS arrays need two tasks or more
-        write_text(out / "scripts" / "array.sh",
-                   render_script(profile, f"{spec.name}_hops"[:64], out, command,
-                                 n_tasks=len(hops)))
-    write_json(out / PLAN, plan)
+    with atomic_directory(out) as tmp:  # the folder appears whole or not at all
+        for k, hop in enumerate(planned):
+            folder = _hop_dir(tmp, k)
+            folder.mkdir(parents=True, exist_ok=True)
+            for name, structure in (("initial", hop.initial), ("final", hop.final)):
+                write_json_structure(LabelledStructure(structure, name, "plan"),
+                                     folder / f"{name}.json")
+            hops.append({"index": k, "kind": "hop", "event_key": hop.record["event_key"],
+                         "origin": hop.origin, "folder": str(folder.relative_to(tmp)),
+                         "record": hop.record})
+        for record, structure in references:  # tasks after the hops: hop indices stay put
+            k = len(hops)
+            folder = tmp / "references" / record["name"]
+            write_json_structure(LabelledStructure(structure, record["name"], "plan"),
+                                 folder / "structure.json")
+            hops.append({"index": k, "kind": "reference",
+                         "event_key": f"reference:{record['name']}", "origin": "reference",
+                         "folder": str(folder.relative_to(tmp)), "record": record})
+        plan = {"schema": "kmcflow.campaign_plan", "schema_version": 1, "name": spec.name,
+                "spec": spec.model_dump(mode="json"),
+                "calculator": config.model_dump(mode="json"), "sections": sections,
+                "profile": profile.name, "hops": hops}
+        write_text(tmp / "campaign.yaml", yaml.safe_dump(spec.model_dump(mode="json")))
+        write_text(tmp / "profile.yaml", yaml.safe_dump(profile.model_dump(mode="json")))
+        (tmp / "logs").mkdir(exist_ok=True)
+        command = ["python", "-m", "kmcflow.hpc.task", str(out), "{index}"]
+        if len(hops) > 1 or profile.scheduler == "slurm":  # PBS arrays need two tasks or more
+            write_text(tmp / "scripts" / "array.sh",
+                       render_script(profile, f"{spec.name}_hops"[:64], out, command,
+                                     n_tasks=len(hops)))
+        write_marker(tmp, "campaign_folder")
+        write_json(tmp / PLAN, plan)
     return plan
 
 

@@ -39,6 +39,7 @@ from kmcflow.kmc.observables import (
     width_series,
     write_extxyz,
 )
+from kmcflow.outputs import check_output_folder, write_marker
 
 ProgressCallback = Callable[[float, str], None]
 
@@ -172,12 +173,17 @@ def run_to_directory(
     chunk_events: int = 2_000_000,
     sim: Simulation | None = None,
     acceleration=None,
+    overwrite: bool = False,
 ) -> dict:
     """Run one trajectory and write its outputs to ``out_dir``; return the summary.
 
     ``sim`` may be a fresh simulation from :func:`make_simulation` (set up beforehand so that
-    input errors surface before any output or progress display).
+    input errors surface before any output or progress display). An existing ``out_dir`` is
+    replaced only if it is a kmcflow run and ``overwrite`` (or ``resume``) is given
+    (:func:`kmcflow.outputs.check_output_folder`).
     """
+    check_output_folder(out_dir, "kmc_run", overwrite=overwrite, reuse=resume,
+                        inputs=[catalog_file] if catalog_file else ())
     if sim is None:
         sim = make_simulation(catalog, settings, catalog_file)
     if acceleration is not None:
@@ -374,4 +380,5 @@ def finish_run(facts: RunFacts, settings: RunSettings, rec: _Recorder, work: Pat
         **(extra or {}),
     }
     write_json(work / "summary.json", summary)
+    write_marker(work, "kmc_run")
     return summary

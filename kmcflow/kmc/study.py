@@ -15,6 +15,7 @@ from kmcflow.errors import ConfigError
 from kmcflow.kmc.catalog import Catalog
 from kmcflow.kmc.constants import K_B_EV_PER_K
 from kmcflow.kmc.runner import ProgressCallback, RunSettings, run_to_directory
+from kmcflow.outputs import check_output_folder, write_marker
 from kmcflow.readers import read_json
 
 
@@ -117,6 +118,7 @@ def arrhenius_study(
     replicas: int = 1,
     reuse_finished: bool = False,
     time_s_at: Callable[[float], float] | None = None,
+    overwrite: bool = False,
 ) -> dict:
     """Run the couple at each temperature, fit D(T) and the Arrhenius law; write a plot.
 
@@ -128,7 +130,8 @@ def arrhenius_study(
     study stopped half-way continues). ``time_s_at(T)`` gives each temperature its own
     simulated time (instead of ``base``'s steps or time), so that every run covers the same
     progress of the slow process. The fit's coefficient of determination of ln D is reported
-    as ``r_squared``.
+    as ``r_squared``. An existing ``out_dir`` must be a study kmcflow wrote, continued with
+    ``reuse_finished`` or replaced with ``overwrite``.
     """
     from kmcflow.kmc.analysis import arrhenius_fit
     from kmcflow.kmc.plots import plot_arrhenius
@@ -137,7 +140,10 @@ def arrhenius_study(
     if len(temps) < 2 or any(not (t > 0 and math.isfinite(t)) for t in temps):
         raise ConfigError("give at least two positive temperatures", field="temperatures")
     out = Path(out_dir)
+    check_output_folder(out, "arrhenius", overwrite=overwrite, reuse=reuse_finished,
+                        inputs=[catalog_file] if catalog_file else ())
     out.mkdir(parents=True, exist_ok=True)
+    write_marker(out, "arrhenius")
     d_mean, d_err, rows = [], [], []
     for i, temp in enumerate(temps):
         values = []
@@ -154,7 +160,7 @@ def arrhenius_study(
             summary = finished_run(sub, settings, catalog_file) if reuse_finished else None
             if summary is None:
                 summary = run_to_directory(catalog, settings, sub, catalog_file,
-                                           progress=report)
+                                           progress=report, overwrite=True)
             fit = summary["interdiffusion"]
             if "D_A2_per_s" not in fit:
                 raise ConfigError(f"no interdiffusion coefficient at {temp:g} K: {fit['error']}",

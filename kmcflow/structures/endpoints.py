@@ -19,6 +19,7 @@ import numpy as np
 
 from kmcflow.atomic_io import atomic_directory, write_json
 from kmcflow.errors import KmcflowError, StructureError
+from kmcflow.outputs import check_output_folder, write_marker
 from kmcflow.structures.geometry import shortest_lattice_vector
 from kmcflow.structures.hops import Hop, HopSet
 from kmcflow.structures.io import LabelledStructure, write_extxyz, write_json_structure
@@ -165,9 +166,7 @@ def write_hops(labelled: LabelledStructure, hopset: HopSet, out_dir: str | Path,
     from kmcflow.structures.sublattice import catalog_sections
 
     out = Path(out_dir)
-    if out.exists() and not overwrite:
-        raise StructureError("output folder exists", file=str(out),
-                             hint="choose another --out or pass --overwrite")
+    check_output_folder(out, "hops", overwrite=overwrite)
     records = []
     with atomic_directory(out) as tmp:
         for hop in hopset.hops:
@@ -209,6 +208,7 @@ def write_hops(labelled: LabelledStructure, hopset: HopSet, out_dir: str | Path,
             "hops": records,
         }
         write_json(tmp / MANIFEST, manifest)
+        write_marker(tmp, "hops")
         if labelled.is_interface:
             write_extxyz(labelled, tmp / "structure.extxyz")
     return manifest

@@ -48,6 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from kmcflow.atomic_io import write_json
 from kmcflow.errors import ConfigError, KmcflowError
+from kmcflow.outputs import check_output_folder, write_marker
 
 
 class _Spec(BaseModel):
@@ -296,6 +297,7 @@ def run_campaign(spec: CampaignSpec, out_dir: str | Path, *,
 
     # monty (via jobflow) warns that its cd() is deprecated on every job
     warnings.filterwarnings("ignore", message="cd is deprecated", category=FutureWarning)
+    check_output_folder(out_dir, "campaign", reuse=True)  # a campaign folder continues
     out = Path(out_dir).resolve()
     if spec.interface is None or spec.references:
         raise ConfigError("`campaign run` computes the hops of an interface; references run as "
@@ -305,6 +307,8 @@ def run_campaign(spec: CampaignSpec, out_dir: str | Path, *,
     check_ready(config, sorted(set(spec.species)))
     planned, sections = plan_hops(spec)
     maker = hop_flow_maker(spec, config)
+    out.mkdir(parents=True, exist_ok=True)
+    write_marker(out, "campaign")
     results, computed, reused = [], 0, 0
     chosen = [(k, p) for k, p in enumerate(planned) if only is None or k in only]
     for n, (k, hop) in enumerate(chosen):

@@ -356,7 +356,11 @@ def relax_band(images: list, calculator_for: Callable[[int], Any],
         stage, calls_before = None, 0
         band_id = band_identity(images, settings, identity)
         if folder is not None:
+            from kmcflow.outputs import MARKER, write_marker
+
             folder.mkdir(parents=True, exist_ok=True)
+            if not (folder / MARKER).exists():
+                write_marker(folder, "neb_checkpoint")
             state, note = _load_band(folder, images, band_id,
                                      hop_identified=bool((identity or {}).get("hop")))
             if note:

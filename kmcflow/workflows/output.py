@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from kmcflow.atomic_io import atomic_directory, write_json
+from kmcflow.outputs import write_marker
 from kmcflow.workflows.hop import HopComputation
 
 
@@ -64,4 +65,5 @@ def write_hop_outputs(comp: HopComputation, out_dir: str | Path) -> dict[str, An
             plot_profile(comp.neb.energies_eV, comp.neb.saddle_index, tmp / "profile.png",
                          f"forward barrier {fwd:.3f} eV" if fwd is not None else "failed band")
         write_json(tmp / "result.json", record)
+        write_marker(tmp, "barrier")
     return record

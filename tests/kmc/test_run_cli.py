@@ -156,6 +156,6 @@ def test_a_run_that_fails_at_the_last_step_keeps_the_previous_output(examples, t
 
     monkeypatch.setattr(os, "replace", failing_replace)
     with pytest.raises(OSError, match="No space left"):
-        main([*args, "--seed", "7"])
+        main([*args, "--seed", "7", "--overwrite"])
     monkeypatch.setattr(os, "replace", real_replace)
     assert (out / "summary.json").read_text() == before

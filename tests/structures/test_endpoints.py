@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from kmcflow.errors import StructureError
+from kmcflow.errors import KmcflowError, StructureError
 from kmcflow.structures.endpoints import choose_supercell, hop_endpoints, write_hops
 from kmcflow.structures.hops import enumerate_hops
 from kmcflow.structures.io import read_structure
@@ -85,7 +85,7 @@ def test_write_hops_writes_readable_pairs_and_a_manifest(cu_ni_slab, tmp_path):
         assert len(ini.structure) == record["n_atoms"]
         assert ini.structure.site_properties["host"][record["moving_index"]] == record[
             "initial_host"]
-    with pytest.raises(StructureError, match="exists"):
+    with pytest.raises(KmcflowError, match="exists"):  # --overwrite replaces it
         write_hops(cu_ni_slab, hops, tmp_path / "out")
 
 

@@ -41,6 +41,7 @@ from kmcflow.kmc.runner import (
     finish_run,
     partial_path,
 )
+from kmcflow.outputs import check_output_folder
 
 CHECKPOINT_FORMAT = "kmcflow.domain-checkpoint/1"
 
@@ -82,11 +83,15 @@ def run_decomposed_to_directory(
     resume: bool = False,
     checkpoint_interval_s: float = 300.0,
     progress: ProgressCallback | None = None,
+    overwrite: bool = False,
 ) -> dict:
     """Run ``sim`` to ``settings.time_s`` and write the outputs; return the summary.
 
-    Collective: every rank calls it and gets the summary back.
+    Collective: every rank calls it and gets the summary back. ``out_dir`` follows
+    :func:`kmcflow.outputs.check_output_folder` (``overwrite`` replaces an earlier run).
     """
+    check_output_folder(out_dir, "kmc_run", overwrite=overwrite, reuse=resume,
+                        inputs=[catalog_file] if catalog_file else ())
     comm, rank = sim.comm, sim.rank
     root = rank == 0
     window_max = window_s if window_s is not None else sim.window_default_s()
@@ -235,7 +240,7 @@ def run_decomposed_to_directory(
             "resumed": resumed,
         }
         summary = finish_run(facts, settings, rec, work, catalog_file, cpu, False,
-                             extra={"parallel": parallel})
+                             extra={"parallel": parallel})  # marks the folder a kmc run
         shutil.rmtree(ckdir / f"gen-{generation:06d}", ignore_errors=True)
         latest.unlink(missing_ok=True)
         shutil.rmtree(ckdir, ignore_errors=True)

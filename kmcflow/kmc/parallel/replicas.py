@@ -31,6 +31,7 @@ from kmcflow.atomic_io import replace_directory, write_json, write_npz
 from kmcflow.errors import CheckpointError, ConfigError, ParallelError
 from kmcflow.kmc.catalog import Catalog
 from kmcflow.kmc.runner import ProgressCallback, RunSettings, partial_path, run_to_directory
+from kmcflow.outputs import check_output_folder, write_marker
 from kmcflow.readers import read_json
 
 _SERIES = ("x_first_host", "width_10_90", "width_erfc", "msd")
@@ -111,13 +112,17 @@ def run_replicas(
     progress: ProgressCallback | None = None,
     plots: bool = True,
     snapshots: bool = False,
+    overwrite: bool = False,
 ) -> dict:
     """Run ``n_replicas`` trajectories over the ranks of ``comm``; return the ensemble summary.
 
-    Collective: every rank calls it and gets the summary back.
+    Collective: every rank calls it and gets the summary back. ``out_dir`` follows
+    :func:`kmcflow.outputs.check_output_folder` (``overwrite`` replaces an earlier run).
     """
     if n_replicas < 1:
         raise ConfigError(f"--replicas must be at least 1, got {n_replicas}", field="replicas")
+    check_output_folder(out_dir, "kmc_run", overwrite=overwrite, reuse=resume,
+                        inputs=[catalog_file] if catalog_file else ())
     rank, size = comm.Get_rank(), comm.Get_size()
     work = partial_path(out_dir)
     if rank == 0:
@@ -139,6 +144,7 @@ def run_replicas(
 
             run_to_directory(catalog, replace(settings, replica=r), folder, catalog_file,
                              progress=report, resume=resume, snapshots=snapshots,
+                             overwrite=True,
                              checkpoint_interval_s=checkpoint_interval_s)
         loaded.append((r, _load_replica(folder)))
     gathered = comm.gather(loaded, root=0)
@@ -169,6 +175,7 @@ def run_replicas(
             "units": {"time": "s", "length": "Angstrom", "D": "Angstrom^2/s (and cm^2/s)"},
         }
         write_json(work / "ensemble.json", summary)
+        write_marker(work, "kmc_run")
         if plots:
             _plot_bands(arrays, work, catalog.name)
         out = Path(out_dir)
