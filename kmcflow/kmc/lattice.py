@@ -23,10 +23,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from kmcflow.errors import LatticeError
+from kmcflow.resources import check_memory
 
 PRESETS_2D = ("square", "triangular", "honeycomb")
 PRESETS_3D = ("sc", "bcc", "fcc", "diamond")
 PRESET_NAMES = PRESETS_2D + PRESETS_3D
+BYTES_PER_SITE_ESTIMATE = 32
+"""Memory a simulation needs per lattice site, with margin (about 20 bytes measured)."""
 
 _FCC_BASIS = [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]
 
@@ -280,6 +283,10 @@ def build_block(
     if n_sites >= 2**31 - 1:
         raise LatticeError(f"{n_sites} sites exceed the 2^31 limit of one block", field="cells",
                            hint="use the MPI domain decomposition for larger lattices")
+    # measured peak of a simulation's arrays: about 20 bytes per site (state, tables, tree,
+    # samples); the estimate keeps a margin
+    check_memory(n_sites * BYTES_PER_SITE_ESTIMATE, f"{n_sites:,} sites", "cells",
+                 "use fewer --cells, or --decompose over MPI ranks")
     dims = (nx, ny, nz)
     strides = (ny * nz * nb, nz * nb, nb)
     n_class = nb * 27
