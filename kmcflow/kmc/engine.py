@@ -114,6 +114,30 @@ def resolve_block_rates(catalog: Catalog, block: LatticeBlock, region: np.ndarra
     return resolve_rates(catalog, temperature_K, pairs, file=catalog_file)
 
 
+def check_saved_state(occ: np.ndarray, vac_site: np.ndarray, n_species: int,
+                      species_counts: np.ndarray, file: str) -> None:
+    """Refuse a saved occupation that this set-up cannot have produced.
+
+    Species codes must lie in 0..S, the vacancy list must name exactly the vacant sites
+    (each once), and the number of sites of each species must equal this set-up's (hops
+    conserve them): a damaged file is never run and then written over.
+    """
+    hint = "the checkpoint is damaged: drop --resume to start afresh"
+    if occ.size and (int(occ.min()) < 0 or int(occ.max()) > n_species):
+        raise CheckpointError(f"unknown species code in the saved lattice (0..{n_species} "
+                              "expected)", file=file, hint=hint)
+    counts = np.bincount(occ.astype(np.int64), minlength=n_species + 1)
+    if counts.shape != species_counts.shape or np.any(counts != species_counts):
+        raise CheckpointError("the saved lattice holds other numbers of atoms and vacancies "
+                              "than this set-up", file=file, hint=hint)
+    if vac_site.size != counts[0] or (vac_site.size and (
+            int(vac_site.min()) < 0 or int(vac_site.max()) >= occ.size
+            or np.unique(vac_site).size != vac_site.size
+            or np.any(occ[vac_site] != 0))):
+        raise CheckpointError("the saved vacancy list does not match the saved lattice",
+                              file=file, hint=hint)
+
+
 class Simulation:
     """One kMC trajectory of an A|B couple on a lattice block.
 
@@ -403,9 +427,20 @@ class Simulation:
                                   file=str(p), hint="use the same catalog, cells, temperature, "
                                   "vacancy fraction and seed as the run that wrote it")
         for name, current in self.state_arrays().items():
-            arr = content[name]
-            if arr.shape != current.shape or arr.dtype != current.dtype:
-                raise CheckpointError(f"array {name!r} has the wrong shape", file=str(p))
+            arr = content.get(name)
+            if arr is None or arr.shape != current.shape or arr.dtype != current.dtype:
+                raise CheckpointError(f"array {name!r} is missing or has the wrong shape",
+                                      file=str(p), hint="the checkpoint is damaged: drop "
+                                      "--resume to start afresh")
+        check_saved_state(content["occ"], content["vac_site"], len(self.catalog.species),
+                          np.bincount(self.occ, minlength=len(self.catalog.species) + 1),
+                          str(p))
+        clock, n_events = content["clock"], content["n_events"]
+        if not (np.all(np.isfinite(clock)) and clock[0] >= 0 and n_events[0] >= 0
+                and np.all(content["event_counts"] >= 0)):
+            raise CheckpointError("the saved clock or event counts are not valid", file=str(p),
+                                  hint="the checkpoint is damaged: drop --resume to start "
+                                  "afresh")
         self.occ[:] = content["occ"]
         self.disp[:] = content["disp"]
         self.basis0[:] = content["basis0"]

@@ -141,6 +141,9 @@ class _Recorder:
                                                       self.vacancy[:n], self.msd[:n])
 
     def load(self, arrays: dict[str, np.ndarray]) -> None:
+        count = int(arrays["count"][0])
+        if not 0 <= count <= self.time.size:
+            raise ValueError(f"{count} samples taken of {self.time.size}")
         self.time[:], self.n_events[:] = arrays["time"], arrays["n_events"]
         self.concentration[:] = arrays["concentration"]
         self.vacancy[:] = arrays["vacancy_concentration"]
@@ -199,14 +202,21 @@ def run_to_directory(
     cpu = 0.0
     if resume and ckpt.exists():
         extra = sim.restore_checkpoint(ckpt)
-        saved = bytes(extra.get("settings_json", np.zeros(0, np.uint8))).decode()
+        try:
+            saved = bytes(extra.get("settings_json", np.zeros(0, np.uint8))).decode()
+        except (UnicodeDecodeError, TypeError, ValueError):
+            saved = ""
         if saved != _settings_json(settings):
             raise CheckpointError("the checkpoint was written with other --steps/--time/"
                                   "--samples", file=str(ckpt),
                                   hint="resume with the flags of the killed run, or drop "
                                   "--resume to start afresh")
-        rec.load(extra)
-        cpu = float(extra["cpu_s"][0])
+        try:
+            rec.load(extra)
+            cpu = float(extra["cpu_s"][0])
+        except (KeyError, ValueError, IndexError, TypeError) as exc:
+            raise CheckpointError(f"the saved samples are damaged ({type(exc).__name__})",
+                                  file=str(ckpt), hint="drop --resume to start afresh") from exc
     else:
         if work.exists():
             shutil.rmtree(work)

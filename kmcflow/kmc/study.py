@@ -34,7 +34,36 @@ def _load_run(run_dir: Path) -> tuple[dict, dict[str, np.ndarray]]:
     except (OSError, ValueError, EOFError) as exc:  # a truncated or non-npz file
         raise ConfigError(f"cannot read the observables: {exc}", file=str(obs_path),
                           hint="run the simulation again") from exc
+    _check_run_files(summary, obs, summary_path, obs_path)
     return summary, obs
+
+
+def _check_run_files(summary: dict, obs: dict[str, np.ndarray], summary_path: Path,
+                     obs_path: Path) -> None:
+    """Refuse a run whose files lack what the analysis reads, or hold it in other shapes."""
+    hint = "run the simulation again (the files are damaged or not a kmcflow run)"
+    for key in ("catalog", "inputs"):
+        if not isinstance(summary.get(key), dict):
+            raise ConfigError(f"the summary has no {key!r} record", file=str(summary_path),
+                              field=key, hint=hint)
+    if not isinstance(summary["inputs"].get("temperature_K"), int | float):
+        raise ConfigError("the summary gives no temperature", file=str(summary_path),
+                          field="inputs.temperature_K", hint=hint)
+    needed = ("time", "z", "x_first_host", "width_10_90", "concentration", "species",
+              "length_z_A", "periodic_z")
+    missing = [k for k in needed if k not in obs]
+    if missing:
+        raise ConfigError(f"the observables lack {', '.join(missing)}", file=str(obs_path),
+                          hint=hint)
+    n, layers = obs["time"].shape[:1], obs["z"].shape
+    shapes_ok = (obs["time"].ndim == 1 and obs["z"].ndim == 1 and obs["time"].size >= 1
+                 and obs["x_first_host"].shape == n + layers
+                 and obs["width_10_90"].shape == n
+                 and obs["concentration"].shape == n + obs["species"].shape + layers
+                 and obs["length_z_A"].size == 1 and obs["periodic_z"].size == 1)
+    if not shapes_ok or not np.issubdtype(obs["time"].dtype, np.number):
+        raise ConfigError("the observables' arrays do not fit together (samples, layers, "
+                          "species)", file=str(obs_path), hint=hint)
 
 
 def analyze_directory(run_dir: str | os.PathLike[str]) -> dict:

@@ -484,6 +484,17 @@ class DomainSimulation:
                                       and name not in ("vac_site", "touched")):
                 raise ParallelError(f"checkpoint array {name!r} is missing or has the wrong "
                                     "shape", field="checkpoint")
+        occ, vac = arrays["occ"], arrays["vac_site"]
+        n_species = len(self.catalog.species)
+        bad_codes = occ.size > 0 and (int(occ.min()) < 0 or int(occ.max()) > n_species)
+        # (a saved vacancy list may name ghost sites a neighbour has filled since: only the
+        # range is checked)
+        bad_vacancies = vac.size > 0 and not bool(arrays["fresh"][0]) and (
+            int(vac.min()) < 0 or int(vac.max()) >= occ.size)
+        if bad_codes or bad_vacancies:
+            raise ParallelError("the checkpoint's lattice or vacancy list is damaged (species "
+                                "codes or vacancy sites out of range)", field="checkpoint",
+                                hint="drop --resume to start afresh")
         self.occ[:] = arrays["occ"]
         self.disp[:] = arrays["disp"]
         self.basis0[:] = arrays["basis0"]

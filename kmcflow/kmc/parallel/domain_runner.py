@@ -122,6 +122,8 @@ def run_decomposed_to_directory(
                                f"of ranks ({info.get('ranks')} ranks, grid {info.get('grid')})")
                 elif info.get("settings") != settings_json:
                     problem = f"{latest} was written with other --time/--samples/--window"
+                elif not isinstance(info.get("generation"), int) or info["generation"] < 0:
+                    problem = f"{latest} names no checkpoint generation (damaged)"
         info, problem = comm.bcast((info, problem), root=0)
         if problem:
             raise CheckpointError(problem, file=str(latest),
