@@ -96,17 +96,40 @@ def campaign_submit(
     if backend != "direct":
         raise SchedulerError(f"unknown backend {backend!r}", field="--backend",
                              hint="use direct or jobflow-remote")
+    # everything that can be checked is checked before the folder is prepared
+    indices = _only(only)
+    if walltime is not None:
+        from kmcflow.hpc.profiles import walltime_seconds
+
+        try:
+            walltime_seconds(walltime)
+        except ValueError as exc:
+            raise SchedulerError(str(exc), field="--walltime",
+                                 hint="HH:MM:SS, D-HH:MM:SS or seconds") from exc
+    from kmcflow.hpc.scheduler import submit_command
+
+    submit_command(prof.scheduler)  # sbatch/qsub on PATH, or one line saying it is not
     if not (write / PLAN).is_file():
         with err.status("planning hops and writing endpoints"):
-            prepare_campaign(spec, prof, write)
-    indices = None
-    if only:
-        try:
-            indices = [int(x) for x in only.split(",") if x.strip()]
-        except ValueError as exc:
-            raise SchedulerError(f"--only {only!r} is not a list of hop indices",
-                                 field="--only", hint="e.g. --only 0,2,5") from exc
+            prepare_campaign(spec, prof, write, only=indices)
     _print_submission(submit_hops(write, indices, walltime=walltime), write)
+
+
+def _only(only: str | None) -> list[int] | None:
+    """The hop indices of ``--only`` (non-negative integers), or None."""
+    from kmcflow.errors import SchedulerError
+
+    if not only:
+        return None
+    try:
+        indices = [int(x) for x in only.split(",") if x.strip()]
+    except ValueError as exc:
+        raise SchedulerError(f"--only {only!r} is not a list of hop indices", field="--only",
+                             hint="e.g. --only 0,2,5") from exc
+    if not indices or min(indices) < 0:
+        raise SchedulerError(f"--only {only!r} names no hop (indices count from 0)",
+                             field="--only", hint="e.g. --only 0,2,5")
+    return indices
 
 
 @campaign_app.command("resume")

@@ -91,6 +91,12 @@ def kmc_run(
     from kmcflow.kmc.catalog import load_catalog
     from kmcflow.kmc.runner import make_simulation, run_to_directory, settings_from_catalog
 
+    if not (checkpoint_interval >= 0 and math.isfinite(checkpoint_interval)):
+        raise ConfigError(f"--checkpoint-interval must be a non-negative number of seconds, "
+                          f"got {checkpoint_interval}", field="--checkpoint-interval",
+                          hint="e.g. --checkpoint-interval 300 (0: after every chunk)")
+    if replicas is not None and replicas < 1:
+        raise ConfigError(f"--replicas must be at least 1, got {replicas}", field="--replicas")
     catalog = load_catalog(catalog_file)
     settings = settings_from_catalog(
         catalog, cells=tuple(cells) if cells else None, temperature_K=temperature,

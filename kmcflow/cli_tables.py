@@ -75,8 +75,11 @@ def reproduce_command(
                           inputs=[table, *([source] if source else [])])
     tol = tolerance if tolerance is not None else (data.tolerance_factor
                                                     or DEFAULT_TOLERANCE_FACTOR)
-    if not tol > 1:
+    if not (tol > 1 and math.isfinite(tol)):
         raise ConfigError("the tolerance factor must exceed 1", field="--tolerance")
+    if not (zero_rate > 0 and math.isfinite(zero_rate)):
+        raise ConfigError(f"--zero-rate must be a positive rate in s^-1, got {zero_rate}",
+                          field="--zero-rate", hint="e.g. --zero-rate 1e-10")
     if not (barrier_tolerance >= 0 and math.isfinite(barrier_tolerance)):
         raise ConfigError("the barrier tolerance must be a non-negative number of eV",
                           field="--barrier-tolerance", hint="e.g. --barrier-tolerance 0.05")

@@ -74,8 +74,10 @@ def barrier_command(
                             inputs=[initial, final])
     config = load_calculator_config(calculator)
     from kmcflow.workflows.hop import read_atoms
+    from kmcflow.workflows.neb import check_endpoints
 
     ini, fin = read_atoms(initial), read_atoms(final)
+    check_endpoints(ini, fin, files=(str(initial), str(final)))
     neb = NebSettings(n_images=images, fmax_eV_per_A=fmax, steps=steps, optimizer=optimizer,
                       symmetric=symmetric)
     neb.check()

@@ -99,9 +99,13 @@ def run_demo(settings: DemoSettings, out_dir: str | os.PathLike[str],
     if settings.calculator not in COUPLES:
         raise ConfigError(f"no demo couple for calculator {settings.calculator!r}",
                           field="--calculator", hint=f"use {' or '.join(COUPLES)}")
-    if len(settings.temperatures_K) < 2:
-        raise ConfigError("the Arrhenius fit needs at least two temperatures",
-                          field="--temperature")
+    temps = settings.temperatures_K
+    if any(not (t > 0 and math.isfinite(t)) for t in temps):
+        raise ConfigError(f"temperatures must be positive numbers of K, got {temps}",
+                          field="--temperature", hint="e.g. -T 950 -T 1100 -T 1250")
+    if len(set(temps)) < 2:
+        raise ConfigError("the Arrhenius fit needs at least two different temperatures",
+                          field="--temperature", hint="e.g. -T 950 -T 1100 -T 1250")
     check_output_folder(out_dir, "demo", reuse=True)  # a demo folder continues; nothing else
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)

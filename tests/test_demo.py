@@ -89,4 +89,4 @@ def test_bad_demo_options_get_one_line(tmp_path, capsys):
     assert "calculator" in capsys.readouterr().err
     assert main(["demo", "--width-fraction", "1.5", "--out", str(tmp_path / "d")]) == 2
     assert main(["demo", "-T", "900", "--out", str(tmp_path / "d")]) == 2
-    assert "two temperatures" in capsys.readouterr().err
+    assert "two different temperatures" in capsys.readouterr().err

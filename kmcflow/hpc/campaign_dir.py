@@ -47,12 +47,17 @@ def _hop_dir(out: Path, index: int) -> Path:
     return out / "hops" / f"hop_{index:03d}"
 
 
-def prepare_campaign(spec, profile, out_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """Plan the hops and write the campaign directory and its array script."""
+def prepare_campaign(spec, profile, out_dir: str | os.PathLike[str],
+                     only: list[int] | None = None) -> dict[str, Any]:
+    """Plan the hops and write the campaign directory and its array script.
+
+    ``only``: hop indices that will be submitted; refused before anything is written if the
+    campaign has no such hop.
+    """
     from kmcflow.hpc.scripts import render_script
     from kmcflow.structures.io import LabelledStructure, write_json_structure
-    from kmcflow.workflows.calculators import check_ready, load_calculator_config
-    from kmcflow.workflows.campaign import plan_hops, plan_references
+    from kmcflow.workflows.calculators import load_calculator_config
+    from kmcflow.workflows.campaign import check_campaign_ready, plan_hops, plan_references
 
     out = Path(out_dir).resolve()
     if (out / PLAN).exists():
@@ -66,8 +71,13 @@ def prepare_campaign(spec, profile, out_dir: str | os.PathLike[str]) -> dict[str
     references = plan_references(spec)
     elements = set(spec.species) | {el.symbol for _, s in references
                                     for el in s.composition.elements}
-    check_ready(config, sorted(elements))
+    check_campaign_ready(spec, config, sorted(elements))
     planned, sections = plan_hops(spec)
+    n_tasks = len(planned) + len(references)
+    bad = sorted(i for i in (only or []) if not 0 <= i < n_tasks)
+    if bad:
+        raise SchedulerError(f"no hops {bad} in this campaign (it has {n_tasks})",
+                             field="--only", hint=f"choose among 0-{n_tasks - 1}")
     hops = []
     with atomic_directory(out) as tmp:  # the folder appears whole or not at all
         for k, hop in enumerate(planned):

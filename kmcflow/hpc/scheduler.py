@@ -117,6 +117,24 @@ class PbsScheduler:
         return states
 
 
+def submit_command(scheduler: str) -> str:
+    """The submit command of a scheduler (``sbatch``, ``qsub``); refuse if it is not on PATH.
+
+    Checked before a campaign folder is prepared, so a machine without the scheduler's
+    commands fails at once, with nothing written.
+    """
+    command = {"slurm": "sbatch", "pbs": "qsub"}.get(scheduler)
+    if command is None:
+        raise SchedulerError(f"unknown scheduler {scheduler!r}", field="scheduler",
+                             hint="use slurm or pbs")
+    if shutil.which(command) is None:
+        raise SchedulerError(f"{command} not found: cannot submit to {scheduler}",
+                             field="--profile", hint="run on a machine with the scheduler's "
+                             "commands on PATH (or `kmcflow campaign prepare` here and submit "
+                             "there)")
+    return command
+
+
 def get_scheduler(name: str) -> Scheduler:
     """The scheduler named by a profile."""
     if name == "slurm":

@@ -48,8 +48,13 @@ NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
 
+MAX_PREFACTOR_HZ = 1e18
+"""Above this a prefactor is no vibration (1e11-1e14 Hz) and the summed rates can overflow."""
+
+
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # JSON may carry NaN and Infinity: no number of a catalog may be either
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Units(_Model):
@@ -212,7 +217,8 @@ class MissingEventPolicy(_Model):
 class Catalog(_Model):
     """A whole event catalog (see the module docstring for the meaning of each section)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
+                              allow_inf_nan=False)
     schema_name: Literal["kmcflow.catalog"] = Field(SCHEMA_NAME, alias="schema")
     schema_version: int
     name: Annotated[str, Field(min_length=1)]
@@ -348,7 +354,11 @@ def semantic_problems(catalog: Catalog) -> list[Problem]:
             if ev.barrier_eV is not None:
                 err(_event_field(catalog, i, "barrier_eV"), "barrier_eV given but rate_model is "
                     "'kra'", "give kra_eV; the barrier follows from E_KRA + dE/2")
-        if not 1e11 <= ev.prefactor_Hz <= 1e14:
+        if ev.prefactor_Hz > MAX_PREFACTOR_HZ:
+            err(_event_field(catalog, i, "prefactor_Hz"), f"prefactor {ev.prefactor_Hz:.3g} Hz "
+                f"is no vibration frequency (above {MAX_PREFACTOR_HZ:.0e} Hz the rates can "
+                "overflow)", "check the units (Hz = 1/s); typical values are 1e11-1e14 Hz")
+        elif not 1e11 <= ev.prefactor_Hz <= 1e14:
             warn(_event_field(catalog, i, "prefactor_Hz"), f"prefactor {ev.prefactor_Hz:.3g} Hz "
                  "is outside the usual 1e11-1e14 Hz", "check the units (Hz = 1/s)")
 
@@ -371,6 +381,9 @@ def semantic_problems(catalog: Catalog) -> list[Problem]:
                 "a table model cannot make barriers depend on the local environment")
 
     mp = catalog.missing_event_policy
+    if mp.prefactor_Hz is not None and mp.prefactor_Hz > MAX_PREFACTOR_HZ:
+        err("missing_event_policy.prefactor_Hz", f"prefactor {mp.prefactor_Hz:.3g} Hz is no "
+            "vibration frequency", "typical values are 1e11-1e14 Hz")
     if mp.policy == "fallback" and (mp.barrier_eV is None or mp.prefactor_Hz is None):
         err("missing_event_policy", "policy 'fallback' needs barrier_eV and prefactor_Hz")
 

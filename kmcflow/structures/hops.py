@@ -31,6 +31,7 @@ the same hop in the kMC lattice.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -189,8 +190,9 @@ def enumerate_hops(
         raise StructureError(f"shell tolerance {shell_tolerance} is not in (0, 1)",
                              field="shell_tolerance", hint="0.1 takes hops within 10 % of the "
                              "shortest")
-    if band_thickness_A < 0:
-        raise StructureError("band thickness must be >= 0", field="band_thickness_A")
+    if not (band_thickness_A >= 0 and math.isfinite(band_thickness_A)):
+        raise StructureError(f"band thickness must be a non-negative number of Angstrom, got "
+                             f"{band_thickness_A}", field="band_thickness_A")
     hosts = s.site_properties[HOST]
     distance = s.site_properties.get(DISTANCE) if labelled.is_interface else None
     mappings = symmetry_mappings(labelled, symprec_A)

@@ -182,6 +182,10 @@ def catalog_sections(labelled: LabelledStructure, network_species: list[str], *,
     common network species), ``species`` and ``interface`` (boundary: periodic for a
     bi-crystal, closed for a slab; the substrate's share of the cation layers; the band).
     """
+    if not (band_thickness_A >= 0 and math.isfinite(band_thickness_A)):
+        raise StructureError(f"band thickness must be a non-negative number of Angstrom, got "
+                             f"{band_thickness_A}", field="band_thickness_A",
+                             hint="e.g. --band-thickness 0 (no interface band) or 3.0")
     sections: dict[str, Any] = {"lattice": kmc_lattice(labelled, network_species)}
     if not labelled.is_interface:
         return sections

@@ -44,7 +44,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
 
 from kmcflow.atomic_io import write_json
 from kmcflow.errors import ConfigError, KmcflowError
@@ -121,6 +128,7 @@ class CampaignSpec(_Spec):
     prefactor: PrefactorSpec = PrefactorSpec()
     conditions: dict[str, Any] | None = None
     allow_mixed_theory: bool = False
+    _source: str | None = PrivateAttr(default=None)  # the campaign file it was read from
 
     @model_validator(mode="after")
     def _something_to_do(self):
@@ -150,7 +158,69 @@ def load_campaign(path: str | os.PathLike[str]) -> CampaignSpec:
     refs = [r.model_copy(update={"structure": str(p.parent / r.structure)})
             if (p.parent / r.structure).is_file() and not Path(r.structure).is_absolute()
             else r for r in spec.references]
-    return spec.model_copy(update={"references": refs})
+    spec = spec.model_copy(update={"references": refs})
+    if spec.interface is not None:  # structure files beside the campaign, like references
+        it = spec.interface
+        update = {name: str(p.parent / value) for name, value in
+                  (("film", it.film), ("substrate", it.substrate))
+                  if not Path(value).is_absolute() and (p.parent / value).is_file()}
+        spec = spec.model_copy(update={"interface": it.model_copy(update=update)})
+    _check_names(spec, p)
+    spec._source = str(p)
+    return spec
+
+
+def check_campaign_ready(spec: CampaignSpec, config, elements: list[str]) -> None:
+    """:func:`~kmcflow.workflows.calculators.check_ready`, naming the file the setting is in.
+
+    A U for an element the campaign lacks, a missing executable or pseudopotential: the
+    error names the calculator config file, or the campaign file and its ``calculator`` key.
+    """
+    from kmcflow.workflows.calculators import check_ready
+
+    try:
+        check_ready(config, elements)
+    except ConfigError as exc:
+        if exc.file is not None:
+            raise
+        own_file = isinstance(spec.calculator, str) and spec.calculator.endswith(
+            (".yaml", ".yml", ".json"))
+        raise ConfigError(exc.message, file=spec.calculator if own_file else spec._source,
+                          field=exc.field if own_file else
+                          (f"calculator.{exc.field}" if exc.field else "calculator"),
+                          hint=exc.hint) from exc
+
+
+def _check_names(spec: CampaignSpec, path: Path) -> None:
+    """Refuse, naming the campaign file and key, what would only fail later in planning."""
+    from ase.data import chemical_symbols
+
+    from kmcflow.structures.bulk import bundled_names
+    from kmcflow.workflows.calculators import load_calculator_config
+
+    try:
+        load_calculator_config(spec.calculator)
+    except ConfigError as exc:
+        if exc.file is not None:  # a calculator config file: it names itself
+            raise
+        raise ConfigError(exc.message, file=str(path), field=f"calculator.{exc.field}"
+                          if exc.field else "calculator", hint=exc.hint) from exc
+    names = bundled_names()
+    structures = [(f"interface.{k}", v) for k, v in
+                  (("film", spec.interface.film), ("substrate", spec.interface.substrate))
+                  ] if spec.interface else []
+    structures += [(f"references[{i}].structure", r.structure)
+                   for i, r in enumerate(spec.references)]
+    for field, value in structures:
+        if value not in names and not Path(value).is_file():
+            raise ConfigError(f"{value!r} is neither a structure file nor a bundled crystal",
+                              file=str(path), field=field,
+                              hint=f"give a file path (relative to the campaign file) or one "
+                              f"of {', '.join(names)}")
+    for species in spec.species:
+        if species not in chemical_symbols[1:]:
+            raise ConfigError(f"{species!r} is not an element symbol", file=str(path),
+                              field="species", hint="e.g. species: [Cu, Ni]")
 
 
 def plan_references(spec: CampaignSpec) -> list[tuple[dict[str, Any], Any]]:
@@ -291,7 +361,7 @@ def run_campaign(spec: CampaignSpec, out_dir: str | Path, *,
 
     from jobflow import run_locally
 
-    from kmcflow.workflows.calculators import check_ready, load_calculator_config
+    from kmcflow.workflows.calculators import load_calculator_config
     from kmcflow.workflows.execution import JobFailure, run_flow
     from kmcflow.workflows.flows import assemble_job, cache_key
 
@@ -304,7 +374,7 @@ def run_campaign(spec: CampaignSpec, out_dir: str | Path, *,
                           "tasks of a campaign folder", field="references",
                           hint="use `kmcflow campaign prepare` or `campaign submit`")
     config = load_calculator_config(spec.calculator)
-    check_ready(config, sorted(set(spec.species)))
+    check_campaign_ready(spec, config, sorted(set(spec.species)))
     planned, sections = plan_hops(spec)
     maker = hop_flow_maker(spec, config)
     out.mkdir(parents=True, exist_ok=True)

@@ -103,17 +103,38 @@ def counted(inner, counter: list[int]):
     return Counted()
 
 
-def check_endpoints(initial, final) -> None:
-    """Refuse endpoints that are not the same atoms in the same order in the same cell."""
+MIN_HOP_DISPLACEMENT_A = 0.01
+"""Endpoints whose atoms all lie closer than this (Angstrom) are one structure, not a hop."""
+
+
+def check_endpoints(initial, final, files: tuple[str, str] | None = None) -> None:
+    """Refuse endpoints that cannot be the two ends of one hop.
+
+    They must hold the same atoms in the same order in the same cell, and must differ (no
+    atom moving is a zero-length hop, which would "succeed"). ``files`` names them.
+    """
+    where = f"{files[0]} and {files[1]}" if files else None
     if len(initial) != len(final):
         raise WorkflowError(f"the endpoints have {len(initial)} and {len(final)} atoms",
-                            field="endpoints", hint="write both from the same supercell")
+                            file=where, field="endpoints",
+                            hint="write both from the same supercell")
     if initial.get_chemical_symbols() != final.get_chemical_symbols():
         raise WorkflowError("the endpoints hold different atoms (or the same in another order)",
-                            field="endpoints", hint="the final structure must list the same "
-                            "atoms in the same order")
+                            file=where, field="endpoints", hint="the final structure must "
+                            "list the same atoms in the same order")
     if not np.allclose(initial.cell.array, final.cell.array, atol=1e-6):
-        raise WorkflowError("the endpoints have different cells", field="endpoints")
+        raise WorkflowError("the endpoints have different cells", file=where,
+                            field="endpoints")
+    if len(initial):
+        d = final.get_positions() - initial.get_positions()
+        frac = np.linalg.solve(initial.cell.array.T, d.T).T if initial.cell.rank == 3 else None
+        if frac is not None:
+            frac -= np.round(frac)
+            d = frac @ initial.cell.array
+        if float(np.max(np.linalg.norm(d, axis=1))) < MIN_HOP_DISPLACEMENT_A:
+            raise WorkflowError(f"the endpoints are the same structure (no atom moves "
+                                f"{MIN_HOP_DISPLACEMENT_A} A or more): not a hop", file=where,
+                                field="endpoints", hint="give the final structure of the hop")
 
 
 def interpolate_band(initial, final, n_images: int, method: str = "idpp") -> list:
