@@ -72,7 +72,14 @@ def barrier_command(
     if checkpoint is not None:
         check_output_folder(checkpoint, "neb_checkpoint", reuse=True, flag="--checkpoint",
                             inputs=[initial, final])
-    config = load_calculator_config(calculator)
+    from kmcflow.errors import ConfigError
+
+    try:
+        config = load_calculator_config(calculator)
+    except ConfigError as exc:
+        if exc.file is not None:  # a config file names itself
+            raise
+        raise ConfigError(exc.message, field="--calculator", hint=exc.hint) from exc
     from kmcflow.workflows.hop import read_atoms
     from kmcflow.workflows.neb import check_endpoints
 

@@ -13,10 +13,15 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
 from kmcflow.errors import ConfigError, KmcflowError
+
+NPZ_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, EOFError, KeyError,
+                                                zipfile.BadZipFile)
+"""What ``numpy.load`` raises for an empty, truncated or foreign ``.npz`` file."""
 
 MAX_YAML_NODES = 1_000_000
 """The most nodes a YAML document may expand to, aliases counted as often as they are used."""

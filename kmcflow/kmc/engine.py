@@ -27,6 +27,7 @@ from kmcflow.kmc.analysis import CoupleGeometry
 from kmcflow.kmc.catalog import Catalog
 from kmcflow.kmc.lattice import LatticeBlock, LatticeDefinition, build_block, general, preset
 from kmcflow.kmc.rates import ResolvedRates, interface_band_regions, resolve_rates
+from kmcflow.readers import NPZ_ERRORS
 
 CHECKPOINT_FORMAT = "kmcflow.checkpoint/1"
 
@@ -411,7 +412,7 @@ class Simulation:
         try:
             with np.load(p, allow_pickle=False) as data:
                 content = {k: data[k] for k in data.files}
-        except (OSError, ValueError) as exc:
+        except NPZ_ERRORS as exc:
             raise CheckpointError(f"cannot read checkpoint: {exc}", file=str(p)) from exc
         try:
             meta = json.loads(content.pop("meta").tobytes().decode())

@@ -16,7 +16,7 @@ from kmcflow.kmc.catalog import Catalog
 from kmcflow.kmc.constants import K_B_EV_PER_K
 from kmcflow.kmc.runner import ProgressCallback, RunSettings, run_to_directory
 from kmcflow.outputs import check_output_folder, write_marker
-from kmcflow.readers import read_json
+from kmcflow.readers import NPZ_ERRORS, read_json
 
 
 def _load_run(run_dir: Path) -> tuple[dict, dict[str, np.ndarray]]:
@@ -31,7 +31,7 @@ def _load_run(run_dir: Path) -> tuple[dict, dict[str, np.ndarray]]:
     try:
         with np.load(obs_path, allow_pickle=False) as data:
             obs = {k: data[k] for k in data.files}
-    except (OSError, ValueError, EOFError) as exc:  # a truncated or non-npz file
+    except NPZ_ERRORS as exc:  # an empty, truncated or non-npz file
         raise ConfigError(f"cannot read the observables: {exc}", file=str(obs_path),
                           hint="run the simulation again") from exc
     _check_run_files(summary, obs, summary_path, obs_path)

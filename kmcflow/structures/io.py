@@ -289,6 +289,15 @@ def read_structure(source: str | os.PathLike[str], name: str | None = None) -> L
                              "name says") from exc
     if len(structure) == 0:
         raise StructureError("the file holds no atoms", file=text)
+    if not structure.lattice.volume > 1e-3:
+        raise StructureError(f"the cell has no volume ({structure.lattice.volume:.3g} "
+                             "Angstrom^3): its vectors are not independent", file=text,
+                             hint="check the lattice vectors")
+    if not structure.is_ordered:
+        raise StructureError("the structure has partially occupied sites (a disordered "
+                             "crystal): kmcflow needs one atom per site", file=text,
+                             hint="order it first (e.g. pymatgen's "
+                             "OrderDisorderedStructureTransformation)")
     if info_raw is not None:
         record = (parse_json(info_raw, file=text, error=StructureError)
                   if isinstance(info_raw, str) else info_raw)

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from kmcflow.errors import WorkflowError
+from kmcflow.readers import NPZ_ERRORS
 from kmcflow.workflows.resume import OptimizerState
 
 FAILURE_REASONS = ("not_converged", "no_interior_maximum", "unequal_endpoints",
@@ -309,7 +310,7 @@ def _load_band(folder: Path, images: list, identity: str,
         state = json.loads(state_file.read_text())
         with np.load(band_file, allow_pickle=False) as data:
             positions = data["positions"]
-    except (OSError, ValueError, KeyError, RecursionError, EOFError):  # unreadable: afresh
+    except (*NPZ_ERRORS, RecursionError):  # unreadable: start afresh
         return None, "discarded an unreadable saved band"
     why = None
     if not isinstance(state, dict) or state.get("identity") is None:

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from kmcflow.readers import NPZ_ERRORS
+
 
 def structure_digest(atoms) -> str:
     """A short hash of species, cell and positions (rounded to 1e-6 Angstrom)."""
@@ -49,7 +51,7 @@ def resume_positions(path: Path, atoms) -> int | None:
         with np.load(path, allow_pickle=False) as data:
             positions = data["positions"]
             calls = int(data["force_calls"]) if "force_calls" in data.files else 0
-    except (OSError, ValueError, KeyError, EOFError):  # unreadable: start from the input
+    except NPZ_ERRORS:  # unreadable: start from the input
         return None
     if positions.shape != (len(atoms), 3) or not np.all(np.isfinite(positions)):
         return None
@@ -158,7 +160,7 @@ class OptimizerState:
                               else saved[f"item_{k}"]) for k in range(manifest["n"]))
             optimizer.load = lambda: data
             optimizer.read()
-        except (OSError, ValueError, KeyError, TypeError, AssertionError):
+        except (*NPZ_ERRORS, TypeError, AssertionError):
             optimizer.initialize()  # unreadable or not this optimizer's: start its state afresh
             return False
         self.data = data

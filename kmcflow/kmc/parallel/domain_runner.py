@@ -42,6 +42,7 @@ from kmcflow.kmc.runner import (
     partial_path,
 )
 from kmcflow.outputs import check_output_folder
+from kmcflow.readers import NPZ_ERRORS
 
 CHECKPOINT_FORMAT = "kmcflow.domain-checkpoint/1"
 
@@ -138,7 +139,7 @@ def run_decomposed_to_directory(
                 if root:
                     with np.load(gen_dir / "recorder.npz", allow_pickle=False) as data:
                         arrays = {k: data[k] for k in data.files}
-            except (OSError, ValueError, KeyError) as exc:
+            except NPZ_ERRORS as exc:
                 failure = f"rank {rank}: {exc}"
             failures = [f for f in comm.allgather(failure) if f]
             if failures:

@@ -32,7 +32,7 @@ from kmcflow.errors import CheckpointError, ConfigError, ParallelError
 from kmcflow.kmc.catalog import Catalog
 from kmcflow.kmc.runner import ProgressCallback, RunSettings, partial_path, run_to_directory
 from kmcflow.outputs import check_output_folder, write_marker
-from kmcflow.readers import read_json
+from kmcflow.readers import NPZ_ERRORS, read_json
 
 _SERIES = ("x_first_host", "width_10_90", "width_erfc", "msd")
 _GEOMETRY = ("interfaces_z_A", "first_host_below")
@@ -44,9 +44,19 @@ def replica_dir(work: Path, replica: int) -> Path:
 
 
 def _load_replica(folder: Path) -> dict[str, Any]:
-    with np.load(folder / "observables.npz", allow_pickle=False) as data:
-        arrays = {k: data[k] for k in ("time", "z", "length_z_A", "periodic_z", *_GEOMETRY,
-                                       *_SERIES) if k in data.files}
+    try:
+        with np.load(folder / "observables.npz", allow_pickle=False) as data:
+            arrays = {k: data[k] for k in ("time", "z", "length_z_A", "periodic_z", *_GEOMETRY,
+                                           *_SERIES) if k in data.files}
+    except NPZ_ERRORS as exc:
+        raise CheckpointError(f"a finished replica's observables are unreadable ({exc})",
+                              file=str(folder / "observables.npz"),
+                              hint="drop --resume to run the replicas afresh") from exc
+    missing = [k for k in ("time", "z", "length_z_A", "periodic_z", *_SERIES) if k not in arrays]
+    if missing:
+        raise CheckpointError(f"a finished replica's observables lack {', '.join(missing)}",
+                              file=str(folder / "observables.npz"),
+                              hint="drop --resume to run the replicas afresh")
     summary = read_json(folder / "summary.json", error=CheckpointError, what="replica summary",
                         hint="drop --resume to run the replicas afresh")
     if not isinstance(summary, dict) or not isinstance(summary.get("interdiffusion"), dict):
