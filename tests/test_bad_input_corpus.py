@@ -572,3 +572,17 @@ def test_bad_input(name, tmp_path, monkeypatch, capsys):
     assert token in err, (token, err)
     assert _snapshot(work) == before, "the command created, changed or deleted files"
     assert not (work / "pwned").exists()
+
+
+@pytest.mark.parametrize("name", ["reproduce: table alias bomb", "kmc run: --cells 800 800 800",
+                                  "hops: huge --min-image-distance"])
+def test_memory_and_time_guards_refuse_within_seconds(name, tmp_path, monkeypatch, capsys):
+    """The alias bomb was expanded until 4 GB after 100 s, --cells 800 800 800 allocated
+    gigabytes before failing, a huge --min-image-distance looped without end."""
+    import time
+
+    monkeypatch.chdir(tmp_path)
+    args, _ = CASES[name](tmp_path)
+    start = time.monotonic()
+    assert main(args) == 2
+    assert time.monotonic() - start < 10.0
