@@ -55,9 +55,15 @@ def catalog_check(
 
     Example: kmcflow catalog check examples/catalogs/li_na_couple.json --temperature 300
     """
+    import math
+
+    from kmcflow.errors import ConfigError
     from kmcflow.kmc.catalog import read_catalog
     from kmcflow.kmc.rates import resolve_rates
 
+    if temperature is not None and not (temperature > 0 and math.isfinite(temperature)):
+        raise ConfigError(f"--temperature must be a positive number of K, got {temperature}",
+                          field="--temperature", hint="e.g. -T 600")
     catalog, problems = read_catalog(file)
     rows = []
     if catalog is not None and not any(p.severity == "error" for p in problems):

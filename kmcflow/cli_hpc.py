@@ -109,7 +109,20 @@ def campaign_submit(
     from kmcflow.hpc.scheduler import submit_command
 
     submit_command(prof.scheduler)  # sbatch/qsub on PATH, or one line saying it is not
-    if not (write / PLAN).is_file():
+    if (write / PLAN).is_file():
+        from kmcflow.hpc.campaign_dir import load_plan
+        from kmcflow.hpc.submit import load_submissions
+
+        if load_plan(write)["spec"] != spec.model_dump(mode="json"):
+            raise SchedulerError(f"{write} holds a campaign prepared from other settings than "
+                                 f"{campaign}", field="--out", hint="submit into a new folder, "
+                                 "or use `kmcflow campaign resume` on this one")
+        if indices is None and load_submissions(write):
+            raise SchedulerError(f"{write} was submitted before: submitting every hop again "
+                                 "would queue the same hops twice", field="--only",
+                                 hint="use `kmcflow campaign resume` (the missing and failed "
+                                 "hops), or --only for chosen hops")
+    else:
         with err.status("planning hops and writing endpoints"):
             prepare_campaign(spec, prof, write, only=indices)
     _print_submission(submit_hops(write, indices, walltime=walltime), write)

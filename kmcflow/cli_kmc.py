@@ -334,7 +334,7 @@ def kmc_arrhenius(
                                  replicas=replicas, overwrite=overwrite)
     for row in result["temperatures"]:
         out.print(f"T = {row['temperature_K']:g} K: D = {row['D_A2_per_s']:.4e} Angstrom^2/s")
-    err_txt = "" if math.isnan(result["Ea_stderr_eV"]) else f" ± {result['Ea_stderr_eV']:.4f}"
+    err_txt = "" if result["Ea_stderr_eV"] is None else f" ± {result['Ea_stderr_eV']:.4f}"
     out.print(f"E_a = {result['Ea_eV']:.4f}{err_txt} eV, D0 = {result['D0_A2_per_s']:.4e} "
               f"Angstrom^2/s ({result['D0_cm2_per_s']:.4e} cm^2/s)")
     out.print(f"wrote {out_dir}/arrhenius.json, arrhenius.png")

@@ -90,9 +90,12 @@ def bulk_show(
         check_output_file(write, overwrite=overwrite, inputs=[structure])
     lab = read_structure(structure)
     s = lab.structure
-    sga = SpacegroupAnalyzer(s, symprec=0.01)
-    out.print(f"[bold]{lab.name}[/bold]: {s.composition.reduced_formula}, "
-              f"{sga.get_space_group_symbol()} (No. {sga.get_space_group_number()}), "
+    try:
+        sga = SpacegroupAnalyzer(s, symprec=0.01)
+        group = f"{sga.get_space_group_symbol()} (No. {sga.get_space_group_number()})"
+    except Exception:  # spglib finds no group for some cells: say so, show the rest
+        group = "space group undetermined"
+    out.print(f"[bold]{lab.name}[/bold]: {s.composition.reduced_formula}, {group}, "
               f"{len(s)} atoms, from {lab.source}")
     a, b, c = s.lattice.abc
     al, be, ga = s.lattice.angles
@@ -172,6 +175,8 @@ def interface_matches(
     Example: kmcflow interface matches MgO NiO --film-miller 1 0 0 --substrate-miller 1 0 0
     """
     _need_structures_extra()
+    if limit < 1:
+        raise StructureError(f"--limit must be at least 1, got {limit}", field="--limit")
     search = _search(film, substrate, film_miller, substrate_miller, max_strain, max_area,
                      max_atoms, film_thickness, substrate_thickness)
     shown = search.matches[:limit]
@@ -239,8 +244,9 @@ def interface_build(
     targets = [stem.with_name(stem.name + ext) for ext in (".json", ".extxyz", ".png")]
     for target in targets:
         check_output_file(target, overwrite=overwrite, inputs=[film, substrate])
-    if vacuum < 0:
-        raise StructureError("vacuum must be 0 (bi-crystal) or positive", field="--vacuum")
+    if not 0 <= vacuum <= 1000:
+        raise StructureError(f"vacuum must be 0 (bi-crystal) or a positive number of Angstrom "
+                             f"up to 1000, got {vacuum}", field="--vacuum", hint="e.g. 15")
     if vacuum != 0 and vacuum < 15.0:
         err.print(f"[yellow]note:[/yellow] {vacuum:g} A of vacuum is below the 15 A of the "
                   "reference slab protocol")

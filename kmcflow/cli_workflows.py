@@ -88,6 +88,14 @@ def barrier_command(
     neb = NebSettings(n_images=images, fmax_eV_per_A=fmax, steps=steps, optimizer=optimizer,
                       symmetric=symmetric)
     neb.check()
+    import math
+
+    if not 0 < relax_fmax < math.inf:
+        raise WorkflowError(f"--relax-fmax must be a positive number of eV/A, got {relax_fmax}",
+                            field="--relax-fmax", hint="e.g. --relax-fmax 0.02")
+    if not 0 <= radius < math.inf:
+        raise WorkflowError(f"--radius must be a non-negative number of Angstrom, got {radius}",
+                            field="--radius", hint="e.g. --radius 0 (the moving atom only)")
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="kmcflow-barrier-") as work, err.status(

@@ -334,7 +334,8 @@ def _report(s: dict[str, Any]) -> str:
               + (f" ± {err:.3f}" if err is not None and math.isfinite(err) else "")
               + f" eV**, D0 = **{a['D0_cm2_per_s']:.3g} cm²/s**"
               + (f", R² = {r2:.4f}" if r2 is not None else "") + "."
-              + (f" The ± is one standard error from {source}." if source else ""),
+              + (f" The ± is one standard error from {source}."
+                 if source and err is not None and math.isfinite(err) else ""),
               "", f"![Arrhenius]({s['arrhenius_plot']})", ""]
     if s["executed_barrier_range_eV"]:
         lo, hi = s["executed_barrier_range_eV"]

@@ -30,7 +30,8 @@ MARKER = ".kmcflow-output.json"
 
 # the files each kind always holds (recognises folders written before the marker existed)
 _KIND_FILES: dict[str, tuple[tuple[str, ...], ...]] = {
-    "kmc_run": (("summary.json", "observables.npz"), ("ensemble.json",)),
+    "kmc_run": (("summary.json", "observables.npz"), ("ensemble.json",), ("checkpoint.npz",),
+                ("checkpoints",), ("replicas",)),
     "arrhenius": (("arrhenius.json",),),
     "hops": (("hops.json",),),
     "barrier": (("result.json", "band.extxyz"),),
@@ -107,21 +108,28 @@ def check_output_file(path: str | os.PathLike[str], *, overwrite: bool = False,
                       inputs: Iterable[str | os.PathLike[str]] = ()) -> Path:
     """Refuse an output file that cannot or must not be written; return its path.
 
-    A folder, an existing file (without ``overwrite``), one of the ``inputs``, or a place
-    nothing can be written to.
+    A folder, a device or other non-regular file, an existing file (without ``overwrite``),
+    one of the ``inputs``, or a place nothing can be written to.
     """
     p = Path(path)
-    if p.is_dir():
-        raise ConfigError(f"{path} is a folder, not a file", field=flag,
-                          hint="give a file name")
-    for item in inputs:
-        if p.exists() and Path(item).exists() and p.resolve() == Path(item).resolve():
-            raise ConfigError(f"{path} is also an input: writing it would destroy it",
-                              field=flag, hint="write to another file")
-    if p.exists() and not overwrite:
-        raise ConfigError(f"{path} exists", field=flag, hint="choose another name or pass "
-                          "--overwrite")
-    check_writable_place(p, flag)
+    try:
+        if p.is_dir():
+            raise ConfigError(f"{path} is a folder, not a file", field=flag,
+                              hint="give a file name")
+        if p.exists() and not p.is_file():
+            raise ConfigError(f"{path} is not a regular file", field=flag,
+                              hint="give a file name")
+        for item in inputs:
+            if p.exists() and Path(item).exists() and p.resolve() == Path(item).resolve():
+                raise ConfigError(f"{path} is also an input: writing it would destroy it",
+                                  field=flag, hint="write to another file")
+        if p.exists() and not overwrite:
+            raise ConfigError(f"{path} exists", field=flag, hint="choose another name or "
+                              "pass --overwrite")
+        check_writable_place(p, flag)
+    except OSError as exc:  # a name too long, a loop of links, ...
+        raise ConfigError(f"cannot use {path} ({exc.strerror or exc})", field=flag,
+                          hint="choose a shorter, plainer path") from exc
     return p
 
 
@@ -132,9 +140,24 @@ def check_output_folder(path: str | os.PathLike[str], kind: str, *, overwrite: b
 
     ``reuse``: the command continues its own earlier output there (``demo``, ``campaign
     run``, ``--resume``), so an existing folder of this kind is fine without ``overwrite``.
+    A symbolic link is refused (replacing the folder would replace the link, not its
+    target), and so are user folders under the scratch names kmcflow uses beside the output
+    (``.NAME.partial``, ``.NAME.old``).
     """
-    p = Path(path)
+    try:
+        return _check_output_folder(Path(path), kind, overwrite, reuse, flag, list(inputs))
+    except OSError as exc:  # a name too long, a loop of links, ...
+        raise ConfigError(f"cannot use {path} ({exc.strerror or exc})", field=flag,
+                          hint="choose a shorter, plainer path") from exc
+
+
+def _check_output_folder(p: Path, kind: str, overwrite: bool, reuse: bool, flag: str,
+                         inputs: list) -> Path:
+    path = str(p)
     where = p.absolute()
+    if p.is_symlink():
+        raise ConfigError(f"{path} is a symbolic link", field=flag,
+                          hint="give the folder it points to, or a new folder")
     if p.exists() and not p.is_dir():
         raise ConfigError(f"{path} is a file, not a folder", field=flag,
                           hint="give a folder path (it is created)")
@@ -142,6 +165,17 @@ def check_output_folder(path: str | os.PathLike[str], kind: str, *, overwrite: b
     if _inside(cwd, where.resolve() if p.exists() else where):
         raise ConfigError(f"{path} is the current folder or holds it", field=flag,
                           hint="give a new folder, e.g. --out runs/NAME")
+    for scratch in (where.with_name(f".{where.name}.partial"),
+                    where.with_name(f".{where.name}.old")):
+        if scratch.is_symlink() or (scratch.exists() and not scratch.is_dir()):
+            foreign = True
+        else:
+            foreign = scratch.is_dir() and output_kind(scratch) is None and any(
+                scratch.iterdir())
+        if foreign:
+            raise ConfigError(f"{scratch} exists and is not kmcflow's (kmcflow keeps its "
+                              "unfinished output under that name)", field=flag,
+                              hint=f"move {scratch.name} away or choose another --out")
     for item in inputs:
         item_path = Path(item)
         if item_path.exists() and p.exists() and _inside(item_path.resolve(), p.resolve()):

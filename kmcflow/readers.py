@@ -92,11 +92,10 @@ def _check_expansion(root, max_nodes: int) -> None:
     import yaml
 
     size: dict[int, int] = {}
+    open_nodes: set[int] = set()  # on the current path: meeting one again is a cycle
     stack: list[tuple[Any, bool]] = [(root, False)]
     while stack:
         node, children_done = stack.pop()
-        if id(node) in size:
-            continue
         if isinstance(node, yaml.SequenceNode):
             children = list(node.value)
         elif isinstance(node, yaml.MappingNode):
@@ -105,14 +104,24 @@ def _check_expansion(root, max_nodes: int) -> None:
             size[id(node)] = 1
             continue
         if children_done:
+            open_nodes.discard(id(node))
             total = 1 + sum(size[id(c)] for c in children)
             if total > max_nodes:
                 raise _TooLarge(f"the YAML expands to more than {max_nodes:,} nodes "
                                 "(aliases repeating aliases)")
             size[id(node)] = total
-        else:
-            stack.append((node, True))
-            stack.extend((c, False) for c in children if id(c) not in size)
+            continue
+        if id(node) in size:
+            continue
+        if id(node) in open_nodes:
+            raise _TooLarge("the YAML contains itself (an alias inside its own anchor)")
+        open_nodes.add(id(node))
+        stack.append((node, True))
+        for child in children:
+            if id(child) in open_nodes:
+                raise _TooLarge("the YAML contains itself (an alias inside its own anchor)")
+            if id(child) not in size:
+                stack.append((child, False))
 
 
 def parse_yaml(text: str, *, file: str | None = None,

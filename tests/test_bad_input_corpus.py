@@ -519,6 +519,217 @@ for _kind, _damage in CHECKPOINTS.items():
     CASES[f"kmc run --resume: checkpoint {_kind}"] = _make_checkpoint
 
 
+# ------------------------------------------------------------------- found by a review
+def _symlink(tmp: Path, target: Path, name: str = "link") -> Path:
+    link = tmp / name
+    link.symlink_to(target)
+    return link
+
+
+def _extxyz_claiming(tmp: Path, n: int) -> Path:
+    return _write(tmp / "big.extxyz", f"{n}\nPBC=\"T T T\" Lattice=\"3 0 0 0 3 0 0 0 3\"\n"
+                                      "Cu 0 0 0\n")
+
+
+def _fifo(tmp: Path) -> Path:
+    import os
+
+    os.mkfifo(tmp / "pipe.cif")
+    return tmp / "pipe.cif"
+
+
+REVIEW: dict[str, Make] = {
+    # YAML that contains itself looped forever while its memory grew
+    "reproduce: a table that contains itself": lambda tmp: (
+        ["reproduce", str(_write(tmp / "t.yaml", "rows: &x [*x]\n"))], "contains itself"),
+    "campaign run: a campaign that contains itself": lambda tmp: (
+        ["campaign", "run", str(_write(tmp / "c.yaml", "name: &x {a: *x}\n")), "--out",
+         str(tmp / "c")], "contains itself"),
+    # NaN coordinates reached spglib, which crashed the interpreter (exit 139)
+    "bulk show: NaN coordinates": lambda tmp: (
+        ["bulk", "show", str(_write(tmp / "n.vasp", CU_POSCAR.replace("0.5 0.5 0.0",
+                                                                      "nan 0.5 0.0")))], "NaN"),
+    "hops: NaN coordinates": lambda tmp: (
+        ["hops", str(_write(tmp / "n.vasp", CU_POSCAR.replace("0.5 0.5 0.0", "nan 0.5 0.0"))),
+         "--species", "Cu"], "NaN"),
+    "barrier: NaN coordinates": lambda tmp: (
+        ["barrier", *_pair(tmp, CU_POSCAR.replace("0.5 0.5 0.0", "nan 0.5 0.0")), "--out",
+         str(tmp / "hop")], "NaN"),
+    "bulk show: overlapping atoms": lambda tmp: (
+        ["bulk", "show", str(_write(tmp / "o.vasp", CU_POSCAR.replace("0.5 0.5 0.0",
+                                                                      "0.01 0.0 0.0")))],
+        "closer than"),
+    "bulk show: a file that is /dev/zero": lambda tmp: (
+        ["bulk", "show", str(_symlink(tmp, Path("/dev/zero"), "z.cif"))], "regular file"),
+    "bulk show: a FIFO": lambda tmp: (["bulk", "show", str(_fifo(tmp))], "regular file"),
+    "bulk show: an extxyz claiming 1e11 atoms": lambda tmp: (
+        ["bulk", "show", str(_extxyz_claiming(tmp, 10**11))], "big.extxyz"),
+    # symbolic links as --out were replaced by real folders after the work, with a traceback
+    "kmc run: --out a link to a user folder": lambda tmp: (
+        ["kmc", "run", str(ISOTOPE), "--out",
+         str(_symlink(tmp, (tmp / "user").mkdir() or tmp / "user")), *SMALL], "symbolic link"),
+    "kmc run: --out a dangling link": lambda tmp: (
+        ["kmc", "run", str(ISOTOPE), "--out", str(_symlink(tmp, tmp / "nowhere")), *SMALL],
+        "symbolic link"),
+    "hops: --out a link": lambda tmp: (
+        ["hops", "Cu", "--species", "Cu", "--out",
+         str(_symlink(tmp, (tmp / "user").mkdir() or tmp / "user"))], "symbolic link"),
+    "kmc run: --out a name too long": lambda tmp: (
+        ["kmc", "run", str(ISOTOPE), "--out", str(tmp / ("x" * 300)), *SMALL], "--out"),
+    "bulk show: --out a name too long": lambda tmp: (
+        ["bulk", "show", "Cu", "--out", str(tmp / ("x" * 300 + ".cif"))], "--out"),
+    "kmc run: a user folder under the scratch name": lambda tmp: (
+        ["kmc", "run", str(ISOTOPE), "--out", str(tmp / "run"), *SMALL]
+        if _write(tmp / ".run.partial" / "notes.txt", "mine") else [], ".run.partial"),
+    "kmc run --overwrite: a user folder under the old name": lambda tmp: (
+        ["kmc", "run", str(ISOTOPE), "--out", str(_run_copy(tmp)), "--overwrite", *SMALL]
+        if _write(tmp / ".run.old" / "notes.txt", "mine") else [], ".run.old"),
+    "hops --overwrite: the input inside --out": lambda tmp: (
+        ["hops", str(_write(tmp / "h" / "s.vasp", CU_POSCAR)), "--species", "Cu", "--out",
+         str(_hops_folder(tmp / "h")), "--overwrite"], "holds the input"),
+    # a plan whose hop folder points outside the campaign let tasks write there
+    "campaign status: a hop folder outside the campaign": lambda tmp: (
+        ["campaign", "status", str(_plan_with(tmp, folder="../victim"))], "plan.json"),
+    "campaign collect: an absolute hop folder": lambda tmp: (
+        ["campaign", "collect", str(_plan_with(tmp, folder="/etc"))], "plan.json"),
+    "campaign status: a hop without origin": lambda tmp: (
+        ["campaign", "status", str(_plan_with(tmp, drop="origin"))], "plan.json"),
+    "campaign collect: a plan without spec": lambda tmp: (
+        ["campaign", "collect", str(_plan_with(tmp, drop_plan="spec"))], "plan.json"),
+    # searches without a bound
+    "interface matches: --max-area 1e6": lambda tmp: (
+        ["interface", "matches", "Cu", "Ni", "--film-miller", "1", "0", "0",
+         "--substrate-miller", "1", "0", "0", "--max-area", "1e6"], "max_area"),
+    "interface matches: --max-area inf": lambda tmp: (
+        ["interface", "matches", "Cu", "Ni", "--film-miller", "1", "0", "0",
+         "--substrate-miller", "1", "0", "0", "--max-area", "inf"], "max_area"),
+    "interface matches: a billion layers": lambda tmp: (
+        ["interface", "matches", "Cu", "Ni", "--film-miller", "1", "0", "0",
+         "--substrate-miller", "1", "0", "0", "--film-thickness", "1000000000layers"],
+        "film_thickness"),
+    "interface matches: Miller 100000 0 1": lambda tmp: (
+        ["interface", "matches", "Cu", "Ni", "--film-miller", "100000", "0", "1",
+         "--substrate-miller", "1", "0", "0"], "film_miller"),
+    "interface matches: --limit -5": lambda tmp: (
+        ["interface", "matches", "Cu", "Ni", "--film-miller", "1", "0", "0",
+         "--substrate-miller", "1", "0", "0", "--limit", "-5"], "--limit"),
+    "interface build: --vacuum nan": lambda tmp: (
+        ["interface", "build", "Cu", "Ni", "--film-miller", "1", "0", "0", "--substrate-miller",
+         "1", "0", "0", "--out", str(tmp / "i"), "--vacuum", "nan"], "--vacuum"),
+    "hops: --max-length 1e6": lambda tmp: (
+        ["hops", "Cu", "--species", "Cu", "--max-length", "1e6"], "max_length"),
+    "hops: --max-atoms 1e9": lambda tmp: (
+        ["hops", "Cu", "--species", "Cu", "--out", str(tmp / "h"), "--max-atoms", "1000000000",
+         "--min-image-distance", "300"], "max_atoms"),
+    "hops: --min-image-distance inf": lambda tmp: (
+        ["hops", "Cu", "--species", "Cu", "--out", str(tmp / "h"), "--min-image-distance",
+         "inf"], "min_image_distance"),
+    "kmc run: --samples 1e8": lambda tmp: (_kmc_args(tmp / "run", ["--samples", "100000000"]),
+                                           "samples"),
+    "kmc run: --accelerate-separation inf": lambda tmp: (
+        _kmc_args(tmp / "run", ["--accelerate", "--accelerate-separation", "inf"]),
+        "acceleration"),
+    "kmc arrhenius: one temperature twice": lambda tmp: (
+        ["kmc", "arrhenius", str(ISOTOPE), "-T", "600", "-T", "600", "--out", str(tmp / "a"),
+         "--steps", "2000", "--cells", "4", "4", "8"], "temperatures"),
+    "barrier: --images 100000": lambda tmp: (
+        ["barrier", *_pair(tmp), "--out", str(tmp / "hop"), "--images", "100000"], "images"),
+    "barrier: --fmax inf": lambda tmp: (
+        ["barrier", *_pair(tmp), "--out", str(tmp / "hop"), "--fmax", "inf"], "fmax"),
+    "barrier: --steps -1": lambda tmp: (
+        ["barrier", *_pair(tmp), "--out", str(tmp / "hop"), "--steps", "-1"], "steps"),
+    "barrier: --relax-fmax nan": lambda tmp: (
+        ["barrier", *_pair(tmp), "--out", str(tmp / "hop"), "--relax-fmax", "nan"],
+        "--relax-fmax"),
+    "barrier: --radius -1": lambda tmp: (
+        ["barrier", *_pair(tmp), "--out", str(tmp / "hop"), "--radius", "-1"], "--radius"),
+    "campaign prepare: .inf in the campaign": lambda tmp: (
+        ["campaign", "prepare", str(_write(tmp / "c.yaml", _campaign_text(
+            min_image_distance_A=float("inf")))), "--profile", str(PROFILE), "--out",
+         str(tmp / "camp")], "c.yaml"),
+    "campaign run: --only 99": lambda tmp: (
+        ["campaign", "run", str(CAMPAIGN), "--out", str(tmp / "camp"), "--only", "99"],
+        "--only"),
+    "campaign prepare: a folder path no directive can hold": lambda tmp: (
+        ["campaign", "prepare", str(CAMPAIGN), "--profile", str(PROFILE), "--out",
+         str(tmp / "new parent" / "camp")], "--out"),
+    "campaign submit: --walltime of a century": lambda tmp: (
+        ["campaign", "submit", str(CAMPAIGN), "--profile", str(PROFILE), "--out",
+         str(tmp / "camp"), "--walltime", "99999999999999999999"], "--walltime"),
+    "campaign submit: another campaign into a prepared folder": lambda tmp: (
+        ["campaign", "submit", str(_write(tmp / "other.yaml", _campaign_text(
+            min_image_distance_A=9.0))), "--profile", str(PROFILE), "--out",
+         str(_prepared(tmp, submissions="[]"))], "--out"),
+    "catalog check: -T nan": lambda tmp: (["catalog", "check", str(ISOTOPE), "-T", "nan"],
+                                          "--temperature"),
+    # catalogs and run files with wrong types deep inside
+    "kmc run: ragged lattice vectors": lambda tmp: (
+        ["kmc", "run", str(_write(tmp / "c.json", _catalog(lattice={
+            "vectors_A": [[3, 0], [0, 3, 0], [0, 0, 3]], "basis_frac": [[0, 0, 0]],
+            "dimension": 3}))), "--out", str(tmp / "run"), *SMALL], "c.json"),
+    "kmc run: lattice constant 1e-300": lambda tmp: (
+        ["kmc", "run", str(_write(tmp / "c.json", _catalog(lattice={"preset": "fcc",
+                                                                      "a_A": 1e-300}))),
+         "--out", str(tmp / "run"), *SMALL], "c.json"),
+    "kmc run: one basis site twice": lambda tmp: (
+        ["kmc", "run", str(_write(tmp / "c.json", _catalog(lattice={
+            "vectors_A": [[3, 0, 0], [0, 3, 0], [0, 0, 3]],
+            "basis_frac": [[0, 0, 0], [0, 0, 0]], "dimension": 3}))), "--out",
+         str(tmp / "run"), *SMALL], "c.json"),
+    "kmc analyze: a summary without the catalog's name": lambda tmp: (
+        ["kmc", "analyze", str(_run_summary(tmp, lambda d: d["catalog"].pop("name")))],
+        "summary.json"),
+    "kmc analyze: NaN times": lambda tmp: (
+        ["kmc", "analyze", str(_run_npz(tmp, time=lambda a: a * np.nan))], "observables.npz"),
+    "kmc analyze: text where numbers go": lambda tmp: (
+        ["kmc", "analyze", str(_run_npz(tmp, x_first_host=lambda a: a.astype(str)))],
+        "observables.npz"),
+    "kmc run --resume: sample times that go back": lambda tmp: (
+        _checkpoint_args(tmp, lambda path: _damage_npz(
+            path, extra_time=lambda a: np.where(np.isnan(a), a, a[::-1]))),
+        "checkpoint.npz"),
+}
+CASES.update(REVIEW)
+
+
+def _hops_folder(folder: Path) -> Path:
+    """``folder`` with the marker of a hops output, as an earlier run would leave it."""
+    from kmcflow.outputs import write_marker
+
+    write_marker(folder, "hops")
+    return folder
+
+
+def _plan_with(tmp: Path, folder: str | None = None, drop: str | None = None,
+               drop_plan: str | None = None) -> Path:
+    camp = _prepared(tmp, submissions="[]")
+    plan = json.loads((camp / "plan.json").read_text())
+    if folder is not None:
+        plan["hops"][0]["folder"] = folder
+    if drop is not None:
+        del plan["hops"][0][drop]
+    if drop_plan is not None:
+        del plan[drop_plan]
+    (camp / "plan.json").write_text(json.dumps(plan))
+    return camp
+
+
+def _run_summary(tmp: Path, change) -> Path:
+    run = _run_copy(tmp)
+    data = json.loads((run / "summary.json").read_text())
+    change(data)
+    (run / "summary.json").write_text(json.dumps(data))
+    return run
+
+
+def _checkpoint_args(tmp: Path, damage) -> list[str]:
+    partial = tmp / ".run.partial"
+    partial.mkdir()
+    shutil.copy(FINISHED / "checkpoint.npz", partial / "checkpoint.npz")
+    damage(partial / "checkpoint.npz")
+    return ["kmc", "run", str(ISOTOPE), "--out", str(tmp / "run"), "--resume", *SMALL]
+
+
 # ------------------------------------------------------------------- the harness
 FINISHED: Path
 PREPARED: Path
@@ -537,15 +748,26 @@ def _artifacts(tmp_path_factory):
 
 
 def _snapshot(folder: Path) -> dict[str, tuple]:
+    """Every entry under ``folder``: links by target, regular files by content, the rest
+    (FIFOs) by kind; never follows a link or reads a device."""
+    import os
+    import stat as st
+
     state = {}
-    for path in sorted(folder.rglob("*")):
-        rel = str(path.relative_to(folder))
-        if path.is_dir():
-            state[rel] = ("dir", path.stat().st_mode)
-        else:
-            stat = path.stat()
-            state[rel] = ("file", stat.st_size, stat.st_mtime_ns,
-                          hashlib.sha256(path.read_bytes()).hexdigest())
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        for name in dirs + files:
+            path = Path(root) / name
+            rel = str(path.relative_to(folder))
+            info = path.lstat()
+            if st.S_ISLNK(info.st_mode):
+                state[rel] = ("link", os.readlink(path))
+            elif st.S_ISDIR(info.st_mode):
+                state[rel] = ("dir", info.st_mode)
+            elif st.S_ISREG(info.st_mode):
+                state[rel] = ("file", info.st_size, info.st_mtime_ns,
+                              hashlib.sha256(path.read_bytes()).hexdigest())
+            else:
+                state[rel] = ("special", st.S_IFMT(info.st_mode))
     return state
 
 

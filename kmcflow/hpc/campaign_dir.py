@@ -54,7 +54,7 @@ def prepare_campaign(spec, profile, out_dir: str | os.PathLike[str],
     ``only``: hop indices that will be submitted; refused before anything is written if the
     campaign has no such hop.
     """
-    from kmcflow.hpc.scripts import render_script
+    from kmcflow.hpc.scripts import check_campaign_path, render_script
     from kmcflow.structures.io import LabelledStructure, write_json_structure
     from kmcflow.workflows.calculators import load_calculator_config
     from kmcflow.workflows.campaign import check_campaign_ready, plan_hops, plan_references
@@ -64,6 +64,7 @@ def prepare_campaign(spec, profile, out_dir: str | os.PathLike[str],
         raise SchedulerError("a campaign is already prepared here", file=str(out / PLAN),
                              hint="use `kmcflow campaign status` or choose another folder")
     check_output_folder(out_dir, "campaign_folder")
+    check_campaign_path(out)
     if profile.activate and not Path(profile.activate).is_absolute():
         # batch jobs start elsewhere (PBS: in $HOME): fix the path where it was meant
         profile = profile.model_copy(update={"activate": str(Path(profile.activate).resolve())})
@@ -122,16 +123,28 @@ def load_plan(out_dir: str | os.PathLike[str]) -> dict[str, Any]:
     if not path.is_file():
         raise SchedulerError("not a prepared campaign folder (no plan.json)", file=str(path),
                              hint="run `kmcflow campaign prepare` first")
-    plan = read_json(path, error=SchedulerError, what="campaign plan",
-                     hint="prepare the campaign again in a new folder")
-    hops = plan.get("hops") if isinstance(plan, dict) else None
+    hint = "prepare the campaign again in a new folder"
+    plan = read_json(path, error=SchedulerError, what="campaign plan", hint=hint)
+    if not isinstance(plan, dict) or not isinstance(plan.get("name"), str) or not all(
+            isinstance(plan.get(k), dict) for k in ("spec", "sections", "calculator")):
+        raise SchedulerError("not a campaign plan (name, spec, sections and calculator "
+                             "expected)", file=str(path), hint=hint)
+    hops = plan.get("hops")
+    shapes = {"index": int, "folder": str, "event_key": str, "origin": str, "record": dict}
     if not isinstance(hops, list) or not all(
-            isinstance(h, dict) and isinstance(h.get("folder"), str)
-            and isinstance(h.get("index"), int) and isinstance(h.get("event_key"), str)
+            isinstance(h, dict) and all(isinstance(h.get(k), t) for k, t in shapes.items())
             for h in hops):
-        raise SchedulerError("not a campaign plan (no list of hops with index, folder and "
-                             "event_key)", file=str(path),
-                             hint="prepare the campaign again in a new folder")
+        raise SchedulerError("not a campaign plan (no list of hops with index, folder, "
+                             "event_key, origin and record)", file=str(path), hint=hint)
+    root = Path(out_dir).resolve()
+    for position, hop in enumerate(hops):
+        folder = (root / hop["folder"]).resolve()
+        if hop["index"] != position or Path(hop["folder"]).is_absolute() or \
+                root not in folder.parents:
+            raise SchedulerError(f"hop {position} of the plan names the folder "
+                                 f"{hop['folder']!r}, which is not its own folder inside the "
+                                 "campaign", file=str(path), field=f"hops[{position}]",
+                                 hint=hint)
     return plan
 
 

@@ -42,6 +42,7 @@ LAUNCH_VARIABLES = {"vasp": "ASE_VASP_COMMAND", "espresso": "ASE_ESPRESSO_COMMAN
 NOT_LAUNCHED = {"gpaw": "GPAW runs inside the task's Python process, not as a launched "
                         "program: kmcflow cannot start it under MPI (remove it; GPAW hops "
                         "run serially)"}
+MAX_WALLTIME_S = 365 * 24 * 3600
 _WALLTIME = re.compile(r"^(?:(\d+)-)?(\d{1,3}):([0-5]\d):([0-5]\d)$")
 
 
@@ -63,6 +64,8 @@ def walltime_seconds(value: str | int | float) -> int:
             seconds = ((days * 24 + h) * 60 + mnt) * 60 + s
     if seconds <= 0:
         raise ValueError(f"walltime must be positive, got {value!r}")
+    if seconds > MAX_WALLTIME_S:
+        raise ValueError(f"walltime {value!r} is more than a year")
     return seconds
 
 

@@ -13,6 +13,7 @@ against the scheduler's id syntax before they reach a directive.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 from pathlib import Path
@@ -107,14 +108,20 @@ def _pbs_header(profile: ClusterProfile, name: str, logs: Path, array: str | Non
     return h
 
 
-def _safe_path(path: Path) -> str:
+def _safe_path(path: Path, field: str = "workdir") -> str:
     """A path for a directive line (no shell there): refuse characters that break the line."""
     text = str(path)
     if not re.fullmatch(r"[A-Za-z0-9_.+/-]+", text):
         raise SchedulerError(f"path {text!r} has characters a scheduler directive cannot take",
-                             field="workdir", hint="use a folder path of letters, digits and "
-                             "_ . + - /")
+                             field=field, hint="use a folder path of letters, digits and "
+                             "_ . + - / (the logs' path goes into #SBATCH/#PBS lines, where "
+                             "no quoting exists)")
     return text
+
+
+def check_campaign_path(folder: str | os.PathLike[str]) -> None:
+    """Refuse, before any work, a campaign folder whose path no directive line can hold."""
+    _safe_path(Path(folder).resolve() / "logs", field="--out")
 
 
 def array_range(n_tasks: int, profile: ClusterProfile, indices: list[int] | None = None) -> str:

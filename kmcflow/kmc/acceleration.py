@@ -27,6 +27,7 @@ is the simulated time per event with scaling over that of the unscaled rates.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,7 +50,8 @@ class AccelerationSettings:
         if self.window_events < 1 or self.min_executions < 1:
             raise ConfigError("window_events and min_executions must be positive",
                               field="acceleration")
-        if not 0 < self.balance_tolerance < 1 or self.separation <= 1 or not 0 < self.max_step <= 1:
+        if not (0 < self.balance_tolerance < 1 and 1 < self.separation < math.inf
+                and 0 < self.max_step <= 1):
             raise ConfigError("need 0 < balance_tolerance < 1, separation > 1, "
                               "0 < max_step <= 1", field="acceleration")
 

@@ -180,7 +180,13 @@ class Simulation:
         self.seed, self.replica = int(seed), int(replica)
         if periodic_z is None:
             periodic_z = catalog.interface.boundary_z == "periodic"
-        self.block = build_block(lattice_from_catalog(catalog), tuple(cells), periodic_z)
+        try:
+            lattice = lattice_from_catalog(catalog)
+        except ConfigError as exc:  # the catalog's lattice section: name the catalog
+            if exc.file is None:
+                exc.file = catalog_file
+            raise
+        self.block = build_block(lattice, tuple(cells), periodic_z)
         if not 0 < vacancy_fraction < 1:
             raise ConfigError(f"vacancy fraction must lie in (0, 1), got {vacancy_fraction}",
                               field="vacancy_fraction")

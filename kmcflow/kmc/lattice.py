@@ -28,6 +28,8 @@ from kmcflow.resources import check_memory
 PRESETS_2D = ("square", "triangular", "honeycomb")
 PRESETS_3D = ("sc", "bcc", "fcc", "diamond")
 PRESET_NAMES = PRESETS_2D + PRESETS_3D
+MIN_LATTICE_A, MAX_LATTICE_A = 0.5, 1000.0
+"""Lattice constants and vector lengths outside this (Angstrom) are a unit slip."""
 BYTES_PER_SITE_ESTIMATE = 32
 """Memory a simulation needs per lattice site, with margin (about 20 bytes measured)."""
 
@@ -78,8 +80,10 @@ def preset(name: str, a_A: float = 1.0) -> LatticeDefinition:
     bcc 0.72722, fcc 0.78145, diamond 1/2.
     """
     a = float(a_A)
-    if a <= 0 or not math.isfinite(a):
-        raise LatticeError(f"lattice constant must be positive, got {a_A}", field="lattice.a_A")
+    if not MIN_LATTICE_A <= a <= MAX_LATTICE_A:
+        raise LatticeError(f"lattice constant must lie in {MIN_LATTICE_A:g}-{MAX_LATTICE_A:g} "
+                           f"Angstrom, got {a_A}", field="lattice.a_A",
+                           hint="give it in Angstrom (e.g. 3.61 for Cu)")
     s3 = math.sqrt(3.0)
     if name == "square":
         vec, basis, dim, f0 = [[a, 0, 0], [0, a, 0], [0, 0, a]], [[0, 0, 0]], 2, 1 / (math.pi - 1)
@@ -112,8 +116,16 @@ def general(
     nn_tolerance: float = 0.05,
 ) -> LatticeDefinition:
     """Return a general Bravais lattice with basis (validated)."""
-    vec = np.asarray(vectors_A, dtype=float)
-    basis = np.asarray(basis_frac, dtype=float)
+    try:
+        vec = np.asarray(vectors_A, dtype=float)
+    except (ValueError, TypeError) as exc:  # ragged rows, text
+        raise LatticeError("vectors_A must be three rows of three numbers",
+                           field="lattice.vectors_A") from exc
+    try:
+        basis = np.asarray(basis_frac, dtype=float)
+    except (ValueError, TypeError) as exc:
+        raise LatticeError("basis_frac must be rows of three fractional coordinates",
+                           field="lattice.basis_frac") from exc
     if vec.shape != (3, 3):
         raise LatticeError("vectors_A must be three rows of three numbers",
                            field="lattice.vectors_A")
@@ -128,6 +140,17 @@ def general(
         raise LatticeError("the lattice vectors are linearly dependent", field="lattice.vectors_A")
     if np.any(basis < 0) or np.any(basis >= 1):
         raise LatticeError("basis_frac coordinates must lie in [0, 1)", field="lattice.basis_frac")
+    lengths = np.linalg.norm(vec, axis=1)
+    if lengths.min() < MIN_LATTICE_A or lengths.max() > MAX_LATTICE_A:
+        raise LatticeError(f"lattice vectors must be {MIN_LATTICE_A:g}-{MAX_LATTICE_A:g} "
+                           "Angstrom long", field="lattice.vectors_A",
+                           hint="give the vectors in Angstrom")
+    for i in range(len(basis)):  # the same site twice (mod a lattice vector)
+        d = basis[i + 1:] - basis[i]
+        d -= np.round(d)
+        if d.size and np.min(np.linalg.norm(d @ vec, axis=1)) < 0.1:
+            raise LatticeError("two basis sites are the same site (closer than 0.1 Angstrom)",
+                               field="lattice.basis_frac", hint="list each site once")
     a_nn = _nearest_distance(vec, basis, dimension)
     return LatticeDefinition("general", vec, basis, int(dimension), a_nn, math.nan, nn_tolerance)
 

@@ -202,8 +202,9 @@ def plot_arrhenius(
             yy,
             "-",
             label=(
-                rf"$E_a$ = {fit.Ea_eV:.3f} ± {fit.Ea_stderr_eV:.3f} eV, "
-                rf"$D_0$ = {fit.D0:.3g} Å$^2$/s"
+                rf"$E_a$ = {fit.Ea_eV:.3f}"
+                + (f" ± {fit.Ea_stderr_eV:.3f}" if np.isfinite(fit.Ea_stderr_eV) else "")
+                + rf" eV, $D_0$ = {fit.D0:.3g} Å$^2$/s"
             ),
         )
     ax.set_xlabel("1000 / T (1/K)")

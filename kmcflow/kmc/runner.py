@@ -42,6 +42,8 @@ from kmcflow.kmc.observables import (
 from kmcflow.outputs import check_output_folder, write_marker
 
 ProgressCallback = Callable[[float, str], None]
+MAX_SAMPLES = 100_000
+"""More samples than this resolve w(t) no better and fill memory (samples x species x layers)."""
 
 
 @dataclass(frozen=True)
@@ -86,8 +88,9 @@ def settings_from_catalog(catalog: Catalog, **overrides: object) -> RunSettings:
     if not 0 < s.vacancy_fraction < 1:
         raise ConfigError(f"--vacancy-fraction must lie in (0, 1), got {s.vacancy_fraction}",
                           field="vacancy-fraction")
-    if s.samples < 2:
-        raise ConfigError(f"--samples must be at least 2, got {s.samples}", field="samples")
+    if not 2 <= s.samples <= MAX_SAMPLES:
+        raise ConfigError(f"--samples must lie in 2-{MAX_SAMPLES}, got {s.samples}",
+                          field="samples", hint="e.g. --samples 21")
     if s.seed < 0:
         raise ConfigError(f"--seed must be >= 0, got {s.seed}", field="seed")
     if len(s.cells) != 3 or min(s.cells) < 1:
@@ -142,8 +145,12 @@ class _Recorder:
 
     def load(self, arrays: dict[str, np.ndarray]) -> None:
         count = int(arrays["count"][0])
-        if not 0 <= count <= self.time.size:
+        if not 1 <= count <= self.time.size:
             raise ValueError(f"{count} samples taken of {self.time.size}")
+        taken = np.asarray(arrays["time"])[:count]
+        if taken.shape != (count,) or not np.all(np.isfinite(taken)) or np.any(
+                np.diff(taken) < 0):
+            raise ValueError("the saved sample times are not finite and increasing")
         self.time[:], self.n_events[:] = arrays["time"], arrays["n_events"]
         self.concentration[:] = arrays["concentration"]
         self.vacancy[:] = arrays["vacancy_concentration"]
@@ -222,6 +229,7 @@ def run_to_directory(
             shutil.rmtree(work)
         rec.take(sim, 0.0)
     work.mkdir(parents=True, exist_ok=True)
+    write_marker(work, "kmc_run")  # the unfinished run is kmcflow's too
     if settings.steps is not None:
         marks = [round(m * settings.steps / (n_samples - 1)) for m in range(n_samples)]
     else:
@@ -369,6 +377,8 @@ def finish_run(facts: RunFacts, settings: RunSettings, rec: _Recorder, work: Pat
         fit_record = fit.record("erfc fit of the first-host fraction, sigma^2 = 2 D t + b")
     except ConfigError as exc:  # a run too short to fit is still a valid run
         fit_record = {"error": exc.message}
+    except (np.linalg.LinAlgError, ValueError) as exc:  # a degenerate series: no fit, say why
+        fit_record = {"error": f"the fit failed ({type(exc).__name__}: {exc})"}
     summary = {
         "kmcflow_version": __version__,
         "catalog": {"name": catalog.name, "file": catalog_file,

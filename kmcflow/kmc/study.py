@@ -14,7 +14,12 @@ from kmcflow.atomic_io import write_json
 from kmcflow.errors import ConfigError
 from kmcflow.kmc.catalog import Catalog
 from kmcflow.kmc.constants import K_B_EV_PER_K
-from kmcflow.kmc.runner import ProgressCallback, RunSettings, run_to_directory
+from kmcflow.kmc.runner import (
+    ProgressCallback,
+    RunSettings,
+    make_simulation,
+    run_to_directory,
+)
 from kmcflow.outputs import check_output_folder, write_marker
 from kmcflow.readers import NPZ_ERRORS, read_json
 
@@ -49,6 +54,9 @@ def _check_run_files(summary: dict, obs: dict[str, np.ndarray], summary_path: Pa
     if not isinstance(summary["inputs"].get("temperature_K"), int | float):
         raise ConfigError("the summary gives no temperature", file=str(summary_path),
                           field="inputs.temperature_K", hint=hint)
+    if not isinstance(summary["catalog"].get("name"), str):
+        raise ConfigError("the summary names no catalog", file=str(summary_path),
+                          field="catalog.name", hint=hint)
     needed = ("time", "z", "x_first_host", "width_10_90", "concentration", "species",
               "length_z_A", "periodic_z")
     missing = [k for k in needed if k not in obs]
@@ -61,9 +69,17 @@ def _check_run_files(summary: dict, obs: dict[str, np.ndarray], summary_path: Pa
                  and obs["width_10_90"].shape == n
                  and obs["concentration"].shape == n + obs["species"].shape + layers
                  and obs["length_z_A"].size == 1 and obs["periodic_z"].size == 1)
-    if not shapes_ok or not np.issubdtype(obs["time"].dtype, np.number):
+    if not shapes_ok:
         raise ConfigError("the observables' arrays do not fit together (samples, layers, "
                           "species)", file=str(obs_path), hint=hint)
+    numeric = ("time", "z", "x_first_host", "width_10_90", "concentration", "length_z_A")
+    if not all(np.issubdtype(obs[k].dtype, np.number) for k in numeric):
+        raise ConfigError("the observables hold text where numbers go", file=str(obs_path),
+                          hint=hint)
+    finite = ("time", "z", "x_first_host", "concentration", "length_z_A")
+    if not all(np.all(np.isfinite(obs[k])) for k in finite) or np.any(np.diff(obs["time"]) < 0):
+        raise ConfigError("the observables hold NaN or infinite values, or times that go "
+                          "back", file=str(obs_path), hint=hint)
 
 
 def analyze_directory(run_dir: str | os.PathLike[str]) -> dict:
@@ -166,8 +182,11 @@ def arrhenius_study(
     from kmcflow.kmc.plots import plot_arrhenius
 
     temps = sorted(float(t) for t in temperatures_K)
-    if len(temps) < 2 or any(not (t > 0 and math.isfinite(t)) for t in temps):
-        raise ConfigError("give at least two positive temperatures", field="temperatures")
+    if len(set(temps)) < 2 or any(not (t > 0 and math.isfinite(t)) for t in temps):
+        raise ConfigError("give at least two different positive temperatures",
+                          field="temperatures", hint="e.g. -T 600 -T 700 -T 800")
+    # every input error surfaces now, before the study folder exists
+    make_simulation(catalog, replace(base, temperature_K=temps[0]), catalog_file)
     out = Path(out_dir)
     check_output_folder(out, "arrhenius", overwrite=overwrite, reuse=reuse_finished,
                         inputs=[catalog_file] if catalog_file else ())
@@ -214,10 +233,14 @@ def arrhenius_study(
     error_source = ("the replicas' standard errors of D (fit weighted by them)"
                     if use_err is not None else "the scatter of ln D about the fitted line "
                     "(unweighted fit: fewer than three replicas per temperature)")
-    result = {"temperatures": rows, "Ea_eV": fit.Ea_eV, "Ea_stderr_eV": fit.Ea_stderr_eV,
-              "Ea_stderr_source": error_source,
+    def finite(x: float) -> float | None:  # two temperatures leave no residual: no error
+        return float(x) if math.isfinite(x) else None
+
+    result = {"temperatures": rows, "Ea_eV": fit.Ea_eV, "Ea_stderr_eV": finite(fit.Ea_stderr_eV),
+              "Ea_stderr_source": error_source if math.isfinite(fit.Ea_stderr_eV) else
+              "none: two temperatures fix the line exactly (use three or more for an error)",
               "r_squared": r_squared,
-              "D0_A2_per_s": fit.D0, "D0_stderr_A2_per_s": fit.D0_stderr,
+              "D0_A2_per_s": fit.D0, "D0_stderr_A2_per_s": finite(fit.D0_stderr),
               "D0_cm2_per_s": fit.D0 * 1e-16, "plot": "arrhenius.png"}
     write_json(out / "arrhenius.json", result)
     return result

@@ -26,6 +26,8 @@ from kmcflow.structures.io import LabelledStructure, write_extxyz, write_json_st
 
 DEFAULT_MIN_IMAGE_DISTANCE_A = 8.0
 DEFAULT_MAX_ATOMS = 600
+MAX_ENDPOINT_ATOMS = 20_000
+"""The largest endpoint supercell accepted (a DFT NEB of more atoms is not computed)."""
 MANIFEST = "hops.json"
 
 
@@ -60,9 +62,14 @@ def choose_supercell(matrix: np.ndarray, n_sites: int, min_image_distance_A: flo
                      in_plane_only: bool, max_atoms: int = DEFAULT_MAX_ATOMS,
                      source: str | None = None) -> tuple[tuple[int, int, int], float]:
     """Return the diagonal repeat and its image distance (see the module docstring)."""
-    if not min_image_distance_A > 0:
-        raise StructureError(f"vacancy image distance {min_image_distance_A:g} must be positive",
-                             field="min_image_distance_A", hint="e.g. 8 (Angstrom)")
+    if not 0 < min_image_distance_A < math.inf:
+        raise StructureError(f"vacancy image distance {min_image_distance_A:g} must be a "
+                             "positive number of Angstrom", field="min_image_distance_A",
+                             hint="e.g. 8 (Angstrom)")
+    if not 1 <= max_atoms <= MAX_ENDPOINT_ATOMS:
+        raise StructureError(f"max atoms {max_atoms} must lie in 1-{MAX_ENDPOINT_ATOMS} (no "
+                             "NEB endpoint is larger)", field="max_atoms",
+                             hint="e.g. --max-atoms 600")
     m = np.asarray(matrix, dtype=float)
     lengths = np.linalg.norm(m, axis=1)
     limit = [math.ceil(min_image_distance_A / max(L * 0.5, 1e-9)) + 1 for L in lengths]
@@ -166,7 +173,9 @@ def write_hops(labelled: LabelledStructure, hopset: HopSet, out_dir: str | Path,
     from kmcflow.structures.sublattice import catalog_sections
 
     out = Path(out_dir)
-    check_output_folder(out, "hops", overwrite=overwrite)
+    source = Path(labelled.source)
+    check_output_folder(out, "hops", overwrite=overwrite,
+                        inputs=[source] if source.exists() else [])
     records = []
     with atomic_directory(out) as tmp:
         for hop in hopset.hops:

@@ -42,6 +42,8 @@ from kmcflow.kmc.catalog import event_key, region_name
 from kmcflow.structures.io import DISTANCE, HOST, LabelledStructure
 from kmcflow.structures.symmetry import symmetry_mappings
 
+MAX_HOP_LENGTH_A = 10.0
+"""The longest hop considered: beyond a few shells a jump is no vacancy hop."""
 ANION_ELEMENTS = frozenset({"O", "S", "Se", "Te", "F", "Cl", "Br", "I", "N", "H"})
 LAYER_TOLERANCE_A = 0.3
 
@@ -184,8 +186,10 @@ def enumerate_hops(
             raise StructureError(f"the structure has no {sp!r} sites", file=labelled.source,
                                  field="species",
                                  hint=f"choose among {', '.join(sorted(set(elements)))}")
-    if max_length_A is not None and max_length_A <= 0:
-        raise StructureError("max hop length must be positive", field="max_length_A")
+    if max_length_A is not None and not 0 < max_length_A <= MAX_HOP_LENGTH_A:
+        raise StructureError(f"max hop length must lie in (0, {MAX_HOP_LENGTH_A:g}] Angstrom, "
+                             f"got {max_length_A}", field="max_length_A",
+                             hint="vacancy hops are first- or second-shell jumps: e.g. 4")
     if not 0 < shell_tolerance < 1:
         raise StructureError(f"shell tolerance {shell_tolerance} is not in (0, 1)",
                              field="shell_tolerance", hint="0.1 takes hops within 10 % of the "

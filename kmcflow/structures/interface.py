@@ -47,6 +47,14 @@ DEFAULT_FIXED_LAYERS_SLAB = 2
 LAYER_TOLERANCE_A = 0.3
 
 
+MAX_AREA_A2 = 2000.0
+"""Largest interface area searched: ZSL's cost grows with the area squared."""
+MAX_INTERFACE_ATOMS = 20_000
+MAX_LAYERS = 500
+MAX_THICKNESS_A = 1000.0
+MAX_MILLER_INDEX = 10
+
+
 @dataclass(frozen=True)
 class MatchLimits:
     """Limits on the lattice matches considered (each refusal names the one to raise).
@@ -75,10 +83,14 @@ class MatchLimits:
             raise StructureError(f"max strain {self.max_strain} is impossible",
                                  field="max_strain", hint="give a fraction in (0, 0.5), "
                                  "e.g. 0.05 for 5 %")
-        if self.max_area_A2 <= 0:
-            raise StructureError("max area must be positive", field="max_area_A2")
-        if self.max_atoms < 2:
-            raise StructureError("max atoms must be at least 2", field="max_atoms")
+        if not 0 < self.max_area_A2 <= MAX_AREA_A2:
+            raise StructureError(f"max area {self.max_area_A2} must lie in (0, {MAX_AREA_A2:g}] "
+                                 "Angstrom^2 (the ZSL search grows with the area squared)",
+                                 field="max_area_A2", hint="e.g. --max-area 80")
+        if not 2 <= self.max_atoms <= MAX_INTERFACE_ATOMS:
+            raise StructureError(f"max atoms {self.max_atoms} must lie in 2-"
+                                 f"{MAX_INTERFACE_ATOMS}", field="max_atoms",
+                                 hint="e.g. --max-atoms 400")
 
 
 @dataclass(frozen=True)
@@ -103,7 +115,15 @@ class Thickness:
             if float(m.group(1)) != int(float(m.group(1))):
                 raise StructureError(f"a layer count must be whole, got {text!r}",
                                      field=field_name)
+            if float(m.group(1)) > MAX_LAYERS:
+                raise StructureError(f"{text!r}: more than {MAX_LAYERS} layers is no "
+                                     "interface cell kmcflow can compute", field=field_name,
+                                     hint="e.g. 6layers")
             return cls(float(int(float(m.group(1)))), "layers")
+        if float(m.group(1)) > MAX_THICKNESS_A:
+            raise StructureError(f"{text!r}: more than {MAX_THICKNESS_A:g} Angstrom is no "
+                                 "interface cell kmcflow can compute", field=field_name,
+                                 hint="e.g. 12A")
         return cls(float(m.group(1)), "A")
 
     def __str__(self) -> str:
@@ -171,6 +191,10 @@ def check_miller(miller: Any, field_name: str) -> tuple[int, int, int]:
     if hkl == (0, 0, 0):
         raise StructureError("Miller indices 0 0 0 name no plane", field=field_name,
                              hint="give a plane such as 1 0 0 or 1 1 1")
+    if max(abs(x) for x in hkl) > MAX_MILLER_INDEX:
+        raise StructureError(f"Miller indices {hkl} above {MAX_MILLER_INDEX} name planes too "
+                             "far apart for a coherent interface cell", field=field_name,
+                             hint="give a low-index plane such as 1 0 0 or 1 1 0")
     return hkl  # type: ignore[return-value]
 
 

@@ -68,6 +68,10 @@ def _refuse_foreign_classes(data: Any, file: str) -> None:
         elif isinstance(item, list):
             stack.extend((v, f"{where}[{i}]") for i, v in enumerate(item))
 _POSCAR_NAMES = ("POSCAR", "CONTCAR")
+MAX_STRUCTURE_FILE_BYTES = 200_000_000
+MIN_DISTANCE_A = 0.5
+"""Atoms closer than this are overlapping (a wrong scale or coordinate type), not a crystal."""
+MAX_ATOMS_PAIR_CHECK = 20_000
 
 
 @dataclass
@@ -207,6 +211,12 @@ def _read_extxyz(path: Path):
     from ase.io import read
     from pymatgen.io.ase import AseAtomsAdaptor
 
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        first = handle.readline().strip()
+        n_lines = 1 + sum(1 for _ in handle)
+    if first.isdigit() and int(first) > n_lines - 1:  # ASE would try to read them all
+        raise ValueError(f"the first frame declares {int(first)} atoms but the file has "
+                         f"{n_lines} lines")
     try:
         atoms = read(path, format="extxyz", index=-1)
     except StopIteration as exc:  # ASE's way of saying the file holds no frame
@@ -250,6 +260,13 @@ def read_structure(source: str | os.PathLike[str], name: str | None = None) -> L
                              f"{', '.join(bundled_names())}")
     if path.is_dir():
         raise StructureError("is a directory, not a structure file", file=text)
+    if not path.is_file():  # a device, a FIFO: reading it would block or never end
+        raise StructureError("is not a regular file", file=text,
+                             hint="give a CIF/POSCAR/extxyz/JSON file")
+    if path.stat().st_size > MAX_STRUCTURE_FILE_BYTES:
+        raise StructureError(f"the file is {path.stat().st_size / 1e6:.0f} MB, more than any "
+                             f"structure kmcflow can compute ({MAX_STRUCTURE_FILE_BYTES / 1e6:.0f}"
+                             " MB)", file=text, hint="give one structure, not a trajectory")
     kind = _suffix_kind(path)
     if kind is None:
         raise StructureError("unknown structure file type", file=text,
@@ -289,6 +306,10 @@ def read_structure(source: str | os.PathLike[str], name: str | None = None) -> L
                              "name says") from exc
     if len(structure) == 0:
         raise StructureError("the file holds no atoms", file=text)
+    if not (np.all(np.isfinite(structure.lattice.matrix))
+            and np.all(np.isfinite(structure.frac_coords))):
+        raise StructureError("the cell or the coordinates hold NaN or infinite numbers",
+                             file=text, hint="check the numbers in the file")
     if not structure.lattice.volume > 1e-3:
         raise StructureError(f"the cell has no volume ({structure.lattice.volume:.3g} "
                              "Angstrom^3): its vectors are not independent", file=text,
@@ -298,13 +319,19 @@ def read_structure(source: str | os.PathLike[str], name: str | None = None) -> L
                              "crystal): kmcflow needs one atom per site", file=text,
                              hint="order it first (e.g. pymatgen's "
                              "OrderDisorderedStructureTransformation)")
+    if len(structure) <= MAX_ATOMS_PAIR_CHECK and not structure.is_valid(tol=MIN_DISTANCE_A):
+        raise StructureError(f"two atoms lie closer than {MIN_DISTANCE_A} Angstrom "
+                             "(overlapping atoms)", file=text,
+                             hint="check the coordinates (fractional vs Cartesian, the scale)")
     if info_raw is not None:
         record = (parse_json(info_raw, file=text, error=StructureError)
                   if isinstance(info_raw, str) else info_raw)
         info = InterfaceInfo.from_dict(record, file=text)
-        if HOST not in structure.site_properties:
-            raise StructureError("an interface file without per-site host labels", file=text,
-                                 field=HOST, hint="rebuild it with `kmcflow interface build`")
+        for key in (HOST, DISTANCE):
+            if key not in structure.site_properties:
+                raise StructureError(f"an interface file without the per-site {key} column",
+                                     file=text, field=key,
+                                     hint="rebuild it with `kmcflow interface build`")
         return LabelledStructure(structure, name or f"{info.film_name}|{info.substrate_name}",
                                  text, info)
     return _label_bulk(structure, name or structure.composition.reduced_formula, text)
@@ -324,7 +351,7 @@ def to_ase_atoms(labelled: LabelledStructure):
     s = labelled.structure
     plain = Structure(s.lattice, s.species, s.frac_coords,
                       site_properties={k: v for k, v in s.site_properties.items()
-                                       if k == "selective_dynamics"})
+                                       if k in ("selective_dynamics", "magmom")})
     atoms = AseAtomsAdaptor.get_atoms(plain)
     atoms.arrays[HOST] = np.array(s.site_properties[HOST], dtype=str)
     if DISTANCE in s.site_properties:

@@ -64,11 +64,23 @@ def recompute_barrier(recipe: dict[str, Any], base: Path, workdir: Path) -> dict
     from kmcflow.workflows.hop import RelaxSettings, relax_endpoint, run_neb
     from kmcflow.workflows.neb import NebSettings, check_endpoints
 
+    n_images, relax_on = recipe.get("n_images", 4), recipe.get("relax", True)
+    if isinstance(n_images, bool) or not isinstance(n_images, int):
+        raise ConfigError(f"n_images must be a whole number, got {n_images!r}",
+                          field="recipe.n_images", hint="e.g. n_images: 4")
+    if not isinstance(relax_on, bool):
+        raise ConfigError(f"relax must be true or false, got {relax_on!r}",
+                          field="recipe.relax")
+    for key in ("initial", "final"):
+        if key in recipe and not isinstance(recipe[key], str):
+            raise ConfigError(f"{key} must be a file name, got {recipe[key]!r}",
+                              field=f"recipe.{key}")
+    neb = NebSettings(n_images=n_images)
+    neb.check()
     initial, final, calc = _endpoints(recipe, base)
     config = load_calculator_config(calc)
     check_ready(config, sorted(set(initial.get_chemical_symbols())))
-    neb = NebSettings(n_images=int(recipe.get("n_images", 4)))
-    relax = RelaxSettings(enabled=bool(recipe.get("relax", True)))
+    relax = RelaxSettings(enabled=relax_on)
     check_endpoints(initial, final)
     try:
         ini = relax_endpoint(initial, config, relax, workdir / "relax_initial")

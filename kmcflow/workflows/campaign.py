@@ -59,7 +59,8 @@ from kmcflow.outputs import check_output_folder, write_marker
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # YAML writes .inf and .nan: no number of a campaign may be either
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class InterfaceSpec(_Spec):
@@ -376,6 +377,10 @@ def run_campaign(spec: CampaignSpec, out_dir: str | Path, *,
     config = load_calculator_config(spec.calculator)
     check_campaign_ready(spec, config, sorted(set(spec.species)))
     planned, sections = plan_hops(spec)
+    bad = sorted(i for i in (only or []) if not 0 <= i < len(planned))
+    if bad:
+        raise ConfigError(f"no hops {bad} in this campaign (it has {len(planned)})",
+                          field="--only", hint=f"choose among 0-{len(planned) - 1}")
     maker = hop_flow_maker(spec, config)
     out.mkdir(parents=True, exist_ok=True)
     write_marker(out, "campaign")

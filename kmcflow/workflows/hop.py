@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from kmcflow.errors import WorkflowError
 from kmcflow.workflows.calculators import (
     CalculatorConfig,
@@ -217,16 +219,28 @@ def compute_hop(initial, final, config: CalculatorConfig, *, neb: NebSettings | 
 
 def read_atoms(path: Path):
     """Read one structure as ASE Atoms (fixed atoms kept), naming the file on failure."""
-    if not path.is_file():
+    if not path.exists():
         raise WorkflowError("structure file not found", file=str(path), hint="check the path")
-    if path.suffix.lower() == ".json":
+    if path.suffix.lower() in (".json", ".extxyz", ".cif", ".vasp") or path.name.startswith(
+            ("POSCAR", "CONTCAR")):
         from kmcflow.structures.io import read_structure, to_ase_atoms
 
-        return to_ase_atoms(read_structure(path))
+        atoms = to_ase_atoms(read_structure(path))  # every check of a structure file
+        for name in ("host", "distance_from_interface_A"):
+            if name in atoms.arrays:
+                del atoms.arrays[name]
+        return atoms
+    if not path.is_file():  # a folder, a device, a FIFO
+        raise WorkflowError("is not a regular file", file=str(path),
+                            hint="give extxyz, POSCAR, CIF or pymatgen JSON")
     from ase.io import read
 
     try:
-        return read(path, index=-1)
+        atoms = read(path, index=-1)
     except Exception as exc:  # ASE raises many types for a bad file
         raise WorkflowError(f"cannot read the structure: {exc}", file=str(path),
                             hint="give extxyz, POSCAR, CIF or pymatgen JSON") from exc
+    if not (np.all(np.isfinite(atoms.positions)) and np.all(np.isfinite(atoms.cell.array))):
+        raise WorkflowError("the cell or the positions hold NaN or infinite numbers",
+                            file=str(path), hint="check the numbers in the file")
+    return atoms

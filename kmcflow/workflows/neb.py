@@ -14,6 +14,7 @@ rather than raised, so a campaign can list it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,8 @@ from kmcflow.workflows.resume import OptimizerState
 FAILURE_REASONS = ("not_converged", "no_interior_maximum", "unequal_endpoints",
                    "calculator_error")
 OPTIMIZERS = ("FIRE", "BFGS", "MDMin")
+MAX_IMAGES = 64
+"""More intermediate images than this resolve no barrier better and cost a force call each."""
 
 
 @dataclass(frozen=True)
@@ -74,11 +77,18 @@ class NebSettings:
 
     def check(self) -> None:
         """Refuse settings that cannot give a band."""
-        if self.n_images < 1:
-            raise WorkflowError(f"a band needs at least one intermediate image, got "
+        if not 1 <= self.n_images <= MAX_IMAGES:
+            raise WorkflowError(f"a band needs 1 to {MAX_IMAGES} intermediate images, got "
                                 f"{self.n_images}", field="images", hint="e.g. --images 4")
-        if not self.fmax_eV_per_A > 0 or not self.plain_fmax_eV_per_A > 0:
-            raise WorkflowError("force thresholds must be positive", field="fmax")
+        if not (0 < self.fmax_eV_per_A < math.inf and 0 < self.plain_fmax_eV_per_A < math.inf):
+            raise WorkflowError("force thresholds must be positive numbers of eV/A",
+                                field="fmax", hint="e.g. --fmax 0.05")
+        if self.steps < 1:
+            raise WorkflowError(f"the optimizer needs at least one step, got {self.steps}",
+                                field="steps", hint="e.g. --steps 400")
+        if not 0 < self.spring_eV_per_A2 < math.inf:
+            raise WorkflowError("the spring constant must be a positive number of eV/A^2",
+                                field="spring_eV_per_A2")
         if self.optimizer not in OPTIMIZERS:
             raise WorkflowError(f"unknown optimizer {self.optimizer!r}", field="optimizer",
                                 hint=f"use one of {', '.join(OPTIMIZERS)}")

@@ -159,3 +159,15 @@ def test_a_run_that_fails_at_the_last_step_keeps_the_previous_output(examples, t
         main([*args, "--seed", "7", "--overwrite"])
     monkeypatch.setattr(os, "replace", real_replace)
     assert (out / "summary.json").read_text() == before
+
+
+def test_arrhenius_with_two_temperatures_reports_no_error_bar_instead_of_failing(examples,
+                                                                                  tmp_path):
+    """Two points fix the line exactly: the fit's standard error is undefined (NaN), which
+    the JSON writer refused after every run had finished (a traceback, no arrhenius.json)."""
+    out = tmp_path / "arr"
+    assert main(["kmc", "arrhenius", str(examples / "isotope_couple.json"), "-T", "600", "-T",
+                 "700", "--steps", "20000", "--cells", "4", "4", "8", "--out", str(out)]) == 0
+    result = json.loads((out / "arrhenius.json").read_text())
+    assert result["Ea_stderr_eV"] is None and "two temperatures" in result["Ea_stderr_source"]
+    assert result["Ea_eV"] == pytest.approx(0.5, abs=0.1)  # every hop has a 0.5 eV barrier

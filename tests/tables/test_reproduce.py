@@ -188,3 +188,15 @@ def test_a_recipe_whose_code_fails_is_a_noted_row_not_a_crash(tmp_path, capsys):
     (rec,) = _records(capsys, table)
     assert rec["recompute_failure"] == "calculator_error"
     assert "CalledProcessError" in rec["recompute_note"] and "computed_barrier_eV" not in rec
+
+
+@pytest.mark.parametrize(("n_images", "words"), [("abc", "whole number"), ("[1]", "whole number"),
+                                                 ("100000000", "intermediate images")])
+def test_a_recipe_with_a_bad_setting_is_a_noted_row(tmp_path, capsys, n_images, words):
+    """n_images: abc or [1] ended in a traceback, 1e8 images in a hang."""
+    table = tmp_path / "t.yaml"
+    table.write_text("rows:\n  - {event: x, barrier_eV: 0.374, prefactor_Hz: null, "
+                     "rate_per_s: null, temperature_K: null,\n"
+                     f"     recipe: {{name: ase_emt_au_al100, n_images: {n_images}}}}}\n")
+    (rec,) = _records(capsys, table)
+    assert words in rec["recompute_note"] and "computed_barrier_eV" not in rec

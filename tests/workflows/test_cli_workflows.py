@@ -23,7 +23,7 @@ def endpoint_files(tmp_path, cu_vacancy_endpoints):
 @pytest.mark.parametrize(("extra", "words"), [
     (["--calculator", "castep"], "unknown calculator"),
     (["--calculator", "U_CONFIG"], "U given for Fe"),
-    (["--images", "0"], "at least one intermediate image"),
+    (["--images", "0"], "1 to 64 intermediate images"),
     (["FINAL=SHORT"], "atoms"),
 ])
 def test_barrier_bad_input(endpoint_files, tmp_path, capsys, extra, words):

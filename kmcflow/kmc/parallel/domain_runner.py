@@ -41,7 +41,7 @@ from kmcflow.kmc.runner import (
     finish_run,
     partial_path,
 )
-from kmcflow.outputs import check_output_folder
+from kmcflow.outputs import check_output_folder, write_marker
 from kmcflow.readers import NPZ_ERRORS
 
 CHECKPOINT_FORMAT = "kmcflow.domain-checkpoint/1"
@@ -159,6 +159,7 @@ def run_decomposed_to_directory(
             if work.exists():
                 shutil.rmtree(work)
             work.mkdir(parents=True)
+            write_marker(work, "kmc_run")
         comm.barrier()
         obs = sim.sample()
         if root:

@@ -139,6 +139,7 @@ def run_replicas(
         if work.exists() and not resume:
             shutil.rmtree(work)
         (work / "replicas").mkdir(parents=True, exist_ok=True)
+        write_marker(work, "kmc_run")
     comm.barrier()
     mine = list(range(rank, n_replicas, size))
     loaded = []
