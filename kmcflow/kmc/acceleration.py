@@ -21,6 +21,21 @@ If every pair is quasi-equilibrated there is no slow process to separate from an
 scaled: a catalog whose rates are all alike (the isotope couple) runs exactly as without
 acceleration, event for event.
 
+Transport error control (``equilibration``). The per-event separation alone is not enough on a
+diffusion couple: the scaled in-host hops are also what carries vacancies to the interface and
+evens out the vacancy excess the slow cross-interface hops leave behind (the Kirkendall
+imbalance). A vacancy needs about ``hops_to_cross = L_host^2 / <dz^2>`` hops to cross a host
+of thickness ``L_host`` (``<dz^2>``: the mean square z component of one hop). Measured on the
+Li|Na couple (``benchmarks/bench_acceleration.py``), D is biased by roughly
+``0.5 / C`` where ``C`` is the number of host crossings the scaled hops allow per slow event
+(+12 % at C = 3.3, the old default). So the scaler also keeps
+``C = fast executions (at the scaled rates) / slow executions / hops_to_cross`` at or above
+``equilibration`` (default 30): after the per-pair proposal, every scaled factor is raised by
+the common multiplier that restores ``C``, capped at 1. The executions are counted with an
+exponential memory of ``memory_windows`` windows; the slow count carries a prior of 3 (the
+95 % Poisson bound of a zero count), so that a run which has not yet seen a slow event is
+scaled only as far as that evidence allows.
+
 The clock advances with the scaled total rate, so time runs faster: the acceleration factor
 is the simulated time per event with scaling over that of the unscaled rates.
 """
@@ -42,18 +57,52 @@ class AccelerationSettings:
     balance_tolerance: float = 0.2
     separation: float = 100.0
     max_step: float = 1e-3
+    equilibration: float = 30.0
+    memory_windows: int = 200
 
     def check(self) -> None:
         """Refuse settings that cannot work."""
         from kmcflow.errors import ConfigError
 
-        if self.window_events < 1 or self.min_executions < 1:
-            raise ConfigError("window_events and min_executions must be positive",
-                              field="acceleration")
+        if self.window_events < 1 or self.min_executions < 1 or self.memory_windows < 1:
+            raise ConfigError("window_events, min_executions and memory_windows must be "
+                              "positive", field="acceleration")
+        if not (0 <= self.equilibration < math.inf):
+            raise ConfigError(f"--accelerate-equilibration must be a finite number >= 0 (host "
+                              f"crossings per slow event), got {self.equilibration}",
+                              field="--accelerate-equilibration", hint="e.g. 30")
         if not (0 < self.balance_tolerance < 1 and 1 < self.separation < math.inf
                 and 0 < self.max_step <= 1):
             raise ConfigError("need 0 < balance_tolerance < 1, separation > 1, "
                               "0 < max_step <= 1", field="acceleration")
+
+
+STUCK_RATIO = 1e4
+"""Fast hops per slowest hop beyond which ``catalog check`` suggests ``--accelerate``."""
+
+
+def rate_span(rates_Hz: dict[str, float]) -> dict:
+    """The span of a catalog's rates at one temperature, and whether plain kMC would be stuck.
+
+    ``rates_Hz`` maps event ids to rates. Plain BKL executes about ``fastest / slowest``
+    fast hops for every slowest one; beyond :data:`STUCK_RATIO` the record suggests
+    ``--accelerate``.
+    """
+    positive = {k: v for k, v in rates_Hz.items() if v > 0}
+    if not positive:
+        return {"fastest_Hz": None, "slowest_Hz": None, "ratio": None,
+                "suggest_accelerate": False}
+    fast = max(positive, key=positive.get)
+    slow = min(positive, key=positive.get)
+    ratio = positive[fast] / positive[slow]
+    record = {"fastest": fast, "fastest_Hz": positive[fast], "slowest": slow,
+              "slowest_Hz": positive[slow], "ratio": ratio,
+              "suggest_accelerate": ratio > STUCK_RATIO}
+    if record["suggest_accelerate"]:
+        record["advice"] = (f"plain kMC executes about {ratio:.1e} '{fast}' hops for every "
+                            f"'{slow}' hop: run with --accelerate (and check it with "
+                            "`kmcflow kmc converge-acceleration`)")
+    return record
 
 
 class PairScaler:
@@ -68,11 +117,16 @@ class PairScaler:
         Every event's unscaled per-event rate (Hz), for the separation floor.
     settings
         Window and error control.
+    hops_to_cross
+        Hops a vacancy needs to cross the thinnest host (``L_host^2 / <dz^2>``), for the
+        transport error control; 1 where there is no host to cross (the two-state model).
 
     """
 
+    STATE_KEYS = ("factor", "fast_equivalent", "counters", "slow_count")
+
     def __init__(self, reverse: np.ndarray, rate_Hz: np.ndarray,
-                 settings: AccelerationSettings | None = None):
+                 settings: AccelerationSettings | None = None, hops_to_cross: float = 1.0):
         self.settings = settings or AccelerationSettings()
         self.settings.check()
         self.reverse = np.asarray(reverse, dtype=np.int64)
@@ -85,6 +139,45 @@ class PairScaler:
         self.factor = np.ones(n)
         self.windows = 0
         self.scaled_windows = 0
+        self.hops_to_cross = float(hops_to_cross)
+        # executions with an exponential memory: unscaled-equivalent counts per event (the
+        # count over the factor it ran with) and the slow (not quasi-equilibrated) count
+        self.fast_equivalent = np.zeros(n)
+        self.slow_count = 0.0
+        # executions in scaled windows: the transport check reported in the summary
+        self.scaled_fast = 0.0
+        self.scaled_slow = 0.0
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Everything :meth:`update` depends on, as arrays (for a checkpoint)."""
+        return {"factor": self.factor.copy(), "fast_equivalent": self.fast_equivalent.copy(),
+                "counters": np.array([self.windows, self.scaled_windows], np.int64),
+                "slow_count": np.array([self.slow_count, self.scaled_fast, self.scaled_slow])}
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore :meth:`state`; raise ValueError on arrays that cannot be a saved state."""
+        factor = np.asarray(state["factor"], np.float64)
+        equiv = np.asarray(state["fast_equivalent"], np.float64)
+        counters = np.asarray(state["counters"])
+        slow = np.asarray(state["slow_count"], np.float64)
+        n = self.factor.size
+        if (factor.shape != (n,) or equiv.shape != (n,) or counters.shape != (2,)
+                or slow.shape != (3,)):
+            raise ValueError("the acceleration state has the wrong shape")
+        if not (np.all((factor > 0) & (factor <= 1)) and np.all(np.isfinite(equiv))
+                and np.all(equiv >= 0) and np.all(np.isfinite(slow)) and np.all(slow >= 0)
+                and np.all(counters >= 0) and counters[1] <= counters[0]):
+            raise ValueError("the acceleration state holds impossible values")
+        self.factor, self.fast_equivalent = factor.copy(), equiv.copy()
+        self.windows, self.scaled_windows = int(counters[0]), int(counters[1])
+        self.slow_count, self.scaled_fast, self.scaled_slow = (float(x) for x in slow)
+
+    @property
+    def host_crossings_per_slow_event(self) -> float | None:
+        """Host crossings the scaled hops allowed per slow event, over the scaled windows."""
+        if self.scaled_slow <= 0:
+            return None
+        return self.scaled_fast / self.scaled_slow / self.hops_to_cross
 
     def update(self, counts: np.ndarray) -> np.ndarray:
         """New factors from each event's executions in the last window; return them."""
@@ -99,6 +192,12 @@ class PairScaler:
         balance[self_rev] = 0.0  # an in-host hop is its own reverse: balanced by construction
         quasi = paired & (total >= s.min_executions) & (balance <= s.balance_tolerance)
         self.windows += 1
+        if np.any(self.factor < 1.0):
+            self.scaled_fast += float(counts[quasi].sum())
+            self.scaled_slow += float(counts[~quasi].sum())
+        keep = 1.0 - 1.0 / s.memory_windows
+        self.fast_equivalent = keep * self.fast_equivalent + counts / self.factor
+        self.slow_count = keep * self.slow_count + float(counts[~quasi].sum())
         new = np.ones(counts.size)
         slow = self.rate_Hz[~quasi]
         if quasi.any() and slow.size:
@@ -110,10 +209,31 @@ class PairScaler:
             proposed = np.maximum(self.factor * step, floor)
             new = np.where(quasi & (floor < 1.0), np.minimum(proposed, 1.0), 1.0)
             new = np.minimum(new, new[rev])  # both directions alike
+            new = self._transport_floor(new, quasi)
         if np.any(new < 1.0):
             self.scaled_windows += 1
         self.factor = new
         return self.factor
+
+    def _transport_floor(self, new: np.ndarray, quasi: np.ndarray) -> np.ndarray:
+        """Raise the scaled factors by one multiplier so that C >= equilibration."""
+        s = self.settings
+        scaled = new < 1.0
+        if s.equilibration <= 0 or not scaled.any():
+            return new
+        target = s.equilibration * self.hops_to_cross * (self.slow_count + 3.0)
+        fast = float(np.sum(new[quasi] * self.fast_equivalent[quasi]))
+        if fast >= target:
+            return new
+        if fast <= 0:
+            return np.ones_like(new)
+        raised = new
+        for _ in range(8):  # factors capped at 1 add less: raise the rest again
+            raised = np.where(scaled, np.minimum(raised * (target / fast), 1.0), raised)
+            fast = float(np.sum(raised[quasi] * self.fast_equivalent[quasi]))
+            if fast >= target * (1 - 1e-12) or np.all(raised[scaled] >= 1.0):
+                break
+        return raised
 
 
 def two_state_escape(k_ab_Hz: float, k_ba_Hz: float, k_escape_Hz: float, n_trajectories: int,

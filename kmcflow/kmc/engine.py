@@ -264,28 +264,59 @@ class Simulation:
         """Scale fast quasi-equilibrated hop pairs from now on (:mod:`kmcflow.kmc.acceleration`).
 
         Event types are (species, initial region, final region); the reverse of a type swaps
-        the regions (an in-host hop is its own reverse). Needs the table rate model (a pair
-        model's rates depend on the neighbourhood, not on the type alone).
+        the regions (an in-host hop is its own reverse). A type's factor multiplies its rate;
+        with a pair (KRA) model it multiplies the type's prefactor, so the factor applies to
+        every local environment of the type alike and detailed balance is kept. The separation
+        rule then compares the types' rates without the pair terms (``rates.rate_Hz``).
         """
         from kmcflow.kmc.acceleration import PairScaler
 
-        if self.rates.use_pairs:
-            raise ConfigError("temporal acceleration needs rate_model 'table'",
-                              field="rate_model", hint="run without --accelerate")
         s, r = self.rates.rate_Hz.shape[0], self.rates.rate_Hz.shape[1]
         idx = np.arange(s * r * r).reshape(s, r, r)
         reverse = idx.transpose(0, 2, 1).ravel()
-        self._unscaled = self.rates.rate_Hz.copy()
-        self.scaler = PairScaler(reverse, self._unscaled.ravel(), settings)
+        self._unscaled = (self.rates.rate_Hz.copy(), self.rates.prefactor_Hz.copy())
+        self.scaler = PairScaler(reverse, self._unscaled[0].ravel(), settings,
+                                 hops_to_cross=self.hops_to_cross())
         self._window_counts = np.zeros_like(self.event_counts)
         self._window_done = 0
         self.unscaled_time_s = float(self.clock[0])  # the same events at unscaled rates
 
+    def hops_to_cross(self) -> float:
+        """Hops a vacancy needs to cross the thinnest host: ``L_host^2 / <dz^2>``.
+
+        ``<dz^2>`` is the mean square z component of a hop over every neighbour direction of
+        the sites of one column; ``L_host`` the thickness of the thinnest host slab.
+        """
+        b = self.block
+        column = np.arange(b.cells[2] * b.definition.n_basis)
+        layers = b.site_layers()
+        off = b.offsets[b.site_class[column]]
+        mask = off != 0
+        z = b.layer_z_A
+        dz = (z[layers[(column[:, None] + off)[mask]]]
+              - z[layers[np.broadcast_to(column[:, None], off.shape)[mask]]])
+        if b.periodic_z:
+            dz = dz - b.length_z_A * np.round(dz / b.length_z_A)
+        mean_dz2 = float(np.mean(dz ** 2)) if dz.size else 0.0
+        spacing = b.length_z_A / max(1, z.size)
+        host_of_layer = np.asarray(self.couple.host_of_layer)
+        thickness = min(int(np.sum(host_of_layer == h)) for h in np.unique(host_of_layer))
+        if mean_dz2 <= 0:
+            return 1.0
+        return max(1.0, (thickness * spacing) ** 2 / mean_dz2)
+
+    def _scaled_tables(self, factor: np.ndarray) -> tuple:
+        shape = self._unscaled[0].shape
+        f = factor.reshape(shape)
+        return (self._unscaled[0] * f, self._kernel_tables[1], self._unscaled[1] * f,
+                *self._kernel_tables[3:])
+
     def _apply_scale(self, factor: np.ndarray) -> None:
-        scaled = self._unscaled * factor.reshape(self._unscaled.shape)
-        if np.array_equal(scaled, self._kernel_tables[0]):
+        tables = self._scaled_tables(factor)
+        if (np.array_equal(tables[0], self._kernel_tables[0])
+                and np.array_equal(tables[2], self._kernel_tables[2])):
             return
-        self._kernel_tables = (scaled, *self._kernel_tables[1:])
+        self._kernel_tables = tables
         kernels.build_tree(self.vac_site, self.slot_rate, self.tree, self.leaf0, self.occ,
                            self.region, self.block.site_class, self.block.offsets,
                            *self._kernel_tables)
@@ -296,10 +327,15 @@ class Simulation:
     def _unscaled_rate(self) -> float:
         """Total rate of the current state with every factor 1 (for the acceleration factor)."""
         tree = np.zeros_like(self.tree)
+        tables = (self._unscaled[0], self._kernel_tables[1], self._unscaled[1],
+                  *self._kernel_tables[3:])
         kernels.build_tree(self.vac_site, np.zeros_like(self.slot_rate), tree, self.leaf0,
                            self.occ, self.region, self.block.site_class, self.block.offsets,
-                           self._unscaled, *self._kernel_tables[1:])
+                           *tables)
         return float(tree[1])
+
+    def _is_scaled(self) -> bool:
+        return bool(np.any(self.scaler.factor < 1.0))
 
     @property
     def acceleration_factor(self) -> float:
@@ -322,7 +358,7 @@ class Simulation:
         while left > 0:
             n = min(left, window - self._window_done)
             before, start, t0 = self.event_counts.copy(), self.n_events, self.time_s
-            scaled = not np.array_equal(self._kernel_tables[0], self._unscaled)
+            scaled = self._is_scaled()
             rate_unscaled = self._unscaled_rate() if scaled else 0.0
             status = self._run(n, t_stop)
             done = self.n_events - start
@@ -395,15 +431,29 @@ class Simulation:
             "seed": self.seed,
             "replica": self.replica,
         }
+        if self.scaler is not None:  # an accelerated trajectory differs from a plain one
+            from dataclasses import asdict
+
+            payload["acceleration"] = asdict(self.scaler.settings)
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
     def state_arrays(self) -> dict[str, np.ndarray]:
-        """The arrays that, with the set-up, define the current state exactly."""
-        return {
+        """The arrays that, with the set-up, define the current state exactly.
+
+        With acceleration on, the scaler's state, the counts of the window in progress and the
+        unscaled-time account are part of it (``acc_*``).
+        """
+        arrays = {
             "occ": self.occ, "disp": self.disp, "basis0": self.basis0,
             "vac_site": self.vac_site, "rng": self.rng, "clock": self.clock,
             "n_events": np.array([self.n_events], np.int64), "event_counts": self.event_counts,
         }
+        if self.scaler is not None:
+            arrays.update({f"acc_{k}": v for k, v in self.scaler.state().items()})
+            arrays["acc_window_counts"] = self._window_counts
+            arrays["acc_window_done"] = np.array([self._window_done], np.int64)
+            arrays["acc_unscaled_time_s"] = np.array([self.unscaled_time_s])
+        return arrays
 
     def write_checkpoint(self, path: str | os.PathLike[str], **extra: np.ndarray) -> None:
         """Write the state (and ``extra`` arrays) to an ``.npz`` file atomically."""
@@ -411,6 +461,20 @@ class Simulation:
                                          "fingerprint": self.fingerprint()}).encode(), np.uint8)
         write_npz(path, meta=meta, **self.state_arrays(),
                   **{f"extra_{k}": v for k, v in extra.items()})
+
+    def _restore_acceleration(self, content: dict[str, np.ndarray], p: Path) -> None:
+        try:
+            self.scaler.load_state({k: content[f"acc_{k}"] for k in self.scaler.STATE_KEYS})
+            done, unscaled = int(content["acc_window_done"][0]), float(
+                content["acc_unscaled_time_s"][0])
+            if not (0 <= done < self.scaler.settings.window_events and unscaled >= 0
+                    and math.isfinite(unscaled) and np.all(content["acc_window_counts"] >= 0)):
+                raise ValueError("the window counters are impossible")
+        except (KeyError, ValueError, IndexError) as exc:
+            raise CheckpointError(f"the saved acceleration state is damaged ({exc})",
+                                  file=str(p), hint="drop --resume to start afresh") from exc
+        self._window_counts[:] = content["acc_window_counts"]
+        self._window_done, self.unscaled_time_s = done, unscaled
 
     def restore_checkpoint(self, path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
         """Load a checkpoint written by an identical set-up; return its ``extra`` arrays."""
@@ -448,6 +512,8 @@ class Simulation:
             raise CheckpointError("the saved clock or event counts are not valid", file=str(p),
                                   hint="the checkpoint is damaged: drop --resume to start "
                                   "afresh")
+        if self.scaler is not None:  # validated (and taken) before anything else changes
+            self._restore_acceleration(content, p)
         self.occ[:] = content["occ"]
         self.disp[:] = content["disp"]
         self.basis0[:] = content["basis0"]
@@ -457,4 +523,9 @@ class Simulation:
         self.n_events = int(content["n_events"][0])
         self.event_counts[:] = content["event_counts"]
         self._build_index()
+        if self.scaler is not None:
+            self._kernel_tables = self._scaled_tables(self.scaler.factor)
+            kernels.build_tree(self.vac_site, self.slot_rate, self.tree, self.leaf0, self.occ,
+                               self.region, self.block.site_class, self.block.offsets,
+                               *self._kernel_tables)  # the saved clock stays: nothing redrawn
         return {k.removeprefix("extra_"): v for k, v in content.items() if k.startswith("extra_")}
