@@ -102,8 +102,12 @@ def catalog_check(
                              "rate_Hz": float(rates.rate_Hz[s, ri, rf]),
                              "source": ev.provenance.source})
     n_err = sum(p.severity == "error" for p in problems)
+    from kmcflow.kmc.acceleration import rate_span
+
+    span = rate_span({r["id"]: r["rate_Hz"] for r in rows}) if rows else None
     if as_json:
         print(json.dumps({"file": str(file), "events": rows, "temperature_K": temperature,
+                          "rate_span": span,
                           "problems": [p.model_dump() for p in problems], "valid": n_err == 0},
                          indent=2))
     else:
@@ -117,6 +121,12 @@ def catalog_check(
                               f"{r['barrier_eV']:.4f}", f"{r['prefactor_Hz']:.3e}",
                               f"{r['rate_Hz']:.3e}")
             out.print(table)
+        if span and span["ratio"] is not None:
+            out.print(f"rates span {span['ratio']:.2e}: fastest {span['fastest']} "
+                      f"{span['fastest_Hz']:.3e} Hz, slowest {span['slowest']} "
+                      f"{span['slowest_Hz']:.3e} Hz", highlight=False)
+            if span["suggest_accelerate"]:
+                out.print(f"[yellow]advice[/]: {span['advice']}", highlight=False)
         for p in problems:
             out.print(f"[{'red' if p.severity == 'error' else 'yellow'}]{p.severity}[/]: "
                       + p.one_line(str(file)), highlight=False)

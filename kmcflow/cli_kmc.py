@@ -21,6 +21,30 @@ out = Console()
 err = Console(stderr=True)
 
 CatalogArg = Annotated[Path, typer.Argument(help="Event catalog (JSON).", show_default=False)]
+AccelerateOpt = Annotated[bool, typer.Option(
+    "--accelerate", help="Temporal acceleration: scale down fast quasi-equilibrated hop "
+    "pairs, with error control (off by default; not with --decompose).")]
+AccelerateWindowOpt = Annotated[int, typer.Option(
+    "--accelerate-window", help="Events per acceleration window.")]
+AccelerateSeparationOpt = Annotated[float, typer.Option(
+    "--accelerate-separation", help="Scaled pairs stay this many times faster per event than "
+    "the slow ones (error control).")]
+AccelerateEquilibrationOpt = Annotated[float, typer.Option(
+    "--accelerate-equilibration", help="Host crossings the scaled hops must allow a vacancy "
+    "per slow event (transport error control; 0: off).")]
+
+
+def acceleration_settings(accelerate: bool, window: int, separation: float,
+                          equilibration: float):
+    """The checked acceleration settings of the flags, or None without --accelerate."""
+    if not accelerate:
+        return None
+    from kmcflow.kmc.acceleration import AccelerationSettings
+
+    settings = AccelerationSettings(window_events=window, separation=separation,
+                                    equilibration=equilibration)
+    settings.check()
+    return settings
 
 
 def _progress():
@@ -71,14 +95,10 @@ def kmc_run(
     debug_checks: Annotated[bool, typer.Option(
         "--debug-checks", help="With --decompose: check conservation and conflicts after "
         "every window.")] = False,
-    accelerate: Annotated[bool, typer.Option(
-        "--accelerate", help="Temporal acceleration: scale down fast quasi-equilibrated hop "
-        "pairs (off by default; serial runs).")] = False,
-    accelerate_window: Annotated[int, typer.Option(
-        "--accelerate-window", help="Events per acceleration window.")] = 10_000,
-    accelerate_separation: Annotated[float, typer.Option(
-        "--accelerate-separation", help="Scaled pairs stay this many times faster than the "
-        "slow ones (the error control).")] = 100.0,
+    accelerate: AccelerateOpt = False,
+    accelerate_window: AccelerateWindowOpt = 10_000,
+    accelerate_separation: AccelerateSeparationOpt = 100.0,
+    accelerate_equilibration: AccelerateEquilibrationOpt = 30.0,
 ) -> None:
     """Run kMC on a catalog's couple; flags override the catalog's conditions.
 
@@ -109,23 +129,20 @@ def kmc_run(
         raise ConfigError("--snapshots is not available with --decompose (each rank holds a "
                           "part of the lattice)", field="--snapshots",
                           hint="take snapshots from a serial or --replicas run")
-    acceleration = None
-    if accelerate:
-        from kmcflow.kmc.acceleration import AccelerationSettings
-
-        if decompose or replicas is not None:
-            raise ConfigError("--accelerate works on serial runs only", field="--accelerate",
-                              hint="drop --replicas/--decompose")
-        acceleration = AccelerationSettings(window_events=accelerate_window,
-                                            separation=accelerate_separation)
-        acceleration.check()
+    if accelerate and decompose:
+        raise ConfigError("--accelerate cannot be combined with --decompose (the scale factors "
+                          "are judged on the whole lattice's window of events)",
+                          field="--accelerate", hint="use --accelerate --replicas R for "
+                          "parallel accelerated runs")
+    acceleration = acceleration_settings(accelerate, accelerate_window, accelerate_separation,
+                                         accelerate_equilibration)
     if decompose:
         _run_decomposed(catalog, catalog_file, settings, out_dir, grid, window, debug_checks,
                         resume, checkpoint_interval, plots, overwrite)
         return
     if replicas is not None:
         _run_replicas(catalog, catalog_file, settings, out_dir, replicas, resume,
-                      checkpoint_interval, plots, snapshots, overwrite)
+                      checkpoint_interval, plots, snapshots, overwrite, acceleration)
         return
     if _mpi_world_size() > 1:
         raise ConfigError("under mpiexec a run needs --replicas R or --decompose",
@@ -142,10 +159,18 @@ def kmc_run(
     out.print(f"{summary['events_executed']:,} events, t = {summary['simulated_time_s']:.4e} s, "
               f"{summary['events_per_second']:.3e} events/s (CPU)")
     if "acceleration" in summary:
-        acc = summary["acceleration"]
-        out.print(f"acceleration factor {acc['factor']:.3g} ({acc['scaled_windows']} of "
-                  f"{acc['windows']} windows scaled)")
+        _print_acceleration(summary["acceleration"])
     _finish_run_output(summary, out_dir, plots)
+
+
+def _print_acceleration(acc: dict) -> None:
+    crossings = acc.get("host_crossings_per_slow_event")
+    text = "" if crossings is None else f", {crossings:.3g} host crossings per slow event"
+    windows = (f"{acc['scaled_windows']} of {acc['windows']} windows scaled" if "windows" in acc
+               else f"mean over {len(acc.get('per_replica_factor', []))} replicas")
+    out.print(f"acceleration factor {acc['factor']:.3g} ({windows}{text})")
+    if acc.get("warning"):
+        err.print(f"warning: {acc['warning']}")
 
 
 def _mpi_world_size() -> int:
@@ -202,7 +227,7 @@ def _run_decomposed(catalog, catalog_file, settings, out_dir, grid, window, debu
 
 
 def _run_replicas(catalog, catalog_file, settings, out_dir, replicas, resume,
-                  checkpoint_interval, plots, snapshots, overwrite) -> None:
+                  checkpoint_interval, plots, snapshots, overwrite, acceleration=None) -> None:
     from kmcflow.errors import ParallelError
     from kmcflow.kmc.parallel.comm import INSTALL_HINT, world
     from kmcflow.kmc.parallel.replicas import run_replicas
@@ -222,7 +247,7 @@ def _run_replicas(catalog, catalog_file, settings, out_dir, replicas, resume,
         summary = run_replicas(
             catalog, settings, out_dir, replicas, comm, str(catalog_file), resume=resume,
             checkpoint_interval_s=checkpoint_interval, plots=plots, snapshots=snapshots,
-            overwrite=overwrite,
+            overwrite=overwrite, acceleration=acceleration,
             progress=(lambda f, info: bar.update(task, completed=f, info=info)) if root else None)
     if not root:
         return
@@ -236,6 +261,8 @@ def _run_replicas(catalog, catalog_file, settings, out_dir, replicas, resume,
                   + (f", 95 % interval [{ci[0]:.4e}, {ci[1]:.4e}]" if ci else ""))
     else:
         out.print(f"no interdiffusion fit: {d['error']}")
+    if "acceleration" in summary:
+        _print_acceleration(summary["acceleration"])
     out.print(f"wrote {out_dir}/ensemble.json, ensemble.npz, replicas/"
               + (", width_band.png, profile_band.png" if plots else ""))
 
@@ -312,16 +339,25 @@ def kmc_arrhenius(
     overwrite: Annotated[bool, typer.Option(
         "--overwrite", help="Replace --out if it is an earlier kmcflow Arrhenius study.")
     ] = False,
+    accelerate: AccelerateOpt = False,
+    accelerate_window: AccelerateWindowOpt = 10_000,
+    accelerate_separation: AccelerateSeparationOpt = 100.0,
+    accelerate_equilibration: AccelerateEquilibrationOpt = 30.0,
 ) -> None:
     """Run the couple at several temperatures and fit D = D0 exp(-E_a / k_B T).
 
     Example: kmcflow kmc arrhenius examples/catalogs/isotope_couple.json -T 500 -T 600 -T 700
     -T 800 --steps 1000000
+
+    At the operating temperature: kmcflow kmc arrhenius examples/catalogs/li_na_couple.json
+    -T 300 -T 350 -T 400 -T 450 -T 500 --accelerate --steps 20000000 --replicas 4
     """
     from kmcflow.kmc.catalog import load_catalog
     from kmcflow.kmc.runner import settings_from_catalog
     from kmcflow.kmc.study import arrhenius_study
 
+    acceleration = acceleration_settings(accelerate, accelerate_window, accelerate_separation,
+                                         accelerate_equilibration)
     catalog = load_catalog(catalog_file)
     base = settings_from_catalog(
         catalog, cells=tuple(cells) if cells else None, vacancy_fraction=vacancy_fraction,
@@ -331,13 +367,104 @@ def kmc_arrhenius(
         task = bar.add_task("arrhenius", total=1.0, info="")
         result = arrhenius_study(catalog, temperatures, base, out_dir, str(catalog_file),
                                  progress=lambda f, i: bar.update(task, completed=f, info=i),
-                                 replicas=replicas, overwrite=overwrite)
+                                 replicas=replicas, overwrite=overwrite,
+                                 acceleration=acceleration)
     for row in result["temperatures"]:
-        out.print(f"T = {row['temperature_K']:g} K: D = {row['D_A2_per_s']:.4e} Angstrom^2/s")
+        se = row.get("D_stderr_A2_per_s")
+        acc = row.get("acceleration_factor")
+        out.print(f"T = {row['temperature_K']:g} K: D = {row['D_A2_per_s']:.4e}"
+                  + ("" if se is None else f" ± {se:.2e}") + " Angstrom^2/s"
+                  + ("" if acc is None else f" (acceleration factor {acc:.3g})"))
     err_txt = "" if result["Ea_stderr_eV"] is None else f" ± {result['Ea_stderr_eV']:.4f}"
     out.print(f"E_a = {result['Ea_eV']:.4f}{err_txt} eV, D0 = {result['D0_A2_per_s']:.4e} "
               f"Angstrom^2/s ({result['D0_cm2_per_s']:.4e} cm^2/s)")
     out.print(f"wrote {out_dir}/arrhenius.json, arrhenius.png")
+
+
+@kmc_app.command("converge-acceleration")
+def kmc_converge_acceleration(
+    catalog_file: CatalogArg,
+    temperature: Annotated[float | None, typer.Option("--temperature", "-T",
+                                                      help="Temperature, K.")] = None,
+    time_s: Annotated[float | None, typer.Option(
+        "--time", help="Simulated time of every run, s (the same for every setting).")] = None,
+    values: Annotated[list[float] | None, typer.Option(
+        "--values", help="Values of the parameter to compare (repeat the flag).",
+        show_default=False)] = None,
+    parameter: Annotated[str, typer.Option(
+        help="The error-control parameter to vary: equilibration or separation.")
+    ] = "equilibration",
+    replicas: Annotated[int, typer.Option(help="Replicas per setting.")] = 4,
+    plain: Annotated[bool, typer.Option(
+        "--plain", help="Also run plain BKL as the reference (only where it is affordable).")
+    ] = False,
+    out_dir: Annotated[Path, typer.Option("--out", "-o")] = Path("runs/convergence"),
+    cells: Annotated[tuple[int, int, int] | None, typer.Option(show_default=False)] = None,
+    vacancy_fraction: Annotated[float | None, typer.Option()] = None,
+    seed: Annotated[int | None, typer.Option()] = None,
+    samples: Annotated[int | None, typer.Option()] = None,
+    resume: Annotated[bool, typer.Option(help="Continue a killed study.")] = False,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Replace --out if it is an earlier kmcflow convergence study.")
+    ] = False,
+    accelerate_window: AccelerateWindowOpt = 10_000,
+    accelerate_separation: AccelerateSeparationOpt = 100.0,
+    accelerate_equilibration: AccelerateEquilibrationOpt = 30.0,
+) -> None:
+    """Run the same case at increasing error control and show whether D still moves.
+
+    Example: kmcflow kmc converge-acceleration examples/catalogs/li_na_couple.json -T 400
+    --time 2e-2 --values 3 --values 10 --values 30 --replicas 4 --out runs/conv400
+
+    Under mpiexec the replicas of each setting are spread over the ranks.
+    """
+    from kmcflow.kmc.catalog import load_catalog
+    from kmcflow.kmc.convergence import converge_acceleration
+    from kmcflow.kmc.parallel.comm import world
+    from kmcflow.kmc.runner import settings_from_catalog
+
+    base = acceleration_settings(True, accelerate_window, accelerate_separation,
+                                 accelerate_equilibration)
+    catalog = load_catalog(catalog_file)
+    settings = settings_from_catalog(
+        catalog, cells=tuple(cells) if cells else None, temperature_K=temperature,
+        vacancy_fraction=vacancy_fraction, time_s=time_s, seed=seed, samples=samples)
+    if time_s is None:
+        raise ConfigError("give --time: every setting runs the same simulated time",
+                          field="--time", hint="e.g. --time 2e-2 at 400 K on the Li|Na couple")
+    comm = world()
+    root = comm.Get_rank() == 0
+    with _progress() if root else _null_context() as bar:
+        task = bar.add_task("converge-acceleration", total=1.0, info="") if root else None
+        record = converge_acceleration(
+            catalog, settings, out_dir, values or [3.0, 10.0, 30.0], parameter, replicas, base,
+            plain, comm, str(catalog_file), resume=resume, overwrite=overwrite,
+            progress=(lambda f, info: bar.update(task, completed=f, info=info)) if root else None)
+    if not root:
+        return
+    table = Table(title=f"D against {parameter} at {settings.temperature_K:g} K, "
+                        f"{settings.time_s:g} s, {replicas} replicas each")
+    for col in ("setting", "D (A^2/s)", "s.e.", "factor", "crossings/slow", "CPU (s)"):
+        table.add_column(col, justify="left" if col == "setting" else "right")
+    for r in record["rows"]:
+        crossings = r["host_crossings_per_slow_event"]
+        table.add_row(r["setting"], _fmt(r["D_A2_per_s"], ".4e"),
+                      _fmt(r["D_stderr_A2_per_s"], ".2e"), f"{r['acceleration_factor']:.3g}",
+                      _fmt(crossings, ".3g"), f"{r['cpu_time_s']:.1f}")
+    out.print(table)
+    verdict = record["verdict"]
+    for key, name in (("last_two", " vs ".join(verdict["compared"])),
+                      ("most_conservative_vs_plain", "most conservative vs plain")):
+        c = verdict.get(key)
+        if c is not None:
+            out.print(f"{name}: {c['difference_percent']:+.2f} % "
+                      f"({c['difference_sigma']:+.2f} combined s.e.)")
+    out.print(("converged: " if verdict["converged"] else "NOT converged: ") + verdict["text"])
+    out.print(f"wrote {out_dir}/convergence.json, convergence.png")
+
+
+def _fmt(x: float | None, spec: str) -> str:
+    return "n/a" if x is None else format(x, spec)
 
 
 @kmc_app.command("validate")

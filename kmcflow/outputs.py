@@ -33,6 +33,7 @@ _KIND_FILES: dict[str, tuple[tuple[str, ...], ...]] = {
     "kmc_run": (("summary.json", "observables.npz"), ("ensemble.json",), ("checkpoint.npz",),
                 ("checkpoints",), ("replicas",)),
     "arrhenius": (("arrhenius.json",),),
+    "convergence": (("convergence.json",),),
     "hops": (("hops.json",),),
     "barrier": (("result.json", "band.extxyz"),),
     "campaign": (("report.json",), ("store",), ("results",)),

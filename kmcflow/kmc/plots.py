@@ -249,3 +249,24 @@ def plot_profile_band(z_A: np.ndarray, mean: np.ndarray, stderr: np.ndarray,
     return _plot_band(z_A, mean, stderr, path,
                       ("mean first-host fraction", "z (Å)", "first-host fraction"), title,
                       (-0.05, 1.05))
+
+
+def plot_convergence(values: list[float], D_A2_per_s: list[float], D_stderr: list[float],
+                     path: str | os.PathLike[str], parameter: str, title: str,
+                     plain: tuple[float, float] | None = None) -> Path:
+    """D (± 2 s.e.) against an error-control parameter, with plain BKL as a band."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    ax.errorbar(values, D_A2_per_s, yerr=[2 * e for e in D_stderr], fmt="o-", capsize=3,
+                label="accelerated (± 2 s.e.)")
+    if plain is not None:
+        d, se = plain
+        ax.axhspan(d - 2 * se, d + 2 * se, color="0.85", label="plain BKL (± 2 s.e.)")
+        ax.axhline(d, color="0.4", lw=1)
+    ax.set_xscale("log")
+    ax.set_xlabel(parameter)
+    ax.set_ylabel("D (Angstrom^2/s)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)

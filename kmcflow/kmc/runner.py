@@ -196,11 +196,7 @@ def run_to_directory(
                         inputs=[catalog_file] if catalog_file else ())
     if sim is None:
         sim = make_simulation(catalog, settings, catalog_file)
-    if acceleration is not None:
-        if resume:
-            raise ConfigError("--resume is not supported with --accelerate (the scale factors "
-                              "are not checkpointed)", field="--accelerate",
-                              hint="rerun without --resume")
+    if acceleration is not None and sim.scaler is None:
         sim.enable_acceleration(acceleration)
     n_samples = settings.samples
     rec = _Recorder(len(sim.catalog.species), sim.block.n_layers, n_samples)
@@ -276,17 +272,9 @@ def run_to_directory(
             rec.truncate()
         extra = None
         if sim.scaler is not None:
-            r, names = sim.rates.rate_Hz.shape[1], sim.rates.regions
-            scaled = {}
-            for i, f in enumerate(sim.scaler.factor):
-                species, ri, rf = i // (r * r), (i // r) % r, i % r
-                if f < 1.0 and species > 0:
-                    key = f"{sim.catalog.species[species - 1]}:{names[ri]}->{names[rf]}"
-                    scaled[key] = float(f)
-            extra = {"acceleration": {
-                "settings": asdict(sim.scaler.settings), "factor": sim.acceleration_factor,
-                "windows": sim.scaler.windows, "scaled_windows": sim.scaler.scaled_windows,
-                "final_scale_factors": scaled}}
+            extra = {"acceleration": acceleration_record(sim)}
+            if sim.scaler.scaled_windows:  # the scaled hops ran less often than they would
+                rec.msd[:] = np.nan
         summary = finish_run(RunFacts.of(sim), settings, rec, work, catalog_file, cpu, stalled,
                              extra)
     except BaseException:
@@ -296,6 +284,44 @@ def run_to_directory(
     out = Path(out_dir)
     replace_directory(work, out)
     return summary
+
+
+ACCELERATION_METHOD = ("pair scaling of quasi-equilibrated event types in windows (Dybeck, "
+                       "Plaisance and Neurock 2017) with a per-event separation floor and a "
+                       "transport floor (host crossings per slow event)")
+TRACER_MSD_UNAVAILABLE = ("unavailable: the scaled hops ran fewer times than they would have, "
+                          "so the tracer displacements (msd) are not those of the real "
+                          "dynamics; observables.npz holds NaN")
+
+
+def acceleration_record(sim: Simulation) -> dict:
+    """What ``summary.json`` says of an accelerated run: method, settings, factor, checks."""
+    scaler = sim.scaler
+    r, names = sim.rates.rate_Hz.shape[1], sim.rates.regions
+    scaled = {}
+    for i, f in enumerate(scaler.factor):
+        species, ri, rf = i // (r * r), (i // r) % r, i % r
+        if f < 1.0 and species > 0:
+            scaled[f"{sim.catalog.species[species - 1]}:{names[ri]}->{names[rf]}"] = float(f)
+    crossings = scaler.host_crossings_per_slow_event
+    record = {
+        "method": ACCELERATION_METHOD,
+        "settings": asdict(scaler.settings),
+        "factor": sim.acceleration_factor,
+        "windows": scaler.windows, "scaled_windows": scaler.scaled_windows,
+        "final_scale_factors": scaled,
+        "hops_to_cross_host": scaler.hops_to_cross,
+        "host_crossings_per_slow_event": crossings,
+        "tracer_msd": TRACER_MSD_UNAVAILABLE if scaler.scaled_windows else
+        "valid: nothing was scaled",
+    }
+    target = scaler.settings.equilibration
+    if crossings is not None and target > 0 and crossings < 0.8 * target:
+        record["warning"] = (f"the scaled hops allowed only {crossings:.3g} host crossings per "
+                             f"slow event (target {target:g}): vacancies may not have evened "
+                             "out between slow events, so D may be biased; run longer or raise "
+                             "--accelerate-equilibration")
+    return record
 
 
 def _fraction(settings: RunSettings, sim: Simulation) -> float:

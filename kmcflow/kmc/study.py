@@ -131,7 +131,8 @@ def analyze_directory(run_dir: str | os.PathLike[str]) -> dict:
     return result
 
 
-def finished_run(run_dir: Path, settings: RunSettings, catalog_file: str | None) -> dict | None:
+def finished_run(run_dir: Path, settings: RunSettings, catalog_file: str | None,
+                 acceleration=None) -> dict | None:
     """The summary of a finished run with these settings and this catalog file, else None."""
     from kmcflow.kmc.runner import _file_sha256
 
@@ -150,6 +151,10 @@ def finished_run(run_dir: Path, settings: RunSettings, catalog_file: str | None)
         return None
     if summary.get("catalog", {}).get("sha256") != _file_sha256(catalog_file):
         return None
+    saved = summary.get("acceleration")
+    if (saved.get("settings") if isinstance(saved, dict) else None) != (
+            None if acceleration is None else asdict(acceleration)):
+        return None
     return summary
 
 
@@ -164,6 +169,7 @@ def arrhenius_study(
     reuse_finished: bool = False,
     time_s_at: Callable[[float], float] | None = None,
     overwrite: bool = False,
+    acceleration=None,
 ) -> dict:
     """Run the couple at each temperature, fit D(T) and the Arrhenius law; write a plot.
 
@@ -176,7 +182,10 @@ def arrhenius_study(
     simulated time (instead of ``base``'s steps or time), so that every run covers the same
     progress of the slow process. The fit's coefficient of determination of ln D is reported
     as ``r_squared``. An existing ``out_dir`` must be a study kmcflow wrote, continued with
-    ``reuse_finished`` or replaced with ``overwrite``.
+    ``reuse_finished`` or replaced with ``overwrite``. ``acceleration``
+    (:class:`~kmcflow.kmc.acceleration.AccelerationSettings`) accelerates every run; then a
+    fixed number of steps covers about the same progress of the slow hops at every
+    temperature, since the scaled fast hops are held at a fixed multiple of them.
     """
     from kmcflow.kmc.analysis import arrhenius_fit
     from kmcflow.kmc.plots import plot_arrhenius
@@ -194,7 +203,7 @@ def arrhenius_study(
     write_marker(out, "arrhenius")
     d_mean, d_err, rows = [], [], []
     for i, temp in enumerate(temps):
-        values = []
+        values, factors = [], []
         for r in range(replicas):
             settings = replace(base, temperature_K=temp, replica=r)
             if time_s_at is not None:
@@ -205,21 +214,27 @@ def arrhenius_study(
                 if progress is not None:
                     progress((i + (r + frac) / replicas) / len(temps), f"T = {temp:g} K: {info}")
 
-            summary = finished_run(sub, settings, catalog_file) if reuse_finished else None
+            summary = (finished_run(sub, settings, catalog_file, acceleration)
+                       if reuse_finished else None)
             if summary is None:
                 summary = run_to_directory(catalog, settings, sub, catalog_file,
-                                           progress=report, overwrite=True)
+                                           progress=report, overwrite=True,
+                                           acceleration=acceleration)
             fit = summary["interdiffusion"]
             if "D_A2_per_s" not in fit:
                 raise ConfigError(f"no interdiffusion coefficient at {temp:g} K: {fit['error']}",
                                   hint="run more steps so that the interface widens")
             values.append(fit["D_A2_per_s"])
+            if "acceleration" in summary:
+                factors.append(summary["acceleration"]["factor"])
         d = float(np.mean(values))
         err = float(np.std(values, ddof=1) / math.sqrt(len(values))) if replicas > 1 else None
         d_mean.append(d)
         d_err.append(err)
         rows.append({"temperature_K": temp, "D_A2_per_s": d, "D_stderr_A2_per_s": err,
                      "replicas": replicas})
+        if factors:
+            rows[-1]["acceleration_factor"] = float(np.mean(factors))
     # two replicas give a standard error too noisy to weight by (one degree of freedom):
     # weight the fit from three replicas on
     use_err = np.array(d_err, float) if replicas >= 3 else None
@@ -242,6 +257,11 @@ def arrhenius_study(
               "r_squared": r_squared,
               "D0_A2_per_s": fit.D0, "D0_stderr_A2_per_s": finite(fit.D0_stderr),
               "D0_cm2_per_s": fit.D0 * 1e-16, "plot": "arrhenius.png"}
+    if acceleration is not None:
+        from kmcflow.kmc.runner import ACCELERATION_METHOD
+
+        result["acceleration"] = {"method": ACCELERATION_METHOD,
+                                  "settings": asdict(acceleration)}
     write_json(out / "arrhenius.json", result)
     return result
 

@@ -123,11 +123,15 @@ def run_replicas(
     plots: bool = True,
     snapshots: bool = False,
     overwrite: bool = False,
+    acceleration=None,
 ) -> dict:
     """Run ``n_replicas`` trajectories over the ranks of ``comm``; return the ensemble summary.
 
     Collective: every rank calls it and gets the summary back. ``out_dir`` follows
     :func:`kmcflow.outputs.check_output_folder` (``overwrite`` replaces an earlier run).
+    ``acceleration`` (:class:`~kmcflow.kmc.acceleration.AccelerationSettings`) accelerates
+    every replica alike; each replica's scaling depends on its own trajectory only, so the
+    ensemble stays rank-independent.
     """
     if n_replicas < 1:
         raise ConfigError(f"--replicas must be at least 1, got {n_replicas}", field="replicas")
@@ -147,7 +151,7 @@ def run_replicas(
         folder = replica_dir(work, r)
         finished = resume and (folder / "summary.json").exists()
         if finished:
-            _check_finished_replica(folder, catalog, settings, r)
+            _check_finished_replica(folder, catalog, settings, r, acceleration)
         if not finished:
             def report(frac: float, info: str, i: int = i, r: int = r) -> None:
                 if progress is not None:
@@ -155,7 +159,7 @@ def run_replicas(
 
             run_to_directory(catalog, replace(settings, replica=r), folder, catalog_file,
                              progress=report, resume=resume, snapshots=snapshots,
-                             overwrite=True,
+                             overwrite=True, acceleration=acceleration,
                              checkpoint_interval_s=checkpoint_interval_s)
         loaded.append((r, _load_replica(folder)))
     gathered = comm.gather(loaded, root=0)
@@ -185,6 +189,8 @@ def run_replicas(
                 "stderr": _finite(arrays["width_10_90_stderr"][-1])},
             "units": {"time": "s", "length": "Angstrom", "D": "Angstrom^2/s (and cm^2/s)"},
         }
+        if acceleration is not None:
+            summary["acceleration"] = ensemble_acceleration(summaries)
         write_json(work / "ensemble.json", summary)
         write_marker(work, "kmc_run")
         if plots:
@@ -194,8 +200,25 @@ def run_replicas(
     return comm.bcast(summary, root=0)
 
 
+def ensemble_acceleration(summaries: list[dict]) -> dict:
+    """The replicas' acceleration records in one: settings, factor and checks per replica."""
+    records = [s["acceleration"] for s in summaries]
+    factors = [float(a["factor"]) for a in records]
+    crossings = [a.get("host_crossings_per_slow_event") for a in records]
+    known = [c for c in crossings if c is not None]
+    merged = {"method": records[0]["method"], "settings": records[0]["settings"],
+              "factor": float(np.mean(factors)), "per_replica_factor": factors,
+              "hops_to_cross_host": records[0].get("hops_to_cross_host"),
+              "host_crossings_per_slow_event": min(known) if known else None,
+              "tracer_msd": records[0].get("tracer_msd")}
+    warnings = [f"replica {i}: {a['warning']}" for i, a in enumerate(records) if a.get("warning")]
+    if warnings:
+        merged["warning"] = "; ".join(warnings)
+    return merged
+
+
 def _check_finished_replica(folder: Path, catalog: Catalog, settings: RunSettings,
-                            replica: int) -> None:
+                            replica: int, acceleration=None) -> None:
     """Refuse to reuse a finished replica that was run with other inputs or another catalog."""
     from dataclasses import asdict
 
@@ -210,6 +233,10 @@ def _check_finished_replica(folder: Path, catalog: Catalog, settings: RunSetting
     differs = sorted(k for k, v in wanted.items() if done.get(k) != v)
     if summary.get("catalog", {}).get("name") != catalog.name:
         differs.append("catalog")
+    saved = summary.get("acceleration")
+    wanted_acc = None if acceleration is None else asdict(acceleration)
+    if (saved.get("settings") if isinstance(saved, dict) else None) != wanted_acc:
+        differs.append("acceleration settings")
     if differs:
         raise CheckpointError(f"finished replica {replica} was run with other "
                               f"{', '.join(differs)}", file=str(folder / "summary.json"),
