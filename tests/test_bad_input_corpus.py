@@ -805,6 +805,6 @@ def test_memory_and_time_guards_refuse_within_seconds(name, tmp_path, monkeypatc
 
     monkeypatch.chdir(tmp_path)
     args, _ = CASES[name](tmp_path)
-    start = time.monotonic()
+    start = time.process_time()  # CPU seconds: a loaded machine does not make it flaky
     assert main(args) == 2
-    assert time.monotonic() - start < 10.0
+    assert time.process_time() - start < 10.0
