@@ -107,6 +107,9 @@ def kmc_run(
 
     In parallel: mpiexec -n 4 kmcflow kmc run CATALOG --replicas 8 (independent trajectories),
     or mpiexec -n 4 kmcflow kmc run CATALOG --decompose --time 1e-6 (one large lattice).
+
+    Rates spanning many decades (see `kmcflow catalog check FILE -T T`): kmcflow kmc run
+    examples/catalogs/li_na_couple.json -T 300 --time 100 --accelerate --replicas 4
     """
     from kmcflow.kmc.catalog import load_catalog
     from kmcflow.kmc.runner import make_simulation, run_to_directory, settings_from_catalog
@@ -445,7 +448,7 @@ def kmc_converge_acceleration(
     table = Table(title=f"D against {parameter} at {settings.temperature_K:g} K, "
                         f"{settings.time_s:g} s, {replicas} replicas each")
     for col in ("setting", "D (A^2/s)", "s.e.", "factor", "crossings/slow", "CPU (s)"):
-        table.add_column(col, justify="left" if col == "setting" else "right")
+        table.add_column(col, justify="left" if col == "setting" else "right", no_wrap=True)
     for r in record["rows"]:
         crossings = r["host_crossings_per_slow_event"]
         table.add_row(r["setting"], _fmt(r["D_A2_per_s"], ".4e"),
