@@ -281,24 +281,13 @@ def _summarize(settings, spec, campaign, catalog, study, out: Path) -> dict[str,
 
 
 def _plot_widths(widths: list[dict], path: Path) -> None:
-    from kmcflow.kmc.plots import _pyplot, _save
+    from kmcflow.kmc.plots import plot_width_squared
 
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
-    cmap = plt.get_cmap("plasma")
-    temps = sorted({w["temperature_K"] for w in widths})
+    series: dict[float, list] = {}
     for w in widths:
-        t = np.asarray(w["time_s"])
-        color = cmap(temps.index(w["temperature_K"]) / max(len(temps) - 1, 1) * 0.85)
-        label = f"{w['temperature_K']:g} K" if w["run"].endswith("replica0") else None
         width = np.array([np.nan if v is None else v for v in w["width_10_90_A"]])
-        ax.plot(t, width, "o-", ms=3, color=color, label=label)
-    ax.set_xscale("log")
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("10-90 % interface width (Å)")
-    ax.legend(fontsize="small", title="T")
-    fig.tight_layout()
-    _save(fig, path)
+        series.setdefault(w["temperature_K"], []).append((np.asarray(w["time_s"]), width))
+    plot_width_squared(series, path)
 
 
 def _report(s: dict[str, Any]) -> str:
@@ -321,6 +310,8 @@ def _report(s: dict[str, Any]) -> str:
                      f"{e['origin']} | {e['executed']:,} |")
     lines += ["", f"Catalog: [`{s['catalog']}`]({s['catalog']}).", "",
               "## Interface width versus time", "",
+              "The squared 10-90 % width grows on a straight line in time (w² = 13.14 D t "
+              "for an erfc profile); each panel shows the mean of the replicas.", "",
               f"![w(t)]({s['width_plot']})", "",
               "## Interdiffusion coefficient and Arrhenius law", "",
               "| T (K) | D (Å²/s) | D (cm²/s) |", "|---|---|---|"]

@@ -270,3 +270,40 @@ def plot_convergence(values: list[float], D_A2_per_s: list[float], D_stderr: lis
     ax.legend(fontsize=8)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def plot_width_squared(series: dict[float, list[tuple[np.ndarray, np.ndarray]]],
+                       path: str | os.PathLike[str]) -> Path:
+    """w^2 against t per temperature, mean of the replicas ± 1 s.e., with a straight-line fit.
+
+    ``series`` maps a temperature (K) to the replicas' ``(time_s, width_10_90_A)`` arrays. For
+    an erfc profile w_10-90 = 3.6248 sqrt(D t), so w^2 grows on a straight line of slope
+    13.14 D in t: each panel is linear in both axes and its legend gives the D of that slope.
+    """
+    plt = _pyplot()
+    temps = sorted(series)
+    fig, axes = plt.subplots(1, len(temps), figsize=(3.2 * len(temps), 3.4), squeeze=False)
+    for ax, temp in zip(axes[0], temps, strict=True):
+        runs = series[temp]
+        n = min(t.size for t, _ in runs)
+        t = runs[0][0][:n]
+        w2 = np.stack([np.asarray(w[:n], float) ** 2 for _, w in runs])
+        mean = np.nanmean(w2, axis=0)
+        counts = np.sum(np.isfinite(w2), axis=0)
+        se = np.where(counts > 1, np.nanstd(w2, axis=0, ddof=1) / np.sqrt(np.maximum(counts, 1)),
+                      0.0) if len(runs) > 1 else np.zeros_like(mean)
+        ax.errorbar(t, mean, yerr=se, fmt="o", ms=3, capsize=2,
+                    label=f"mean of {len(runs)} ± 1 s.e." if len(runs) > 1 else "run")
+        ok = np.isfinite(mean) & (t > 0)
+        if ok.sum() >= 2:
+            slope, intercept = np.polyfit(t[ok], mean[ok], 1)
+            d = slope / WIDTH_10_90_PER_SQRT_DT**2
+            ax.plot(t, slope * t + intercept, "-", lw=1,
+                    label=f"line: D = {d:.3g} Å²/s")
+        ax.set_title(f"{temp:g} K")
+        ax.set_xlabel("time (s)")
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
+        ax.legend(fontsize="small")
+    axes[0][0].set_ylabel("(10-90 % width)² (Å²)")
+    fig.tight_layout()
+    return _save(fig, path)
