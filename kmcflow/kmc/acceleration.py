@@ -202,7 +202,9 @@ class PairScaler:
         self.fast_equivalent = keep * self.fast_equivalent + counts / self.factor
         self.slow_count = keep * self.slow_count + float(counts[~quasi].sum())
         new = np.ones(counts.size)
-        slow = self.rate_Hz[~quasi]
+        # the slow processes: hop types that can happen (rate > 0) and are not
+        # quasi-equilibrated; with none left there is nothing to separate from
+        slow = self.rate_Hz[~quasi & (self.rate_Hz > 0)]
         if quasi.any() and slow.size:
             pair_rate = np.maximum(self.rate_Hz, self.rate_Hz[rev])
             with np.errstate(divide="ignore"):  # a pair that cannot happen: never scaled
@@ -219,24 +221,35 @@ class PairScaler:
         return self.factor
 
     def _transport_floor(self, new: np.ndarray, quasi: np.ndarray) -> np.ndarray:
-        """Raise the scaled factors by one multiplier so that C >= equilibration."""
+        """Raise the scaled factors by one multiplier so that C >= equilibration.
+
+        The fast executions expected at multiplier m, ``sum over quasi events of
+        min(new m, 1) E`` (E: the remembered unscaled-equivalent executions), grow piecewise
+        linearly in m; the smallest m that reaches the target is found exactly by walking the
+        breakpoints 1 / new in ascending order.
+        """
         s = self.settings
         scaled = new < 1.0
         if s.equilibration <= 0 or not scaled.any():
             return new
         target = s.equilibration * self.hops_to_cross * (self.slow_count + 3.0)
-        fast = float(np.sum(new[quasi] * self.fast_equivalent[quasi]))
-        if fast >= target:
+        weight = np.where(quasi, self.fast_equivalent, 0.0)
+        fixed = float(np.sum(weight[quasi & ~scaled]))  # unscaled quasi events: factor 1
+        f, w = new[scaled], weight[scaled]
+        if fixed + float(np.sum(f * w)) >= target:
             return new
-        if fast <= 0:
-            return np.ones_like(new)
-        raised = new
-        for _ in range(8):  # factors capped at 1 add less: raise the rest again
-            raised = np.where(scaled, np.minimum(raised * (target / fast), 1.0), raised)
-            fast = float(np.sum(raised[quasi] * self.fast_equivalent[quasi]))
-            if fast >= target * (1 - 1e-12) or np.all(raised[scaled] >= 1.0):
-                break
-        return raised
+        order = np.argsort(1.0 / f)  # the factors that reach 1 first come first
+        f, w = f[order], w[order]
+        # d(fast)/dm of the factors still below 1 at each breakpoint: suffix sums, summed
+        # directly (subtracting from the total cancels catastrophically over many decades)
+        rising = np.cumsum((f * w)[::-1])[::-1]
+        capped = fixed + np.concatenate(([0.0], np.cumsum(w)[:-1]))  # factors already at 1
+        reach = capped + rising / f  # fast executions when factor k just reaches 1
+        k = int(np.searchsorted(reach >= target, True))
+        if k == f.size:
+            return np.where(scaled, 1.0, new)  # even unscaled the target is out of reach
+        m = (target - capped[k]) / rising[k]
+        return np.where(scaled, np.minimum(new * m, 1.0), new)
 
 
 def two_state_escape(k_ab_Hz: float, k_ba_Hz: float, k_escape_Hz: float, n_trajectories: int,

@@ -335,3 +335,31 @@ def test_accelerated_D_agrees_with_plain_bkl_on_the_li_na_couple(li_na: Path, tm
     combined = math.hypot(d_p["D_stderr_A2_per_s"], d_a["D_stderr_A2_per_s"])
     assert combined < 0.1 * d_p["D_A2_per_s"]  # enough replicas to see a bias above 20 %
     assert abs(d_a["D_A2_per_s"] - d_p["D_A2_per_s"]) < 2 * combined, (d_p, d_a)
+
+
+def test_transport_floor_reaches_its_target_exactly_over_many_factor_levels():
+    # 20 scaled types at factors 1e-1 ... 1e-19: raising them by one multiplier caps most
+    # at 1; the floor still reaches C = 30 exactly (an earlier fixed-point loop stopped at 8)
+    n = 20
+    scaler = PairScaler(np.arange(n), np.logspace(3, 12, n), AccelerationSettings(),
+                        hops_to_cross=10.0)
+    scaler.fast_equivalent = np.full(n, 1e4)
+    scaler.slow_count = 100.0
+    raised = scaler._transport_floor(np.logspace(-1, -19, n), np.ones(n, bool))
+    assert np.sum(raised * 1e4) == pytest.approx(30 * 10 * (100 + 3), rel=1e-12)
+    assert np.all(raised <= 1.0) and np.all(np.diff(raised) <= 0)  # the order is kept
+
+
+def test_nothing_is_scaled_once_every_hop_type_is_quasi_equilibrated(examples: Path):
+    # the isotope couple mixed: every hop type, cross-interface ones included, runs often and
+    # in balance within a window; with no slow process left nothing may be scaled (the
+    # zero-rate vacancy rows once counted as "slow" and let every factor fall without end)
+    cat = load_catalog(examples / "isotope_couple.json")
+    plain = Simulation(cat, (5, 5, 12), 800.0, 0.01, seed=1)
+    accel = Simulation(cat, (5, 5, 12), 800.0, 0.01, seed=1)
+    accel.enable_acceleration(AccelerationSettings(window_events=100_000))
+    plain.run(1_500_000)
+    accel.run(1_500_000)
+    assert accel.scaler.windows == 15 and accel.scaler.scaled_windows == 0
+    assert accel.acceleration_factor == 1.0 and plain.time_s == accel.time_s
+    assert np.array_equal(plain.occ, accel.occ)
