@@ -353,7 +353,7 @@ def kmc_arrhenius(
     -T 800 --steps 1000000
 
     At the operating temperature: kmcflow kmc arrhenius examples/catalogs/li_na_couple.json
-    -T 300 -T 350 -T 400 -T 450 -T 500 --accelerate --steps 20000000 --replicas 4
+    -T 300 -T 350 -T 400 -T 450 -T 500 --accelerate --steps 150000000 --replicas 4
     """
     from kmcflow.kmc.catalog import load_catalog
     from kmcflow.kmc.runner import settings_from_catalog
@@ -378,6 +378,8 @@ def kmc_arrhenius(
         out.print(f"T = {row['temperature_K']:g} K: D = {row['D_A2_per_s']:.4e}"
                   + ("" if se is None else f" ± {se:.2e}") + " Angstrom^2/s"
                   + ("" if acc is None else f" (acceleration factor {acc:.3g})"))
+        for warning in row.get("acceleration_warnings", []):
+            err.print(f"warning: T = {row['temperature_K']:g} K, {warning}")
     err_txt = "" if result["Ea_stderr_eV"] is None else f" ± {result['Ea_stderr_eV']:.4f}"
     out.print(f"E_a = {result['Ea_eV']:.4f}{err_txt} eV, D0 = {result['D0_A2_per_s']:.4e} "
               f"Angstrom^2/s ({result['D0_cm2_per_s']:.4e} cm^2/s)")
@@ -392,7 +394,8 @@ def kmc_converge_acceleration(
     time_s: Annotated[float | None, typer.Option(
         "--time", help="Simulated time of every run, s (the same for every setting).")] = None,
     values: Annotated[list[float] | None, typer.Option(
-        "--values", help="Values of the parameter to compare (repeat the flag).",
+        "--values", help="Values of the parameter to compare (repeat the flag; default "
+        "10, 30, 100 for equilibration, 1e2, 1e3, 1e4 for separation).",
         show_default=False)] = None,
     parameter: Annotated[str, typer.Option(
         help="The error-control parameter to vary: equilibration or separation.")
@@ -417,7 +420,7 @@ def kmc_converge_acceleration(
     """Run the same case at increasing error control and show whether D still moves.
 
     Example: kmcflow kmc converge-acceleration examples/catalogs/li_na_couple.json -T 400
-    --time 2e-2 --values 3 --values 10 --values 30 --replicas 4 --out runs/conv400
+    --time 0.045 --values 10 --values 30 --values 100 --replicas 4 --out runs/conv400
 
     Under mpiexec the replicas of each setting are spread over the ranks.
     """
@@ -440,7 +443,9 @@ def kmc_converge_acceleration(
     with _progress() if root else _null_context() as bar:
         task = bar.add_task("converge-acceleration", total=1.0, info="") if root else None
         record = converge_acceleration(
-            catalog, settings, out_dir, values or [3.0, 10.0, 30.0], parameter, replicas, base,
+            catalog, settings, out_dir,
+            values or ([10.0, 30.0, 100.0] if parameter == "equilibration" else [1e2, 1e3, 1e4]),
+            parameter, replicas, base,
             plain, comm, str(catalog_file), resume=resume, overwrite=overwrite,
             progress=(lambda f, info: bar.update(task, completed=f, info=info)) if root else None)
     if not root:

@@ -203,7 +203,7 @@ def arrhenius_study(
     write_marker(out, "arrhenius")
     d_mean, d_err, rows = [], [], []
     for i, temp in enumerate(temps):
-        values, factors = [], []
+        values, factors, warnings = [], [], []
         for r in range(replicas):
             settings = replace(base, temperature_K=temp, replica=r)
             if time_s_at is not None:
@@ -227,6 +227,8 @@ def arrhenius_study(
             values.append(fit["D_A2_per_s"])
             if "acceleration" in summary:
                 factors.append(summary["acceleration"]["factor"])
+                if summary["acceleration"].get("warning"):
+                    warnings.append(f"replica {r}: {summary['acceleration']['warning']}")
         d = float(np.mean(values))
         err = float(np.std(values, ddof=1) / math.sqrt(len(values))) if replicas > 1 else None
         d_mean.append(d)
@@ -235,6 +237,8 @@ def arrhenius_study(
                      "replicas": replicas})
         if factors:
             rows[-1]["acceleration_factor"] = float(np.mean(factors))
+        if warnings:
+            rows[-1]["acceleration_warnings"] = warnings
     # two replicas give a standard error too noisy to weight by (one degree of freedom):
     # weight the fit from three replicas on
     use_err = np.array(d_err, float) if replicas >= 3 else None

@@ -363,3 +363,72 @@ def test_nothing_is_scaled_once_every_hop_type_is_quasi_equilibrated(examples: P
     assert accel.scaler.windows == 15 and accel.scaler.scaled_windows == 0
     assert accel.acceleration_factor == 1.0 and plain.time_s == accel.time_s
     assert np.array_equal(plain.occ, accel.occ)
+
+
+def test_convergence_verdict_needs_the_last_two_settings_and_pairs_the_replicas():
+    from kmcflow.kmc.convergence import convergence_verdict
+
+    def row(name, value, d, se, per=None):
+        return {"setting": name, "equilibration": value, "D_A2_per_s": d,
+                "D_stderr_A2_per_s": se, "per_replica_D_A2_per_s": per}
+
+    plain = row("plain", None, 100.0, 2.0)
+    # the second most conservative setting could not be fitted: no verdict, even though the
+    # most conservative one agrees with plain BKL
+    verdict = convergence_verdict([plain, row("e10", 10.0, None, None),
+                                   row("e30", 30.0, 101.0, 2.0)], "equilibration")
+    assert verdict["converged"] is False and verdict["text"].startswith("no verdict")
+    # paired replicas whose differences scatter more than the two errors combined: the
+    # larger (paired) standard error is used
+    a = [100.0, 110.0, 90.0, 104.0]
+    b = [110.0, 92.0, 108.0, 94.0]
+    verdict = convergence_verdict([row("e10", 10.0, np.mean(a), np.std(a, ddof=1) / 2, a),
+                                   row("e30", 30.0, np.mean(b), np.std(b, ddof=1) / 2, b)],
+                                  "equilibration")
+    diff = np.subtract(a, b)
+    se = np.std(diff, ddof=1) / 2
+    assert verdict["last_two"]["standard_error_from"].endswith("(paired)")
+    assert verdict["last_two"]["difference_sigma"] == pytest.approx(
+        (np.mean(a) - np.mean(b)) / se)
+
+
+def test_convergence_study_values_are_checked_and_a_finished_study_is_not_rerun(
+        li_na: Path, tmp_path: Path, capsys, monkeypatch):
+    monkeypatch.setenv("KMCFLOW_NO_MPI", "1")
+    base = ["kmc", "converge-acceleration", str(li_na), "-T", "600", "--time", "1e-6",
+            "--cells", "5", "5", "10", "--replicas", "2", "--samples", "4"]
+    for values, text in ((["-1", "30"], "--values"), (["nan", "30"], "--values"),
+                         (["30", "30.0000001"], "two different values")):
+        args = [*base, *[x for v in values for x in ("--values", v)], "--out",
+                str(tmp_path / "bad")]
+        assert main(args) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and text in err, err
+    assert main([*base, "--parameter", "separation", "--values", "1", "--values", "10",
+                 "--out", str(tmp_path / "bad")]) == 2
+    assert "--values" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    out = tmp_path / "conv"
+    args = [*base, "--values", "10", "--values", "30", "--out", str(out)]
+    assert main(args) == 0
+    summary = out / "equilibration_30" / "replicas" / "r0001" / "summary.json"
+    before = summary.stat().st_mtime_ns
+    first = json.loads((out / "convergence.json").read_text())
+    assert main([*args, "--resume"]) == 0
+    assert summary.stat().st_mtime_ns == before  # read back, not run again
+    assert json.loads((out / "convergence.json").read_text())["rows"] == first["rows"]
+
+
+def test_ensemble_marks_the_tracer_msd_unavailable_if_any_replica_was_scaled():
+    from kmcflow.kmc.parallel.replicas import ensemble_acceleration
+
+    def record(msd, factor, warning=None):
+        rec = {"method": "m", "settings": {}, "factor": factor, "tracer_msd": msd,
+               "host_crossings_per_slow_event": None}
+        if warning:
+            rec["warning"] = warning
+        return {"acceleration": rec}
+
+    merged = ensemble_acceleration([record("valid: nothing was scaled", 1.0),
+                                    record("unavailable: scaled", 5.0, "few crossings")])
+    assert merged["tracer_msd"].startswith("unavailable") and merged["factor"] == 3.0
+    assert merged["warning"] == "replica 1: few crossings"

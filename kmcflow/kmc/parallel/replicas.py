@@ -210,7 +210,9 @@ def ensemble_acceleration(summaries: list[dict]) -> dict:
               "factor": float(np.mean(factors)), "per_replica_factor": factors,
               "hops_to_cross_host": records[0].get("hops_to_cross_host"),
               "host_crossings_per_slow_event": min(known) if known else None,
-              "tracer_msd": records[0].get("tracer_msd")}
+              "tracer_msd": next((a["tracer_msd"] for a in records
+                                  if str(a.get("tracer_msd", "")).startswith("unavailable")),
+                                 records[0].get("tracer_msd"))}
     warnings = [f"replica {i}: {a['warning']}" for i, a in enumerate(records) if a.get("warning")]
     if warnings:
         merged["warning"] = "; ".join(warnings)
