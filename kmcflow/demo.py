@@ -251,7 +251,9 @@ def _summarize(settings, spec, campaign, catalog, study, out: Path) -> dict[str,
             widths.append({"temperature_K": temp, "run": str(run.relative_to(out)),
                            "time_s": obs["time"].tolist(),
                            "width_10_90_A": [float(w) if math.isfinite(w) else None
-                                             for w in obs["width_10_90"]]})
+                                             for w in obs["width_10_90"]],
+                           "width_erfc_A": [float(w) if math.isfinite(w) else None
+                                            for w in obs["width_erfc"]]})
     _plot_widths(widths, out / "width_vs_time.png")
     executed = [e["barrier_eV"] for e in events if e["executed"] > 0]
     bulk = {e["event_key"]: e["barrier_eV"] for e in events if e["origin"] == "bulk"}
@@ -281,12 +283,14 @@ def _summarize(settings, spec, campaign, catalog, study, out: Path) -> dict[str,
 
 
 def _plot_widths(widths: list[dict], path: Path) -> None:
+    from kmcflow.kmc.analysis import WIDTH_10_90_PER_SIGMA
     from kmcflow.kmc.plots import plot_width_squared
 
     series: dict[float, list] = {}
     for w in widths:
-        width = np.array([np.nan if v is None else v for v in w["width_10_90_A"]])
-        series.setdefault(w["temperature_K"], []).append((np.asarray(w["time_s"]), width))
+        sigma = np.array([np.nan if v is None else v / WIDTH_10_90_PER_SIGMA
+                          for v in w["width_erfc_A"]])
+        series.setdefault(w["temperature_K"], []).append((np.asarray(w["time_s"]), sigma))
     plot_width_squared(series, path)
 
 
@@ -310,8 +314,9 @@ def _report(s: dict[str, Any]) -> str:
                      f"{e['origin']} | {e['executed']:,} |")
     lines += ["", f"Catalog: [`{s['catalog']}`]({s['catalog']}).", "",
               "## Interface width versus time", "",
-              "The squared 10-90 % width grows on a straight line in time (w² = 13.14 D t "
-              "for an erfc profile); each panel shows the mean of the replicas.", "",
+              "D is read from the width σ of the erfc fit of each profile, σ² = 2 D t + b: "
+              "each panel shows σ² of the replica mean against time, and its straight line.",
+              "",
               f"![w(t)]({s['width_plot']})", "",
               "## Interdiffusion coefficient and Arrhenius law", "",
               "| T (K) | D (Å²/s) | D (cm²/s) |", "|---|---|---|"]

@@ -274,11 +274,12 @@ def plot_convergence(values: list[float], D_A2_per_s: list[float], D_stderr: lis
 
 def plot_width_squared(series: dict[float, list[tuple[np.ndarray, np.ndarray]]],
                        path: str | os.PathLike[str]) -> Path:
-    """w^2 against t per temperature, mean of the replicas ± 1 s.e., with a straight-line fit.
+    """sigma^2 against t per temperature, mean of the replicas ± 1 s.e., with its straight line.
 
-    ``series`` maps a temperature (K) to the replicas' ``(time_s, width_10_90_A)`` arrays. For
-    an erfc profile w_10-90 = 3.6248 sqrt(D t), so w^2 grows on a straight line of slope
-    13.14 D in t: each panel is linear in both axes and its legend gives the D of that slope.
+    ``series`` maps a temperature (K) to the replicas' ``(time_s, sigma_A)`` arrays, sigma
+    being the width of the erfc fit of each profile (``width_erfc`` / 2.5631). kmcflow reads D
+    from ``sigma^2 = 2 D t + b`` (:func:`kmcflow.kmc.analysis.fit_interdiffusion`), so each
+    panel is linear in both axes and its legend gives half the slope of the replica mean.
     """
     plt = _pyplot()
     temps = sorted(series)
@@ -287,23 +288,25 @@ def plot_width_squared(series: dict[float, list[tuple[np.ndarray, np.ndarray]]],
         runs = series[temp]
         n = min(t.size for t, _ in runs)
         t = runs[0][0][:n]
-        w2 = np.stack([np.asarray(w[:n], float) ** 2 for _, w in runs])
-        mean = np.nanmean(w2, axis=0)
-        counts = np.sum(np.isfinite(w2), axis=0)
-        se = np.where(counts > 1, np.nanstd(w2, axis=0, ddof=1) / np.sqrt(np.maximum(counts, 1)),
-                      0.0) if len(runs) > 1 else np.zeros_like(mean)
+        s2 = np.stack([np.asarray(w[:n], float) ** 2 for _, w in runs])
+        finite = np.isfinite(s2)
+        counts = finite.sum(axis=0)
+        mean = np.where(counts > 0, np.where(finite, s2, 0.0).sum(axis=0)
+                        / np.maximum(counts, 1), np.nan)
+        dev = np.where(finite, s2 - mean, 0.0)
+        se = np.where(counts > 1, np.sqrt((dev ** 2).sum(axis=0) / np.maximum(counts - 1, 1)
+                                          / np.maximum(counts, 1)), 0.0)
         ax.errorbar(t, mean, yerr=se, fmt="o", ms=3, capsize=2,
                     label=f"mean of {len(runs)} ± 1 s.e." if len(runs) > 1 else "run")
         ok = np.isfinite(mean) & (t > 0)
         if ok.sum() >= 2:
             slope, intercept = np.polyfit(t[ok], mean[ok], 1)
-            d = slope / WIDTH_10_90_PER_SQRT_DT**2
             ax.plot(t, slope * t + intercept, "-", lw=1,
-                    label=f"line: D = {d:.3g} Å²/s")
+                    label=f"line: D = slope / 2 = {slope / 2:.3g} Å²/s")
         ax.set_title(f"{temp:g} K")
         ax.set_xlabel("time (s)")
         ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
-        ax.legend(fontsize="small")
-    axes[0][0].set_ylabel("(10-90 % width)² (Å²)")
+        ax.legend(fontsize="x-small", loc="lower right")
+    axes[0][0].set_ylabel("σ² of the erfc fit (Å²)")
     fig.tight_layout()
     return _save(fig, path)
