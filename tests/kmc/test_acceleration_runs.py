@@ -43,16 +43,21 @@ def _kill_midway(cat, settings, target: Path, acceleration) -> None:
                          chunk_events=30_000, acceleration=acceleration)
 
 
+def _killed_accelerated_run(li_na: Path, target: Path) -> Path:
+    """A 500 K run of 300,000 events (window 2000) killed at 40 %, checkpoint on disk."""
+    cat = load_catalog(li_na)
+    settings = settings_from_catalog(cat, cells=(6, 6, 12), temperature_K=500.0,
+                                     steps=300_000, samples=4)
+    _kill_midway(cat, settings, target, AccelerationSettings(window_events=2000))
+    return target
+
+
 def test_killed_accelerated_run_resumes_bit_identically(li_na: Path, tmp_path: Path):
     args = ["kmc", "run", str(li_na), "--cells", "6", "6", "12", "-T", "500", "--steps",
             "300000", "--samples", "4", "--no-plots", "--checkpoint-interval", "0",
             "--accelerate", "--accelerate-window", "2000"]
     assert main([*args, "--out", str(tmp_path / "straight")]) == 0
-    cat = load_catalog(li_na)
-    settings = settings_from_catalog(cat, cells=(6, 6, 12), temperature_K=500.0,
-                                     steps=300_000, samples=4)
-    target = tmp_path / "resumed"
-    _kill_midway(cat, settings, target, AccelerationSettings(window_events=2000))
+    target = _killed_accelerated_run(li_na, tmp_path / "resumed")
     assert (partial_path(target) / "checkpoint.npz").exists() and not target.exists()
     assert main([*args, "--out", str(target), "--resume"]) == 0
     with np.load(tmp_path / "straight" / "observables.npz") as a, np.load(
@@ -69,11 +74,7 @@ def test_killed_accelerated_run_resumes_bit_identically(li_na: Path, tmp_path: P
 
 def test_a_checkpoint_of_other_acceleration_settings_is_refused(li_na: Path, tmp_path: Path,
                                                                 capsys):
-    cat = load_catalog(li_na)
-    settings = settings_from_catalog(cat, cells=(6, 6, 12), temperature_K=500.0,
-                                     steps=300_000, samples=4)
-    target = tmp_path / "r"
-    _kill_midway(cat, settings, target, AccelerationSettings(window_events=2000))
+    target = _killed_accelerated_run(li_na, tmp_path / "r")
     code = main(["kmc", "run", str(li_na), "--cells", "6", "6", "12", "-T", "500", "--steps",
                  "300000", "--samples", "4", "--no-plots", "--resume", "--out", str(target)])
     err = capsys.readouterr().err.strip()
@@ -296,11 +297,7 @@ def test_convergence_study_reports_D_per_setting_with_errors(li_na: Path, tmp_pa
 
 def test_a_damaged_acceleration_state_is_refused_and_left_alone(li_na: Path, tmp_path: Path,
                                                                 capsys):
-    cat = load_catalog(li_na)
-    settings = settings_from_catalog(cat, cells=(6, 6, 12), temperature_K=500.0,
-                                     steps=300_000, samples=4)
-    target = tmp_path / "r"
-    _kill_midway(cat, settings, target, AccelerationSettings(window_events=2000))
+    target = _killed_accelerated_run(li_na, tmp_path / "r")
     ckpt = partial_path(target) / "checkpoint.npz"
     with np.load(ckpt) as data:
         content = {k: data[k] for k in data.files}
