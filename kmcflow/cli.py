@@ -18,7 +18,7 @@ from typer.exceptions import TyperException
 
 from kmcflow import cli_hpc  # noqa: F401  (registers the scheduler commands of campaign)
 from kmcflow.cli_demo import demo_command
-from kmcflow.cli_kmc import _progress, kmc_app  # noqa: F401  (_progress: shared by the CLIs)
+from kmcflow.cli_kmc import kmc_app
 from kmcflow.cli_structures import bulk_app, hops_command, interface_app
 from kmcflow.cli_tables import reproduce_command
 from kmcflow.cli_workflows import barrier_command, campaign_app

@@ -111,7 +111,7 @@ def campaign_submit(
     submit_command(prof.scheduler)  # sbatch/qsub on PATH, or one line saying it is not
     if (write / PLAN).is_file():
         from kmcflow.hpc.campaign_dir import load_plan
-        from kmcflow.hpc.submit import load_submissions
+        from kmcflow.hpc.submissions import load_submissions
 
         if load_plan(write)["spec"] != spec.model_dump(mode="json"):
             raise SchedulerError(f"{write} holds a campaign prepared from other settings than "

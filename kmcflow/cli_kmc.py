@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from kmcflow.cli_progress import progress_bar as _progress
 from kmcflow.errors import ConfigError
 
 kmc_app = typer.Typer(no_args_is_help=True, help="Run, analyse and validate lattice kMC.")
@@ -47,12 +48,6 @@ def acceleration_settings(accelerate: bool, window: int, separation: float,
     return settings
 
 
-def _progress():
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                    TextColumn("{task.percentage:>5.1f}%"), TimeElapsedColumn(),
-                    TextColumn("{task.fields[info]}"), console=err, transient=True)
 
 
 @kmc_app.command("run")

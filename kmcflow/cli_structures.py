@@ -333,7 +333,7 @@ def hops_command(
                             band_thickness_A=band_thickness)
     records = [h.record() | {"initial_file": None, "final_file": None} for h in hopset.hops]
     if write is not None:
-        from kmcflow.cli import _progress
+        from kmcflow.cli_progress import progress_bar as _progress
 
         with _progress() as progress:
             task = progress.add_task("endpoints", total=len(hopset.hops), info="")

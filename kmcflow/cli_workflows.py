@@ -159,7 +159,7 @@ def campaign_run(
         except ValueError as exc:
             raise WorkflowError(f"bad --only {only!r}", field="--only",
                                 hint="give hop indices such as 0,1,2") from exc
-    from kmcflow.cli import _progress
+    from kmcflow.cli_progress import progress_bar as _progress
 
     with _progress() as progress:
         task = progress.add_task("hops", total=None, info="planning hops")

@@ -6,7 +6,8 @@
 - :mod:`~kmcflow.hpc.task`: one array task (``python -m kmcflow.hpc.task DIR INDEX|collect``),
   with the signal trap that saves before a walltime kill;
 - :mod:`~kmcflow.hpc.scheduler`: submit and query through qtoolkit, ``squeue``, ``qstat``;
-- :mod:`~kmcflow.hpc.submit`: submission records, dependent collect jobs, resume;
+- :mod:`~kmcflow.hpc.submit`: array and dependent collect jobs, resume;
+- :mod:`~kmcflow.hpc.submissions`: the submission records and what the scheduler still lists;
 - :mod:`~kmcflow.hpc.remote`: jobflow-remote project files for sites with MongoDB.
 """
 

@@ -7,7 +7,7 @@ Layout written by :func:`prepare_campaign`::
     DIR/profile.yaml              the cluster profile as validated
     DIR/hops/hop_NNN/initial.json, final.json   endpoint structures (pymatgen JSON)
     DIR/scripts/array.sh          the array job of every hop (task i runs hop i)
-    DIR/submissions.json          what was submitted: job ids per hop (kmcflow.hpc.submit)
+    DIR/submissions.json          what was submitted: job ids per hop (kmcflow.hpc.submissions)
     DIR/logs/                     scheduler output
     DIR/hops/hop_NNN/started.json, result.json | failure.json, store/, neb_checkpoint/, ...
 
@@ -34,6 +34,7 @@ import yaml
 
 from kmcflow.atomic_io import atomic_directory, write_json, write_text
 from kmcflow.errors import KmcflowError, SchedulerError
+from kmcflow.hpc.submissions import active_tasks, latest_task_ids
 from kmcflow.outputs import check_output_folder, write_marker
 
 PLAN = "plan.json"
@@ -219,8 +220,6 @@ def hop_states(out_dir: str | os.PathLike[str], *, ask_scheduler: bool = True,
     while queued). Without a reachable scheduler (``ask_scheduler=False``, or the command is
     missing) the files alone decide and a started hop reads ``running``.
     """
-    from kmcflow.hpc.submit import active_tasks, latest_task_ids
-
     out = Path(out_dir)
     plan = load_plan(out)
     submitted = latest_task_ids(out)

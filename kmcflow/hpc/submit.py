@@ -18,62 +18,9 @@ from typing import Any
 
 from kmcflow.atomic_io import write_json, write_text
 from kmcflow.errors import SchedulerError
-from kmcflow.hpc.profiles import ClusterProfile, profile_from_dict
+from kmcflow.hpc.campaign_dir import hop_states, load_plan
 from kmcflow.hpc.scheduler import Scheduler, array_task_id, get_scheduler
-
-SUBMISSIONS = "submissions.json"
-
-
-def load_submissions(out_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """The submission records of a campaign folder (empty if nothing was submitted)."""
-    from kmcflow.readers import read_json
-
-    path = Path(out_dir) / SUBMISSIONS
-    if not path.is_file():
-        return []
-    hint = "restore it from a backup or remove it (the scheduler's job ids are then forgotten)"
-    records = read_json(path, error=SchedulerError, what="submission record", hint=hint)
-    if not isinstance(records, list) or not all(
-            isinstance(r, dict) and isinstance(r.get("tasks"), dict)
-            and isinstance(r.get("jobs"), list) for r in records):
-        raise SchedulerError("not a list of submission records", file=str(path), hint=hint)
-    return records
-
-
-def folder_profile(out_dir: str | os.PathLike[str],
-                   walltime: str | int | None = None) -> ClusterProfile:
-    """The profile stored in the campaign folder, with another walltime if given."""
-    from kmcflow.readers import read_yaml
-
-    path = Path(out_dir) / "profile.yaml"
-    if not path.is_file():
-        raise SchedulerError("not a prepared campaign folder (no profile.yaml)", file=str(path),
-                             hint="run `kmcflow campaign prepare` or `campaign submit` first")
-    data = read_yaml(path, error=SchedulerError, what="campaign profile")
-    if not isinstance(data, dict):
-        raise SchedulerError("a cluster profile must be a mapping", file=str(path))
-    if walltime is not None:
-        data = {**data, "walltime": walltime}
-    return profile_from_dict(data, str(path) if walltime is None else "--walltime")
-
-
-def latest_task_ids(out_dir: str | os.PathLike[str]) -> dict[int, str]:
-    """The job (or array task) id of each hop's latest submission."""
-    ids: dict[int, str] = {}
-    for record in load_submissions(out_dir):
-        ids.update({int(k): v for k, v in record["tasks"].items()})
-    return ids
-
-
-def active_tasks(out_dir: str | os.PathLike[str],
-                 scheduler: Scheduler | None = None) -> dict[str, str]:
-    """Task id -> ``queued``/``running`` for the jobs of this folder the scheduler still lists."""
-    records = load_submissions(out_dir)
-    if not records:
-        return {}
-    sched = scheduler or get_scheduler(records[-1]["scheduler"])
-    jobs = sorted({j for r in records for j in r["jobs"]})
-    return sched.active(jobs)
+from kmcflow.hpc.submissions import SUBMISSIONS, folder_profile, load_submissions
 
 
 def _next_number(out: Path) -> int:
@@ -84,7 +31,6 @@ def submit_hops(out_dir: str | os.PathLike[str], indices: list[int] | None = Non
                 walltime: str | int | None = None,
                 scheduler: Scheduler | None = None) -> dict[str, Any]:
     """Submit hops ``indices`` (default: all) and the dependent collect job; return the record."""
-    from kmcflow.hpc.campaign_dir import load_plan
     from kmcflow.hpc.scripts import render_script
 
     out = Path(out_dir).resolve()
@@ -135,8 +81,6 @@ def submit_hops(out_dir: str | os.PathLike[str], indices: list[int] | None = Non
 def resume(out_dir: str | os.PathLike[str], *, walltime: str | int | None = None,
            scheduler: Scheduler | None = None) -> dict[str, Any] | None:
     """Resubmit the hops that are neither done nor queued/running; None if there are none."""
-    from kmcflow.hpc.campaign_dir import hop_states
-
     states = hop_states(out_dir, scheduler=scheduler)
     todo = [s["index"] for s in states if s["state"] == "failed"
             or (s["state"] == "pending" and s.get("job") is None)]

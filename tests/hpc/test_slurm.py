@@ -22,7 +22,7 @@ pytest.importorskip("qtoolkit", reason="needs the hpc extra")
 from kmcflow.cli import main
 from kmcflow.hpc.campaign_dir import hop_states
 from kmcflow.hpc.scheduler import SlurmScheduler, slurm_available
-from kmcflow.hpc.submit import load_submissions
+from kmcflow.hpc.submissions import load_submissions
 from kmcflow.hpc.task import run_task
 from kmcflow.kmc.catalog import load_catalog
 

@@ -20,7 +20,8 @@ from kmcflow.errors import SchedulerError
 from kmcflow.hpc.campaign_dir import STARTED, hop_states, prepare_campaign
 from kmcflow.hpc.profiles import load_profile, profile_from_dict
 from kmcflow.hpc.scheduler import array_task_id
-from kmcflow.hpc.submit import load_submissions, resume, submit_hops
+from kmcflow.hpc.submissions import load_submissions
+from kmcflow.hpc.submit import resume, submit_hops
 from kmcflow.hpc.task import _kill_reason
 from kmcflow.workflows.campaign import load_campaign
 

@@ -1,0 +1,18 @@
+"""The progress bar every ``kmcflow`` command draws on stderr (one module, no CLI imports)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+
+err = Console(stderr=True)
+
+
+def progress_bar() -> Any:
+    """A transient rich progress bar on stderr with a description, percent, time and info."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                    TextColumn("{task.percentage:>5.1f}%"), TimeElapsedColumn(),
+                    TextColumn("{task.fields[info]}"), console=err, transient=True)
