@@ -72,7 +72,7 @@ def _kill_reason(signum: int, started_s: float) -> str:
 
 def _open_store(folder: Path):
     """The hop's file store; a store file a kill left unreadable is moved aside."""
-    from kmcflow.workflows.campaign import _store
+    from kmcflow.workflows.campaign import campaign_store
 
     for name in ("docs.json", "data.json"):
         path = folder / "store" / name
@@ -81,7 +81,7 @@ def _open_store(folder: Path):
                 json.loads(path.read_text(encoding="utf-8"))
             except (ValueError, RecursionError):
                 path.replace(path.with_suffix(".json.unreadable"))
-    return _store(folder)
+    return campaign_store(folder)
 
 
 def _read_structure(path: Path):

@@ -102,13 +102,14 @@ def _settings_json(settings: RunSettings) -> str:
     return json.dumps(asdict(settings), sort_keys=True)
 
 
-def _file_sha256(path: str | None) -> str | None:
+def file_sha256(path: str | None) -> str | None:
+    """SHA-256 of a file's bytes, or None when there is no such file."""
     if path is None or not os.path.exists(path):
         return None
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-class _Recorder:
+class SampleRecorder:
     """Samples taken so far, stored in fixed-size arrays so a checkpoint can hold them."""
 
     def __init__(self, n_species: int, n_layers: int, n_samples: int) -> None:
@@ -121,9 +122,11 @@ class _Recorder:
         self.count = 0
 
     def take(self, sim: Simulation, t: float) -> None:
+        """Record the simulation's observables at time ``t`` (s)."""
         self.record(sim.sample(), t, sim.n_events)
 
     def record(self, obs: dict[str, np.ndarray], t: float, n_events: int) -> None:
+        """Record one sample of observables taken at time ``t`` after ``n_events`` events."""
         i = self.count
         self.time[i], self.n_events[i] = t, n_events
         self.concentration[i] = obs["concentration"]
@@ -132,6 +135,7 @@ class _Recorder:
         self.count += 1
 
     def arrays(self) -> dict[str, np.ndarray]:
+        """The sample arrays and count, as a checkpoint stores them."""
         return {"time": self.time, "n_events": self.n_events, "concentration": self.concentration,
                 "vacancy_concentration": self.vacancy, "msd": self.msd,
                 "count": np.array([self.count], np.int64)}
@@ -144,6 +148,7 @@ class _Recorder:
                                                       self.vacancy[:n], self.msd[:n])
 
     def load(self, arrays: dict[str, np.ndarray]) -> None:
+        """Restore the samples a checkpoint stored (ValueError when they are damaged)."""
         count = int(arrays["count"][0])
         if not 1 <= count <= self.time.size:
             raise ValueError(f"{count} samples taken of {self.time.size}")
@@ -199,7 +204,7 @@ def run_to_directory(
     if acceleration is not None and sim.scaler is None:
         sim.enable_acceleration(acceleration)
     n_samples = settings.samples
-    rec = _Recorder(len(sim.catalog.species), sim.block.n_layers, n_samples)
+    rec = SampleRecorder(len(sim.catalog.species), sim.block.n_layers, n_samples)
     work = partial_path(out_dir)
     ckpt = work / "checkpoint.npz"
     cpu = 0.0
@@ -380,7 +385,7 @@ def event_count_record(facts: RunFacts) -> dict[str, int]:
     return counts
 
 
-def finish_run(facts: RunFacts, settings: RunSettings, rec: _Recorder, work: Path,
+def finish_run(facts: RunFacts, settings: RunSettings, rec: SampleRecorder, work: Path,
                catalog_file: str | None, cpu: float, stalled: bool,
                extra: dict | None = None) -> dict:
     """Write ``observables.npz`` and ``summary.json`` into ``work``; return the summary."""
@@ -408,7 +413,7 @@ def finish_run(facts: RunFacts, settings: RunSettings, rec: _Recorder, work: Pat
     summary = {
         "kmcflow_version": __version__,
         "catalog": {"name": catalog.name, "file": catalog_file,
-                    "sha256": _file_sha256(catalog_file)},
+                    "sha256": file_sha256(catalog_file)},
         "inputs": {**asdict(settings), "cells": list(settings.cells),
                    "boundary_z": "periodic" if facts.periodic_z else "closed",
                    "lattice": facts.lattice_name, "n_sites": facts.n_sites,

@@ -134,7 +134,7 @@ def analyze_directory(run_dir: str | os.PathLike[str]) -> dict:
 def finished_run(run_dir: Path, settings: RunSettings, catalog_file: str | None,
                  acceleration=None) -> dict | None:
     """The summary of a finished run with these settings and this catalog file, else None."""
-    from kmcflow.kmc.runner import _file_sha256
+    from kmcflow.kmc.runner import file_sha256
 
     path = run_dir / "summary.json"
     if not (path.is_file() and (run_dir / "observables.npz").is_file()):
@@ -149,7 +149,7 @@ def finished_run(run_dir: Path, settings: RunSettings, catalog_file: str | None,
     wanted = {**asdict(settings), "cells": list(settings.cells)}
     if any(inputs.get(k) != v for k, v in wanted.items()):
         return None
-    if summary.get("catalog", {}).get("sha256") != _file_sha256(catalog_file):
+    if summary.get("catalog", {}).get("sha256") != file_sha256(catalog_file):
         return None
     saved = summary.get("acceleration")
     if (saved.get("settings") if isinstance(saved, dict) else None) != (

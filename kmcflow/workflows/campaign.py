@@ -319,7 +319,8 @@ def hop_flow_maker(spec: CampaignSpec, config):
                                        allow_fallback=spec.prefactor.allow_fallback))
 
 
-def _store(out: Path):
+def campaign_store(out: Path):
+    """The jobflow store of a campaign folder: JSON files under ``out/store`` (no server)."""
     from jobflow import JobStore
     from maggma.stores import JSONStore
 
@@ -390,7 +391,7 @@ def run_campaign(spec: CampaignSpec, out_dir: str | Path, *,
         key = cache_key(hop.record, hop.initial, hop.final, maker.settings())
         # one store per hop: the JSON store rewrites its file on every update, so a kill
         # mid-write can cost at most this hop
-        store = _store(out / "store" / f"hop_{k:03d}")
+        store = campaign_store(out / "store" / f"hop_{k:03d}")
         result = find_done(store, key)
         if result is None:
             if progress:
@@ -418,7 +419,7 @@ def run_campaign(spec: CampaignSpec, out_dir: str | Path, *,
                      else f"failed: {result.get('failure_reason')}")
     options = {"conditions": spec.conditions, "allow_mixed_theory": spec.allow_mixed_theory}
     assemble = assemble_job(results, sections, spec.name, options)
-    store = _store(out / "store" / "assembly")
+    store = campaign_store(out / "store" / "assembly")
     try:
         run_locally(assemble, store=store, create_folders=True, root_dir=str(out / "jobs"),
                     log=False, ensure_success=True)

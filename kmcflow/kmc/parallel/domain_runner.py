@@ -37,7 +37,7 @@ from kmcflow.kmc.runner import (
     ProgressCallback,
     RunFacts,
     RunSettings,
-    _Recorder,
+    SampleRecorder,
     finish_run,
     partial_path,
 )
@@ -102,7 +102,7 @@ def run_decomposed_to_directory(
     settings_json = _settings_json(settings, window, grid)
     work = partial_path(out_dir)
     ckdir = work / "checkpoints"
-    rec = _Recorder(len(sim.catalog.species), sim.block.n_layers, settings.samples)
+    rec = SampleRecorder(len(sim.catalog.species), sim.block.n_layers, settings.samples)
     cpu = 0.0
     generation = 0
     latest = ckdir / "latest.json"

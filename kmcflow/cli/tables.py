@@ -12,15 +12,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from kmcflow.cli.console import err, out
 from kmcflow.tables.check import DEFAULT_TOLERANCE_FACTOR, DEFAULT_ZERO_RATE_PER_S
 
 DEFAULT_BARRIER_TOLERANCE_EV = 0.05
 
-out = Console()
-err = Console(stderr=True)
 
 
 def _g(value, fmt: str = ".3g") -> str:

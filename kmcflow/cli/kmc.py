@@ -11,15 +11,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from kmcflow.cli_progress import progress_bar as _progress
+from kmcflow.cli.console import err, out, progress_bar
 from kmcflow.errors import ConfigError
 
 kmc_app = typer.Typer(no_args_is_help=True, help="Run, analyse and validate lattice kMC.")
-out = Console()
-err = Console(stderr=True)
 
 CatalogArg = Annotated[Path, typer.Argument(help="Event catalog (JSON).", show_default=False)]
 AccelerateOpt = Annotated[bool, typer.Option(
@@ -147,7 +144,7 @@ def kmc_run(
                           field="mpiexec", hint="add --replicas R (independent trajectories) "
                           "or --decompose (one lattice split over the ranks)")
     sim = make_simulation(catalog, settings, str(catalog_file))
-    with _progress() as bar:
+    with progress_bar() as bar:
         task = bar.add_task("kmc run", total=1.0, info="")
         summary = run_to_directory(
             catalog, settings, out_dir, str(catalog_file),
@@ -209,7 +206,7 @@ def _run_decomposed(catalog, catalog_file, settings, out_dir, grid, window, debu
     if root:
         out.print(f"decomposed over {comm.Get_size()} rank(s), grid {sim.grid.px}x{sim.grid.py}, "
                   f"{sim.n_sectors} sectors per rank, {sim.reach_cells} ghost cell(s)")
-    with _progress() if root else _null_context() as bar:
+    with progress_bar() if root else _null_context() as bar:
         task = bar.add_task("kmc run --decompose", total=1.0, info="") if root else None
         summary = run_decomposed_to_directory(
             sim, settings, out_dir, str(catalog_file), window_s=window, resume=resume,
@@ -240,7 +237,7 @@ def _run_replicas(catalog, catalog_file, settings, out_dir, replicas, resume,
     make_simulation(catalog, settings, str(catalog_file))  # validate before any output
     if root and not getattr(comm, "is_mpi", True):
         out.print(f"mpi4py is not installed: running {replicas} replicas one after another")
-    with _progress() if root else _null_context() as bar:
+    with progress_bar() if root else _null_context() as bar:
         task = bar.add_task("kmc run --replicas", total=1.0, info="") if root else None
         summary = run_replicas(
             catalog, settings, out_dir, replicas, comm, str(catalog_file), resume=resume,
@@ -361,7 +358,7 @@ def kmc_arrhenius(
         catalog, cells=tuple(cells) if cells else None, vacancy_fraction=vacancy_fraction,
         steps=steps if steps is not None else (catalog.conditions.steps or 1_000_000),
         seed=seed, samples=samples)
-    with _progress() as bar:
+    with progress_bar() as bar:
         task = bar.add_task("arrhenius", total=1.0, info="")
         result = arrhenius_study(catalog, temperatures, base, out_dir, str(catalog_file),
                                  progress=lambda f, i: bar.update(task, completed=f, info=i),
@@ -435,7 +432,7 @@ def kmc_converge_acceleration(
                           field="--time", hint="e.g. --time 2e-2 at 400 K on the Li|Na couple")
     comm = world()
     root = comm.Get_rank() == 0
-    with _progress() if root else _null_context() as bar:
+    with progress_bar() if root else _null_context() as bar:
         task = bar.add_task("converge-acceleration", total=1.0, info="") if root else None
         record = converge_acceleration(
             catalog, settings, out_dir,

@@ -1,4 +1,4 @@
-"""The progress bar every ``kmcflow`` command draws on stderr (one module, no CLI imports)."""
+"""The consoles and progress bar every ``kmcflow`` command prints with (a leaf: no CLI imports)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ from typing import Any
 
 from rich.console import Console
 
+out = Console()
+"""Results, on stdout."""
 err = Console(stderr=True)
+"""Progress, warnings and errors, on stderr."""
 
 
 def progress_bar() -> Any:

@@ -11,13 +11,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from kmcflow.cli.console import err, out, progress_bar
 from kmcflow.errors import StructureError
-
-out = Console()
-err = Console(stderr=True)
 
 bulk_app = typer.Typer(no_args_is_help=True, help="The bundled bulk crystals.")
 interface_app = typer.Typer(no_args_is_help=True,
@@ -333,9 +330,8 @@ def hops_command(
                             band_thickness_A=band_thickness)
     records = [h.record() | {"initial_file": None, "final_file": None} for h in hopset.hops]
     if write is not None:
-        from kmcflow.cli_progress import progress_bar as _progress
 
-        with _progress() as progress:
+        with progress_bar() as progress:
             task = progress.add_task("endpoints", total=len(hopset.hops), info="")
             manifest = write_hops(lab, hopset, write, min_image_distance_A=min_image_distance,
                                   max_atoms=max_atoms, overwrite=overwrite,

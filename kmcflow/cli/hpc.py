@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from kmcflow.cli_workflows import campaign_app, err, out
+from kmcflow.cli.console import err, out
 
 Walltime = Annotated[str | None, typer.Option(
     "--walltime", help="Walltime of each hop job for this submission (HH:MM:SS, D-HH:MM:SS "
@@ -29,7 +29,6 @@ def _print_submission(record, folder: Path) -> None:
               f"end. Watch: kmcflow campaign status {folder}")
 
 
-@campaign_app.command("prepare")
 def campaign_prepare(
     campaign: Annotated[Path, typer.Argument(help="Campaign YAML.", show_default=False)],
     profile: Annotated[Path, typer.Option("--profile", help="Cluster profile YAML "
@@ -53,7 +52,6 @@ def campaign_prepare(
               f"{write}/scripts/array.sh (task i runs `python -m kmcflow.hpc.task {write} i`)")
 
 
-@campaign_app.command("submit")
 def campaign_submit(
     campaign: Annotated[Path, typer.Argument(help="Campaign YAML.", show_default=False)],
     profile: Annotated[Path, typer.Option("--profile", help="Cluster profile YAML "
@@ -145,7 +143,6 @@ def _only(only: str | None) -> list[int] | None:
     return indices
 
 
-@campaign_app.command("resume")
 def campaign_resume(
     folder: Annotated[Path, typer.Argument(help="A submitted campaign folder.",
                                            show_default=False)],
@@ -161,7 +158,6 @@ def campaign_resume(
     _print_submission(record, folder)
 
 
-@campaign_app.command("status")
 def campaign_status(
     folder: Annotated[Path, typer.Argument(help="A prepared campaign folder.",
                                            show_default=False)],
@@ -184,7 +180,6 @@ def campaign_status(
     out.print(", ".join(f"{v} {k}" for k, v in counts.items()))
 
 
-@campaign_app.command("collect")
 def campaign_collect(
     folder: Annotated[Path, typer.Argument(help="A prepared campaign folder.",
                                            show_default=False)],

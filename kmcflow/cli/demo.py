@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-out = Console()
-err = Console(stderr=True)
+from kmcflow.cli.console import err, out
+
 STAGES = ("structures", "barriers", "kmc", "report")
 
 

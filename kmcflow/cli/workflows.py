@@ -1,4 +1,4 @@
-"""Command-line commands of the workflows stage: ``barrier`` and ``campaign``.
+"""Command-line commands of the workflows stage: ``barrier`` and ``campaign run``.
 
 Thin like the rest of the CLI: parse, call :mod:`kmcflow.workflows`, print.
 """
@@ -10,16 +10,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from kmcflow.cli.console import err, out, progress_bar
 from kmcflow.errors import WorkflowError
-
-out = Console()
-err = Console(stderr=True)
-
-campaign_app = typer.Typer(no_args_is_help=True,
-                           help="Barrier campaigns: hops -> CI-NEB + prefactors -> catalog.")
 
 
 def barrier_command(
@@ -132,7 +126,6 @@ def _print_result(record: dict) -> None:
     out.print(table)
 
 
-@campaign_app.command("run")
 def campaign_run(
     campaign: Annotated[Path, typer.Argument(help="Campaign YAML (see the README).",
                                              show_default=False)],
@@ -159,9 +152,8 @@ def campaign_run(
         except ValueError as exc:
             raise WorkflowError(f"bad --only {only!r}", field="--only",
                                 hint="give hop indices such as 0,1,2") from exc
-    from kmcflow.cli_progress import progress_bar as _progress
 
-    with _progress() as progress:
+    with progress_bar() as progress:
         task = progress.add_task("hops", total=None, info="planning hops")
 
         def report(n: int, total: int, hop, state: str) -> None:
