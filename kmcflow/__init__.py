@@ -7,10 +7,72 @@ The package has four stages, each usable on its own:
 - :mod:`kmcflow.kmc.catalog` holds the event catalog, the contract between DFT and kMC;
 - :mod:`kmcflow.kmc` runs rejection-free lattice kinetic Monte Carlo (numpy + numba).
 
-Importing :mod:`kmcflow` itself is cheap: it imports none of the stages.
+The names a notebook needs are attributes of this package (``kmcflow.run_kmc``,
+``kmcflow.find_matches``, ...; the list is :data:`__all__`). Each is imported on first use, so
+``import kmcflow`` stays cheap and needs none of the stages' dependencies; a name whose stage
+needs an extra that is not installed raises the ImportError that says which.
+
+Example::
+
+    import kmcflow
+
+    catalog = kmcflow.load_catalog("examples/catalogs/isotope_couple.json")
+    result = kmcflow.run_kmc(catalog, steps=2_000_000, seed=1)
+    print(result.D_A2_per_s, "+/-", result.D_stderr_A2_per_s, "Angstrom^2/s")
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 __version__ = "0.1.0"
-__all__ = ["__version__"]
+
+_HOMES: dict[str, str] = {
+    # stage 3: the event catalog
+    "Catalog": "kmcflow.kmc.catalog",
+    "load_catalog": "kmcflow.kmc.catalog",
+    "validate_catalog": "kmcflow.kmc.catalog",
+    "write_catalog": "kmcflow.kmc.catalog",
+    # stage 4: kinetic Monte Carlo
+    "RunSettings": "kmcflow.kmc.run_settings",
+    "run_kmc": "kmcflow.kmc.runner",
+    "run_kmc_to_folder": "kmcflow.kmc.runner",
+    "KmcResult": "kmcflow.kmc.result",
+    "arrhenius_study": "kmcflow.kmc.study",
+    # stage 1: structures
+    "read_structure": "kmcflow.structures.io",
+    "MatchLimits": "kmcflow.structures.interface",
+    "find_matches": "kmcflow.structures.interface",
+    "build_interface": "kmcflow.structures.interface",
+    "enumerate_hops": "kmcflow.structures.hops",
+    "hop_endpoints": "kmcflow.structures.endpoints",
+    # stage 2: barriers, prefactors, campaigns
+    "CalculatorConfig": "kmcflow.workflows.calculators",
+    "load_calculator_config": "kmcflow.workflows.calculators",
+    "RelaxSettings": "kmcflow.workflows.hop",
+    "NebSettings": "kmcflow.workflows.neb",
+    "PrefactorSettings": "kmcflow.workflows.hop",
+    "compute_hop": "kmcflow.workflows.hop",
+    "load_campaign": "kmcflow.workflows.campaign",
+    "run_campaign": "kmcflow.workflows.campaign",
+    # published tables
+    "read_table": "kmcflow.tables.table",
+    "reproduce_table": "kmcflow.tables.reproduce",
+}
+
+__all__ = ["__version__", *_HOMES]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name from its home module on first use (PEP 562)."""
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'kmcflow' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_HOMES])

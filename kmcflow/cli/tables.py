@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import math
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -16,9 +15,7 @@ from rich.table import Table
 
 from kmcflow.cli.console import err, out
 from kmcflow.tables.check import DEFAULT_TOLERANCE_FACTOR, DEFAULT_ZERO_RATE_PER_S
-
-DEFAULT_BARRIER_TOLERANCE_EV = 0.05
-
+from kmcflow.tables.reproduce import DEFAULT_BARRIER_TOLERANCE_EV
 
 
 def _g(value, fmt: str = ".3g") -> str:
@@ -59,9 +56,8 @@ def reproduce_command(
 
     Example: kmcflow reproduce examples/tables/source_study_interface.yaml
     """
-    from kmcflow.errors import ConfigError, KmcflowError
-    from kmcflow.tables.check import check_pairs, check_row
     from kmcflow.tables.export import export_catalog
+    from kmcflow.tables.reproduce import reproduce_table
     from kmcflow.tables.table import read_table
 
     data = read_table(table)
@@ -71,50 +67,20 @@ def reproduce_command(
         source = template or data.catalog_template
         check_output_file(export, overwrite=overwrite, flag="--export",
                           inputs=[table, *([source] if source else [])])
-    tol = tolerance if tolerance is not None else (data.tolerance_factor
-                                                    or DEFAULT_TOLERANCE_FACTOR)
-    if not (tol > 1 and math.isfinite(tol)):
-        raise ConfigError("the tolerance factor must exceed 1", field="--tolerance")
-    if not (zero_rate > 0 and math.isfinite(zero_rate)):
-        raise ConfigError(f"--zero-rate must be a positive rate in s^-1, got {zero_rate}",
-                          field="--zero-rate", hint="e.g. --zero-rate 1e-10")
-    if not (barrier_tolerance >= 0 and math.isfinite(barrier_tolerance)):
-        raise ConfigError("the barrier tolerance must be a non-negative number of eV",
-                          field="--barrier-tolerance", hint="e.g. --barrier-tolerance 0.05")
-    records = [check_row(r, tol, zero_rate) for r in data.rows]
-    for rec, row in zip(records, data.rows, strict=True):
-        if row.recipe is None:
-            continue
-        if not recompute:
-            rec["recompute_note"] = "recipe not run (--no-recompute)"
-            continue
-        from kmcflow.tables.recipes import recompute_barrier
-
-        with (err.status(f"recomputing '{row.event}' ({row.recipe.get('name', 'files')})"),
-              tempfile.TemporaryDirectory(prefix="kmcflow-recipe-") as work):
-            try:
-                rec.update(recompute_barrier(row.recipe, data.path.parent, Path(work)))
-            except KmcflowError as exc:  # a bad recipe or a failed band: noted, not fatal
-                rec["recompute_note"] = exc.one_line()
-                continue
-        if "computed_barrier_eV" in rec:  # a failed band has none (recompute_failure says why)
-            diff = rec["computed_barrier_eV"] - rec["published_barrier_eV"]
-            rec["barrier_difference_eV"] = diff
-            rec["barrier_agrees"] = bool(abs(diff) <= barrier_tolerance)
-    for rec in records:
-        rec["disagrees"] = rec["consistent"] is False or rec.get("barrier_agrees") is False
-    pairs = check_pairs(data, tol)
-    for pair in pairs:
-        for rec in records:
-            if rec["event"] == pair["reverse"]:
-                rec["detailed_balance"] = pair
+    status = err.status("checking the table")
+    with status:
+        result = reproduce_table(
+            data, tolerance_factor=tolerance, zero_rate_per_s=zero_rate,
+            barrier_tolerance_eV=barrier_tolerance, recompute=recompute,
+            on_recompute=lambda event: status.update(f"recomputing '{event}'"))
     exported = export_catalog(data, export, template) if export else None
     if as_json:
-        print(json.dumps(records, indent=2))
+        print(json.dumps(result.rows, indent=2))
         if exported:
             err.print(f"exported {len(exported['exported'])} rows to {export}")
         return
-    _print(data, records, pairs, tol, barrier_tolerance, exported, export)
+    _print(data, result.rows, result.pairs, result.tolerance_factor, barrier_tolerance, exported,
+           export)
 
 
 def _print(data, records, pairs, tol, barrier_tol, exported, export) -> None:

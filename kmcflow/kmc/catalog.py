@@ -436,6 +436,19 @@ def read_catalog(path: str | os.PathLike[str]) -> tuple[Catalog | None, list[Pro
     return validate_catalog_data(data, p)
 
 
+def validate_catalog(source: Catalog | dict[str, Any] | str | os.PathLike[str]) -> list[Problem]:
+    """Every problem of a catalog: a :class:`Catalog`, its parsed JSON, or a file.
+
+    An empty list means the catalog is fit for kMC; a problem of severity ``"warning"`` does
+    not stop a run, one of severity ``"error"`` does.
+    """
+    if isinstance(source, Catalog):
+        return validate_catalog_data(source.to_json_dict())[1]
+    if isinstance(source, dict):
+        return validate_catalog_data(source)[1]
+    return read_catalog(source)[1]
+
+
 def load_catalog(path: str | os.PathLike[str]) -> Catalog:
     """Read a catalog and raise :class:`CatalogError` on its first error-level problem."""
     catalog, problems = read_catalog(path)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import shutil
 import time
@@ -26,78 +25,20 @@ from pathlib import Path
 
 import numpy as np
 
-from kmcflow import __version__
-from kmcflow.atomic_io import replace_directory, write_json, write_npz
+from kmcflow.atomic_io import replace_directory
 from kmcflow.errors import CheckpointError, ConfigError
 from kmcflow.kmc import kernels
 from kmcflow.kmc.analysis import CoupleGeometry
 from kmcflow.kmc.catalog import Catalog
 from kmcflow.kmc.engine import Simulation
 from kmcflow.kmc.observables import (
-    first_host_fraction,
-    geometry_arrays,
-    width_series,
     write_extxyz,
 )
+from kmcflow.kmc.result import KmcResult, kmc_result
+from kmcflow.kmc.run_settings import RunSettings, settings_from_catalog
 from kmcflow.outputs import check_output_folder, write_marker
 
 ProgressCallback = Callable[[float, str], None]
-MAX_SAMPLES = 100_000
-"""More samples than this resolve w(t) no better and fill memory (samples x species x layers)."""
-
-
-@dataclass(frozen=True)
-class RunSettings:
-    """Conditions of one run; every field has its unit in its name."""
-
-    cells: tuple[int, int, int]
-    temperature_K: float
-    vacancy_fraction: float
-    steps: int | None
-    time_s: float | None
-    samples: int
-    seed: int
-    replica: int = 0
-
-
-def settings_from_catalog(catalog: Catalog, **overrides: object) -> RunSettings:
-    """Combine the catalog's ``conditions`` with command-line overrides (None = keep)."""
-    cond = catalog.conditions
-    values = {
-        "cells": tuple(cond.cells), "temperature_K": cond.temperature_K,
-        "vacancy_fraction": cond.vacancy_fraction, "steps": cond.steps,
-        "time_s": cond.time_s, "samples": cond.samples, "seed": cond.seed, "replica": 0,
-    }
-    if overrides.get("steps") is not None:
-        values["time_s"] = None
-    if overrides.get("time_s") is not None:
-        values["steps"] = None
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    s = RunSettings(**values)  # type: ignore[arg-type]
-    if (s.steps is None) == (s.time_s is None):
-        raise ConfigError("give exactly one of --steps and --time", field="steps/time",
-                          hint="for example --steps 1000000")
-    if s.steps is not None and s.steps < 1:
-        raise ConfigError(f"--steps must be a positive integer, got {s.steps}", field="steps")
-    if s.time_s is not None and not (s.time_s > 0 and math.isfinite(s.time_s)):
-        raise ConfigError(f"--time must be a positive number of seconds, got {s.time_s}",
-                          field="time")
-    if not (s.temperature_K > 0 and math.isfinite(s.temperature_K)):
-        raise ConfigError(f"--temperature must be a positive number of K, got "
-                          f"{s.temperature_K}", field="temperature")
-    if not 0 < s.vacancy_fraction < 1:
-        raise ConfigError(f"--vacancy-fraction must lie in (0, 1), got {s.vacancy_fraction}",
-                          field="vacancy-fraction")
-    if not 2 <= s.samples <= MAX_SAMPLES:
-        raise ConfigError(f"--samples must lie in 2-{MAX_SAMPLES}, got {s.samples}",
-                          field="samples", hint="e.g. --samples 21")
-    if s.seed < 0:
-        raise ConfigError(f"--seed must be >= 0, got {s.seed}", field="seed")
-    if len(s.cells) != 3 or min(s.cells) < 1:
-        raise ConfigError(f"--cells needs three positive integers, got {s.cells}", field="cells")
-    return s
-
-
 def _settings_json(settings: RunSettings) -> str:
     return json.dumps(asdict(settings), sort_keys=True)
 
@@ -176,7 +117,100 @@ def make_simulation(catalog: Catalog, settings: RunSettings,
                       seed=settings.seed, replica=settings.replica, catalog_file=catalog_file)
 
 
-def run_to_directory(
+def sample_marks(settings: RunSettings) -> list[float]:
+    """Where the samples are taken: event counts (``steps``) or times in s (``time_s``)."""
+    n = settings.samples
+    if settings.steps is not None:
+        return [round(m * settings.steps / (n - 1)) for m in range(n)]
+    return [m * settings.time_s / (n - 1) for m in range(n)]
+
+
+def sample_trajectory(sim: Simulation, settings: RunSettings, rec: SampleRecorder, *,
+                      cpu_s: float = 0.0, progress: ProgressCallback | None = None,
+                      chunk_events: int = 2_000_000,
+                      after_chunk: Callable[[float], None] | None = None,
+                      after_sample: Callable[[], None] | None = None) -> tuple[float, bool]:
+    """Run ``sim`` until ``rec`` holds every sample of ``settings``.
+
+    ``after_chunk(cpu_s)`` runs after every chunk of events (a checkpoint hook) and
+    ``after_sample()`` after every sample. Returns the CPU seconds spent (``cpu_s`` included)
+    and whether the run stalled (no hop possible; the recorder then holds fewer samples).
+    """
+    marks = sample_marks(settings)
+    cpu, stalled = cpu_s, False
+    while rec.count < settings.samples and not stalled:
+        target = marks[rec.count]
+        while True:
+            if settings.steps is not None:
+                todo = int(target) - sim.n_events
+                if todo <= 0:
+                    break
+                t0 = time.process_time()
+                status = sim.run(min(todo, chunk_events))
+            else:
+                t0 = time.process_time()
+                status = sim.run(chunk_events, t_stop=float(target))
+            cpu += time.process_time() - t0
+            if status == kernels.STATUS_STALLED:
+                stalled = True
+                break
+            if settings.time_s is not None and status == kernels.STATUS_TIME_REACHED:
+                break
+            if progress is not None:
+                progress(_fraction(settings, sim), _info(sim))
+            if after_chunk is not None:
+                after_chunk(cpu)
+        rec.take(sim, float(target) if settings.time_s is not None else sim.time_s)
+        if after_sample is not None:
+            after_sample()
+        if progress is not None:
+            progress(rec.count / settings.samples, _info(sim))
+    return cpu, stalled
+
+
+def _accelerated_extra(sim: Simulation, rec: SampleRecorder) -> dict | None:
+    if sim.scaler is None:
+        return None
+    if sim.scaler.scaled_windows:  # the scaled hops ran less often than they would
+        rec.msd[:] = np.nan
+    return {"acceleration": acceleration_record(sim)}
+
+
+def run_kmc(catalog: Catalog, settings: RunSettings | None = None, *,
+            progress: ProgressCallback | None = None, acceleration=None,
+            catalog_file: str | None = None, **conditions: object) -> KmcResult:
+    """Run one trajectory in memory and return its :class:`~kmcflow.kmc.result.KmcResult`.
+
+    ``settings`` defaults to the catalog's ``conditions``; keyword ``conditions`` (``cells``,
+    ``temperature_K``, ``vacancy_fraction``, ``steps``, ``time_s``, ``samples``, ``seed``,
+    ``replica``) override them and are checked like the command-line flags. Nothing is
+    written; ``result.write(folder)`` writes what ``kmcflow kmc run`` writes.
+    ``acceleration`` is an :class:`~kmcflow.kmc.acceleration.AccelerationSettings`.
+    """
+    if settings is None:
+        settings = settings_from_catalog(catalog, **conditions)
+    elif conditions:
+        raise ConfigError("give either settings or keyword conditions, not both",
+                          field=", ".join(sorted(conditions)))
+    sim = make_simulation(catalog, settings, catalog_file)
+    if acceleration is not None:
+        sim.enable_acceleration(acceleration)
+    rec = SampleRecorder(len(catalog.species), sim.block.n_layers, settings.samples)
+    rec.take(sim, 0.0)
+    cpu, stalled = sample_trajectory(sim, settings, rec, progress=progress)
+    if stalled:
+        rec.truncate()
+    extra = _accelerated_extra(sim, rec)
+    return result_of(RunFacts.of(sim), settings, rec, catalog_file, cpu, stalled, extra)
+
+
+def run_to_directory(catalog: Catalog, settings: RunSettings, out_dir: str | os.PathLike[str],
+                     catalog_file: str | None = None, **options) -> dict:
+    """:func:`run_kmc_to_folder`, returning the summary record (``summary.json``)."""
+    return run_kmc_to_folder(catalog, settings, out_dir, catalog_file, **options).summary
+
+
+def run_kmc_to_folder(
     catalog: Catalog,
     settings: RunSettings,
     out_dir: str | os.PathLike[str],
@@ -189,8 +223,8 @@ def run_to_directory(
     sim: Simulation | None = None,
     acceleration=None,
     overwrite: bool = False,
-) -> dict:
-    """Run one trajectory and write its outputs to ``out_dir``; return the summary.
+) -> KmcResult:
+    """Run one trajectory, checkpointing into ``out_dir``, and write its outputs there.
 
     ``sim`` may be a fresh simulation from :func:`make_simulation` (set up beforehand so that
     input errors surface before any output or progress display). An existing ``out_dir`` is
@@ -203,8 +237,7 @@ def run_to_directory(
         sim = make_simulation(catalog, settings, catalog_file)
     if acceleration is not None and sim.scaler is None:
         sim.enable_acceleration(acceleration)
-    n_samples = settings.samples
-    rec = SampleRecorder(len(sim.catalog.species), sim.block.n_layers, n_samples)
+    rec = SampleRecorder(len(sim.catalog.species), sim.block.n_layers, settings.samples)
     work = partial_path(out_dir)
     ckpt = work / "checkpoint.npz"
     cpu = 0.0
@@ -231,64 +264,37 @@ def run_to_directory(
         rec.take(sim, 0.0)
     work.mkdir(parents=True, exist_ok=True)
     write_marker(work, "kmc_run")  # the unfinished run is kmcflow's too
-    if settings.steps is not None:
-        marks = [round(m * settings.steps / (n_samples - 1)) for m in range(n_samples)]
-    else:
-        marks = [m * settings.time_s / (n_samples - 1) for m in range(n_samples)]
-    last_ckpt = time.monotonic()
-    stalled = False
+    last_ckpt = [time.monotonic()]
 
-    def save() -> None:
-        sim.write_checkpoint(ckpt, **rec.arrays(), cpu_s=np.array([cpu]),
+    def save(cpu_s: float) -> None:
+        sim.write_checkpoint(ckpt, **rec.arrays(), cpu_s=np.array([cpu_s]),
                              settings_json=np.frombuffer(_settings_json(settings).encode(),
                                                          np.uint8))
 
+    def checkpoint_when_due(cpu_s: float) -> None:
+        if time.monotonic() - last_ckpt[0] > checkpoint_interval_s:
+            save(cpu_s)
+            last_ckpt[0] = time.monotonic()
+
+    def snapshot() -> None:
+        write_extxyz(work / "snapshots.extxyz", sim, append=rec.count > 1)
+
     try:
-        while rec.count < n_samples and not stalled:
-            target = marks[rec.count]
-            while True:
-                if settings.steps is not None:
-                    todo = int(target) - sim.n_events
-                    if todo <= 0:
-                        break
-                    t0 = time.process_time()
-                    status = sim.run(min(todo, chunk_events))
-                else:
-                    t0 = time.process_time()
-                    status = sim.run(chunk_events, t_stop=float(target))
-                cpu += time.process_time() - t0
-                if status == kernels.STATUS_STALLED:
-                    stalled = True
-                    break
-                if settings.time_s is not None and status == kernels.STATUS_TIME_REACHED:
-                    break
-                if progress is not None:
-                    progress(_fraction(settings, sim), _info(sim))
-                if time.monotonic() - last_ckpt > checkpoint_interval_s:
-                    save()
-                    last_ckpt = time.monotonic()
-            rec.take(sim, float(target) if settings.time_s is not None else sim.time_s)
-            if snapshots:
-                write_extxyz(work / "snapshots.extxyz", sim, append=rec.count > 1)
-            if progress is not None:
-                progress(rec.count / n_samples, _info(sim))
-        save()
+        cpu, stalled = sample_trajectory(sim, settings, rec, cpu_s=cpu, progress=progress,
+                                         chunk_events=chunk_events,
+                                         after_chunk=checkpoint_when_due,
+                                         after_sample=snapshot if snapshots else None)
+        save(cpu)
         if stalled:
             rec.truncate()
-        extra = None
-        if sim.scaler is not None:
-            extra = {"acceleration": acceleration_record(sim)}
-            if sim.scaler.scaled_windows:  # the scaled hops ran less often than they would
-                rec.msd[:] = np.nan
-        summary = finish_run(RunFacts.of(sim), settings, rec, work, catalog_file, cpu, stalled,
-                             extra)
+        result = finish_run(RunFacts.of(sim), settings, rec, work, catalog_file, cpu, stalled,
+                            _accelerated_extra(sim, rec))
     except BaseException:
         if not ckpt.exists():
             shutil.rmtree(work, ignore_errors=True)
         raise
-    out = Path(out_dir)
-    replace_directory(work, out)
-    return summary
+    replace_directory(work, Path(out_dir))
+    return result
 
 
 ACCELERATION_METHOD = ("pair scaling of quasi-equilibrated event types in windows (Dybeck, "
@@ -387,49 +393,25 @@ def event_count_record(facts: RunFacts) -> dict[str, int]:
 
 def finish_run(facts: RunFacts, settings: RunSettings, rec: SampleRecorder, work: Path,
                catalog_file: str | None, cpu: float, stalled: bool,
-               extra: dict | None = None) -> dict:
-    """Write ``observables.npz`` and ``summary.json`` into ``work``; return the summary."""
-    from kmcflow.kmc.analysis import fit_interdiffusion
+               extra: dict | None = None) -> KmcResult:
+    """Analyse the samples, write ``observables.npz`` and ``summary.json`` into ``work``."""
+    result = result_of(facts, settings, rec, catalog_file, cpu, stalled, extra)
+    result.write(work)
+    return result
 
-    z = facts.layer_z_A
-    catalog = facts.catalog
-    x = first_host_fraction(catalog, rec.concentration)
-    geom = facts.geometry  # where the engine put the interfaces (first_host_fraction)
-    w1090, werf = width_series(z, x, geom)
-    write_npz(work / "observables.npz", time=rec.time, z=z,
-              species=np.array(catalog.species), concentration=rec.concentration,
-              vacancy_concentration=rec.vacancy, width_10_90=w1090, width_erfc=werf,
-              msd=rec.msd, n_events=rec.n_events, x_first_host=x,
-              length_z_A=np.array(facts.length_z_A),
-              periodic_z=np.array(facts.periodic_z), **geometry_arrays(geom))
-    fit_record: dict | None
-    try:
-        fit = fit_interdiffusion(rec.time, z, x, geom)
-        fit_record = fit.record("erfc fit of the first-host fraction, sigma^2 = 2 D t + b")
-    except ConfigError as exc:  # a run too short to fit is still a valid run
-        fit_record = {"error": exc.message}
-    except (np.linalg.LinAlgError, ValueError) as exc:  # a degenerate series: no fit, say why
-        fit_record = {"error": f"the fit failed ({type(exc).__name__}: {exc})"}
-    summary = {
-        "kmcflow_version": __version__,
-        "catalog": {"name": catalog.name, "file": catalog_file,
-                    "sha256": file_sha256(catalog_file)},
-        "inputs": {**asdict(settings), "cells": list(settings.cells),
-                   "boundary_z": "periodic" if facts.periodic_z else "closed",
-                   "lattice": facts.lattice_name, "n_sites": facts.n_sites,
-                   "n_vacancies": facts.n_vacancies},
-        "events_executed": facts.n_events,
-        "simulated_time_s": facts.time_s if settings.steps is not None else float(rec.time[-1]),
-        "cpu_time_s": cpu,
-        "events_per_second": facts.n_events / cpu if cpu > 0 else None,
-        "bytes_per_site": facts.bytes_per_site,
-        "stalled": stalled,
-        "final_width_10_90_A": None if np.isnan(w1090[-1]) else float(w1090[-1]),
-        "interdiffusion": fit_record,
-        "event_counts": event_count_record(facts),
-        "units": {"time": "s", "length": "Angstrom", "D": "Angstrom^2/s (and cm^2/s)"},
-        **(extra or {}),
-    }
-    write_json(work / "summary.json", summary)
-    write_marker(work, "kmc_run")
-    return summary
+
+def result_of(facts: RunFacts, settings: RunSettings, rec: SampleRecorder,
+              catalog_file: str | None, cpu: float, stalled: bool,
+              extra: dict | None = None) -> KmcResult:
+    """The :class:`~kmcflow.kmc.result.KmcResult` of a finished run (nothing written)."""
+    simulated = facts.time_s if settings.steps is not None else float(rec.time[-1])
+    return kmc_result(
+        catalog=facts.catalog, settings=settings, samples=rec.arrays(),
+        layer_z_A=facts.layer_z_A, length_z_A=facts.length_z_A, periodic_z=facts.periodic_z,
+        geometry=facts.geometry, catalog_file=catalog_file,
+        catalog_sha256=file_sha256(catalog_file), extra=extra,
+        facts={"lattice": facts.lattice_name, "n_sites": facts.n_sites,
+               "n_vacancies": facts.n_vacancies, "events_executed": facts.n_events,
+               "simulated_time_s": simulated, "cpu_time_s": cpu,
+               "bytes_per_site": facts.bytes_per_site, "stalled": stalled,
+               "event_counts": event_count_record(facts)})

@@ -22,7 +22,15 @@ from kmcflow.errors import KmcflowError, StructureError
 from kmcflow.outputs import check_output_folder, write_marker
 from kmcflow.structures.geometry import shortest_lattice_vector
 from kmcflow.structures.hops import Hop, HopSet
-from kmcflow.structures.io import LabelledStructure, write_extxyz, write_json_structure
+from kmcflow.structures.io import (
+    DISTANCE,
+    HOST,
+    INFO_KEY,
+    LabelledStructure,
+    to_ase_atoms,
+    write_extxyz,
+    write_json_structure,
+)
 
 DEFAULT_MIN_IMAGE_DISTANCE_A = 8.0
 DEFAULT_MAX_ATOMS = 600
@@ -42,6 +50,18 @@ class EndpointPair:
     supercell: tuple[int, int, int]
     vacancy_image_distance_A: float
     touches_fixed_atoms: bool
+
+    def ase_atoms(self) -> tuple[Any, Any]:
+        """The endpoints as ASE ``Atoms`` (fixed atoms as ``FixAtoms``), ready for a NEB."""
+        pair = []
+        for labelled in (self.initial, self.final):
+            atoms = to_ase_atoms(labelled)
+            for name in (HOST, DISTANCE):
+                if name in atoms.arrays:
+                    del atoms.arrays[name]
+            atoms.info.pop(INFO_KEY, None)
+            pair.append(atoms)
+        return pair[0], pair[1]
 
 
 def _repeats_within(limit: list[int], most: int):

@@ -39,7 +39,7 @@ import numpy as np
 
 from kmcflow.errors import StructureError
 from kmcflow.kmc.catalog import event_key, region_name
-from kmcflow.structures.io import DISTANCE, HOST, LabelledStructure
+from kmcflow.structures.io import DISTANCE, HOST, LabelledStructure, read_structure
 from kmcflow.structures.symmetry import symmetry_mappings
 
 MAX_HOP_LENGTH_A = 10.0
@@ -146,7 +146,7 @@ def default_network(labelled: LabelledStructure, species: str) -> list[str]:
 
 
 def enumerate_hops(
-    labelled: LabelledStructure,
+    labelled: LabelledStructure | Any,
     species: str | list[str],
     *,
     network_species: list[str] | None = None,
@@ -160,7 +160,8 @@ def enumerate_hops(
     Parameters
     ----------
     labelled
-        A bulk crystal or an interface (see :func:`kmcflow.structures.io.read_structure`).
+        A bulk crystal or an interface: anything :func:`kmcflow.structures.io.read_structure`
+        takes (a labelled structure, a pymatgen ``Structure``, ASE ``Atoms``, a file).
     species
         The mobile species (element symbols), one or several.
     network_species
@@ -176,6 +177,7 @@ def enumerate_hops(
         Position tolerance of the symmetry search.
 
     """
+    labelled = read_structure(labelled)
     s = labelled.structure
     elements = [_element(site) for site in s]
     mobile_species = [species] if isinstance(species, str) else list(species)

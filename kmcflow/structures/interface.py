@@ -33,7 +33,13 @@ import numpy as np
 
 from kmcflow.errors import StructureError
 from kmcflow.structures.geometry import group_layers, height_period, plane_normal
-from kmcflow.structures.io import DISTANCE, HOST, InterfaceInfo, LabelledStructure
+from kmcflow.structures.io import (
+    DISTANCE,
+    HOST,
+    InterfaceInfo,
+    LabelledStructure,
+    read_structure,
+)
 from kmcflow.structures.registry import (
     Registry,
     apply_registry,
@@ -264,8 +270,8 @@ def _cache_pymatgen_jit() -> None:
 
 
 def find_matches(
-    film: LabelledStructure,
-    substrate: LabelledStructure,
+    film: LabelledStructure | Any,
+    substrate: LabelledStructure | Any,
     film_miller: Any,
     substrate_miller: Any,
     *,
@@ -277,8 +283,13 @@ def find_matches(
 
     Matches are sorted by atom count, then strain magnitude, and numbered from 0; the list
     keeps those within ``limits`` (an empty list raises, naming the limit to raise).
+    ``film`` and ``substrate`` are anything :func:`~kmcflow.structures.io.read_structure`
+    takes: a pymatgen ``Structure``, ASE ``Atoms``, a labelled structure, a file or a bundled
+    name (a host is named by its reduced formula unless it comes labelled).
     """
     from pymatgen.analysis.interfaces import CoherentInterfaceBuilder, ZSLGenerator
+
+    film, substrate = read_structure(film), read_structure(substrate)
 
     limits = limits or MatchLimits()
     limits.check()

@@ -231,13 +231,16 @@ def _read_extxyz(path: Path):
     return structure, info
 
 
-def read_structure(source: str | os.PathLike[str], name: str | None = None) -> LabelledStructure:
-    """Read a bulk crystal or a kmcflow interface from a file, or build a bundled crystal.
+def read_structure(source: Any, name: str | None = None) -> LabelledStructure:
+    """Read a bulk crystal or a kmcflow interface: from a file, a bundled name or an object.
 
     Parameters
     ----------
     source
-        A file path (CIF, POSCAR, extxyz, pymatgen JSON) or a bundled name such as ``"MgO"``.
+        A file path (CIF, POSCAR, extxyz, pymatgen JSON), a bundled name such as ``"MgO"``, a
+        pymatgen ``Structure`` or ASE ``Atoms`` (checked like a file: ordered, finite, no
+        overlapping atoms), or a :class:`LabelledStructure` (returned as it is, renamed if
+        ``name`` is given).
     name
         Host name for a bulk crystal; defaults to the bundled name or the reduced formula.
 
@@ -249,6 +252,15 @@ def read_structure(source: str | os.PathLike[str], name: str | None = None) -> L
     """
     from kmcflow.structures.bulk import bundled_names, bundled_structure
 
+    if isinstance(source, LabelledStructure):
+        if name is None or source.is_interface or name == source.name:
+            return source
+        return _label_bulk(source.structure, name, source.source)
+    if not isinstance(source, (str, os.PathLike)):
+        structure = _structure_of(source)
+        described = f"<{type(source).__name__} {structure.composition.reduced_formula}>"
+        _check_structure(structure, described)
+        return _label_bulk(structure, name or structure.composition.reduced_formula, described)
     text = str(source)
     path = Path(text)
     if not path.exists():
@@ -304,25 +316,7 @@ def read_structure(source: str | os.PathLike[str], name: str | None = None) -> L
         raise StructureError(f"cannot read the {kind} file: {exc}", file=text,
                              hint="check that the file is complete and of the type its "
                              "name says") from exc
-    if len(structure) == 0:
-        raise StructureError("the file holds no atoms", file=text)
-    if not (np.all(np.isfinite(structure.lattice.matrix))
-            and np.all(np.isfinite(structure.frac_coords))):
-        raise StructureError("the cell or the coordinates hold NaN or infinite numbers",
-                             file=text, hint="check the numbers in the file")
-    if not structure.lattice.volume > 1e-3:
-        raise StructureError(f"the cell has no volume ({structure.lattice.volume:.3g} "
-                             "Angstrom^3): its vectors are not independent", file=text,
-                             hint="check the lattice vectors")
-    if not structure.is_ordered:
-        raise StructureError("the structure has partially occupied sites (a disordered "
-                             "crystal): kmcflow needs one atom per site", file=text,
-                             hint="order it first (e.g. pymatgen's "
-                             "OrderDisorderedStructureTransformation)")
-    if len(structure) <= MAX_ATOMS_PAIR_CHECK and not structure.is_valid(tol=MIN_DISTANCE_A):
-        raise StructureError(f"two atoms lie closer than {MIN_DISTANCE_A} Angstrom "
-                             "(overlapping atoms)", file=text,
-                             hint="check the coordinates (fractional vs Cartesian, the scale)")
+    _check_structure(structure, text)
     if info_raw is not None:
         record = (parse_json(info_raw, file=text, error=StructureError)
                   if isinstance(info_raw, str) else info_raw)
@@ -335,6 +329,49 @@ def read_structure(source: str | os.PathLike[str], name: str | None = None) -> L
         return LabelledStructure(structure, name or f"{info.film_name}|{info.substrate_name}",
                                  text, info)
     return _label_bulk(structure, name or structure.composition.reduced_formula, text)
+
+
+def _structure_of(obj: Any):
+    """A pymatgen ``Structure`` from a ``Structure`` (copied) or ASE ``Atoms``."""
+    from pymatgen.core import Structure
+
+    if isinstance(obj, Structure):
+        return obj.copy()
+    from ase import Atoms
+
+    if isinstance(obj, Atoms):
+        from pymatgen.io.ase import AseAtomsAdaptor
+
+        if not all(obj.pbc):
+            raise StructureError("the Atoms object is not periodic in all three directions",
+                                 field="pbc", hint="set atoms.pbc = True and give it a cell")
+        return AseAtomsAdaptor.get_structure(obj)
+    raise StructureError(f"cannot read a structure from a {type(obj).__name__}",
+                         hint="give a file path, a bundled name, a pymatgen Structure or "
+                         "ASE Atoms")
+
+
+def _check_structure(structure, source: str) -> None:
+    """Refuse a structure no calculation can use, naming where it came from."""
+    if len(structure) == 0:
+        raise StructureError("the structure holds no atoms", file=source)
+    if not (np.all(np.isfinite(structure.lattice.matrix))
+            and np.all(np.isfinite(structure.frac_coords))):
+        raise StructureError("the cell or the coordinates hold NaN or infinite numbers",
+                             file=source, hint="check the numbers in the file")
+    if not structure.lattice.volume > 1e-3:
+        raise StructureError(f"the cell has no volume ({structure.lattice.volume:.3g} "
+                             "Angstrom^3): its vectors are not independent", file=source,
+                             hint="check the lattice vectors")
+    if not structure.is_ordered:
+        raise StructureError("the structure has partially occupied sites (a disordered "
+                             "crystal): kmcflow needs one atom per site", file=source,
+                             hint="order it first (e.g. pymatgen's "
+                             "OrderDisorderedStructureTransformation)")
+    if len(structure) <= MAX_ATOMS_PAIR_CHECK and not structure.is_valid(tol=MIN_DISTANCE_A):
+        raise StructureError(f"two atoms lie closer than {MIN_DISTANCE_A} Angstrom "
+                             "(overlapping atoms)", file=source,
+                             hint="check the coordinates (fractional vs Cartesian, the scale)")
 
 
 def _label_bulk(structure, name: str, source: str) -> LabelledStructure:

@@ -244,7 +244,7 @@ def run_decomposed_to_directory(
             "resumed": resumed,
         }
         summary = finish_run(facts, settings, rec, work, catalog_file, cpu, False,
-                             extra={"parallel": parallel})  # marks the folder a kmc run
+                             extra={"parallel": parallel}).summary  # marks it a kmc run
         shutil.rmtree(ckdir / f"gen-{generation:06d}", ignore_errors=True)
         latest.unlink(missing_ok=True)
         shutil.rmtree(ckdir, ignore_errors=True)

@@ -1,0 +1,117 @@
+"""The public Python API: cheap to import, objects in and out, numbers against references."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import kmcflow
+from kmcflow.errors import ConfigError, StructureError
+from kmcflow.kmc.catalog import K_B_EV_PER_K
+
+F0_FCC = 0.78145  # tracer correlation factor of the fcc vacancy mechanism
+
+
+def test_import_kmcflow_loads_no_stage_and_every_public_name_resolves():
+    probe = ("import sys, kmcflow\n"
+             "heavy = [m for m in sys.modules if m.split('.')[0] in "
+             "('numpy', 'pymatgen', 'ase', 'numba', 'pydantic', 'jobflow', 'kmcflow.kmc')]\n"
+             "print(heavy)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
+    for name in kmcflow.__all__:
+        assert getattr(kmcflow, name) is not None, name
+    assert set(kmcflow.__all__) <= set(dir(kmcflow))
+    with pytest.raises(AttributeError, match="no attribute 'nonsense'"):
+        kmcflow.nonsense  # noqa: B018
+
+
+def _analytic_isotope_D(catalog) -> float:
+    """D = f0 c_v w a^2 of the ideal fcc isotope couple (every hop at the same rate w)."""
+    event = catalog.events[0]
+    cond = catalog.conditions
+    w = event.prefactor_Hz * math.exp(-event.barrier_eV / (K_B_EV_PER_K * cond.temperature_K))
+    return F0_FCC * cond.vacancy_fraction * w * catalog.lattice.a_A ** 2
+
+
+def test_run_kmc_in_memory_gives_the_analytic_isotope_D(examples: Path):
+    catalog = kmcflow.load_catalog(examples / "isotope_couple.json")
+    assert kmcflow.validate_catalog(catalog) == []
+    reference = _analytic_isotope_D(catalog)
+    values = []
+    for seed in (1, 2):
+        result = kmcflow.run_kmc(catalog, steps=4_000_000, seed=seed)
+        assert result.succeeded and result.failure is None
+        values.append(result.D_A2_per_s)
+        assert result.D_stderr_A2_per_s < 0.05 * result.D_A2_per_s
+    assert np.mean(values) == pytest.approx(reference, rel=0.06)
+    # sigma^2 read from the widths grows with slope 2 D over the fitted samples
+    fit = result.interdiffusion
+    slope = np.polyfit(fit.times_s[fit.used], result.sigma2_A2[fit.used], 1)[0]
+    assert slope / 2 == pytest.approx(result.D_A2_per_s, rel=1e-6)
+
+
+def test_the_folder_is_written_from_the_in_memory_result(examples: Path, tmp_path: Path):
+    catalog = kmcflow.load_catalog(examples / "isotope_couple.json")
+    settings = kmcflow.RunSettings(cells=(6, 6, 12), temperature_K=700.0, vacancy_fraction=0.02,
+                                   steps=300_000, time_s=None, samples=6, seed=4)
+    memory = kmcflow.run_kmc(catalog, settings)
+    folder = kmcflow.run_kmc_to_folder(catalog, settings, tmp_path / "run")
+    with np.load(tmp_path / "run" / "observables.npz") as saved:
+        for key, value in memory.observables().items():
+            np.testing.assert_array_equal(saved[key], value, err_msg=key)
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["interdiffusion"]["D_A2_per_s"] == memory.D_A2_per_s == folder.D_A2_per_s
+    assert summary["events_executed"] == memory.summary["events_executed"] == 300_000
+    with pytest.raises(ConfigError, match="either settings"):
+        kmcflow.run_kmc(catalog, settings, seed=3)
+
+
+def test_a_bad_condition_is_refused_like_the_flag():
+
+    catalog = kmcflow.load_catalog(Path(__file__).parents[1] / "examples" / "catalogs"
+                                   / "isotope_couple.json")
+    with pytest.raises(ConfigError, match="vacancy-fraction"):
+        kmcflow.run_kmc(catalog, vacancy_fraction=1.5)
+
+
+def test_validate_catalog_lists_the_problems_of_a_dict(examples: Path):
+    data = json.loads((examples / "isotope_couple.json").read_text())
+    data["events"][0]["barrier_eV"] = -1.0
+    problems = kmcflow.validate_catalog(data)
+    assert problems and problems[0].severity == "error"
+    assert "events[0]" in problems[0].field or "barrier" in problems[0].field
+
+
+def test_structures_and_atoms_go_wherever_a_file_goes():
+    pytest.importorskip("pymatgen")
+    from ase.build import bulk
+    from pymatgen.core import Lattice, Structure
+
+    cu = Structure(Lattice.cubic(3.61), ["Cu"] * 4,
+                   [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+    ni = bulk("Ni", "fcc", a=3.52, cubic=True)
+    labelled = kmcflow.read_structure(cu)
+    assert labelled.name == "Cu" and labelled.hosts == ["Cu"] * 4
+    assert kmcflow.read_structure(ni, name="nickel").name == "nickel"
+    search = kmcflow.find_matches(cu, ni, (1, 0, 0), (1, 0, 0))
+    first = search.matches[0]
+    # Cu on Ni(100), 1x1: the film is squeezed by a_Ni / a_Cu - 1
+    assert first.strain == pytest.approx(3.52 / 3.61 - 1, abs=1e-4)
+    interface = kmcflow.build_interface(search)
+    assert sorted(set(interface.hosts)) == ["Cu", "Ni"]
+    hops = kmcflow.enumerate_hops(cu, "Cu")
+    assert len(hops.hops) == 1 and hops.hops[0].length_A == pytest.approx(3.61 / 2 ** 0.5)
+    assert hops.hops[0].multiplicity == 4 * 12  # directed hops in the cell: 12 per fcc site
+    overlapping = Structure(Lattice.cubic(3.0), ["Cu", "Cu"], [[0, 0, 0], [0.01, 0, 0]])
+    with pytest.raises(StructureError, match="overlapping"):
+        kmcflow.read_structure(overlapping)
+    with pytest.raises(StructureError, match="cannot read a structure from a list"):
+        kmcflow.read_structure([1, 2, 3])
