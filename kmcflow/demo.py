@@ -254,7 +254,8 @@ def _summarize(settings, spec, campaign, catalog, study, out: Path) -> dict[str,
                                              for w in obs["width_10_90"]],
                            "width_erfc_A": [float(w) if math.isfinite(w) else None
                                             for w in obs["width_erfc"]]})
-    _plot_widths(widths, out / "width_vs_time.png")
+    _plot_widths(out / "kmc", settings.temperatures_K, settings.replicas,
+                 out / "width_vs_time.png")
     executed = [e["barrier_eV"] for e in events if e["executed"] > 0]
     bulk = {e["event_key"]: e["barrier_eV"] for e in events if e["origin"] == "bulk"}
     by_key = {e["event_key"]: e for e in events}
@@ -282,16 +283,12 @@ def _summarize(settings, spec, campaign, catalog, study, out: Path) -> dict[str,
     }
 
 
-def _plot_widths(widths: list[dict], path: Path) -> None:
-    from kmcflow.kmc.analysis import WIDTH_10_90_PER_SIGMA
-    from kmcflow.kmc.plots import plot_width_squared
+def _plot_widths(study: Path, temperatures_K: list[float], replicas: int, path: Path) -> None:
+    """sigma^2(t) per temperature: replica mean ± 1 s.e. and the line of the reported D."""
+    from kmcflow.kmc.plots import plot_sigma2
+    from kmcflow.kmc.study import study_sigma2_curves
 
-    series: dict[float, list] = {}
-    for w in widths:
-        sigma = np.array([np.nan if v is None else v / WIDTH_10_90_PER_SIGMA
-                          for v in w["width_erfc_A"]])
-        series.setdefault(w["temperature_K"], []).append((np.asarray(w["time_s"]), sigma))
-    plot_width_squared(series, path)
+    plot_sigma2(study_sigma2_curves(study, temperatures_K, replicas), path)
 
 
 def _report(s: dict[str, Any]) -> str:
@@ -315,7 +312,8 @@ def _report(s: dict[str, Any]) -> str:
     lines += ["", f"Catalog: [`{s['catalog']}`]({s['catalog']}).", "",
               "## Interface width versus time", "",
               "D is read from the width σ of the erfc fit of each profile, σ² = 2 D t + b: "
-              "each panel shows σ² of the replica mean against time, and its straight line.",
+              "each panel shows the replica mean of σ² against time, its standard error as "
+              "a band, and the line 2 D t + b whose D is the one in the table below.",
               "",
               f"![w(t)]({s['width_plot']})", "",
               "## Interdiffusion coefficient and Arrhenius law", "",

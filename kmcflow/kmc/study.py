@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,6 +23,9 @@ from kmcflow.kmc.runner import (
 )
 from kmcflow.outputs import check_output_folder, write_marker
 from kmcflow.readers import NPZ_ERRORS, read_json
+
+if TYPE_CHECKING:  # annotations only: the plots module is imported where a figure is drawn
+    from kmcflow.kmc.plots import Sigma2Curve
 
 
 def _load_run(run_dir: Path) -> tuple[dict, dict[str, np.ndarray]]:
@@ -86,7 +90,7 @@ def analyze_directory(run_dir: str | os.PathLike[str]) -> dict:
     """Fit and plot a finished run; write ``analysis.json`` and PNGs into the folder."""
     from kmcflow.kmc.analysis import boltzmann_matano, fit_interdiffusion, interface_windows
     from kmcflow.kmc.observables import saved_geometry
-    from kmcflow.kmc.plots import plot_profiles, plot_width
+    from kmcflow.kmc.plots import plot_profiles, plot_sigma2, plot_width, sigma2_curve
 
     run = Path(run_dir)
     summary, obs = _load_run(run)
@@ -123,10 +127,14 @@ def analyze_directory(run_dir: str | os.PathLike[str]) -> dict:
     result["width_10_90_A"] = [None if np.isnan(w) else float(w) for w in obs["width_10_90"]]
     result["time_s"] = [float(v) for v in t]
     species = [str(s) for s in obs["species"]]
-    plot_width(t, obs["width_10_90"], run / "width.png", fit=fit,
-               title=f"{summary['catalog']['name']} at {summary['inputs']['temperature_K']} K")
+    title = f"{summary['catalog']['name']} at {summary['inputs']['temperature_K']} K"
+    plot_width(t, obs["width_10_90"], run / "width.png", fit=fit, title=title)
     plot_profiles(z, obs["concentration"], species, t, run / "profiles.png")
     result["plots"] = ["width.png", "profiles.png"]
+    if fit is not None:  # sigma^2 of the samples with the line D is read from
+        curve = sigma2_curve([t], [fit.sigma2_A2], title, fit.D_A2_per_s, fit.intercept_A2)
+        plot_sigma2([curve], run / "sigma2_vs_time.png")
+        result["plots"].append("sigma2_vs_time.png")
     write_json(run / "analysis.json", result)
     return result
 
@@ -176,7 +184,9 @@ def arrhenius_study(
     Each temperature uses ``base`` with its own temperature (``replicas`` trajectories each,
     their D averaged with the standard error as the spread; the fit is weighted by those
     errors from three replicas on). The folder holds one run per
-    temperature, ``arrhenius.json`` and ``arrhenius.png``. With ``reuse_finished`` a run
+    temperature, ``arrhenius.json``, ``arrhenius.png`` (ln D against 1000/T, error bars from
+    the replicas' standard errors) and ``sigma2_vs_time.png`` (:func:`study_sigma2_curves`:
+    sigma^2 per temperature with the line of the reported D). With ``reuse_finished`` a run
     whose folder already holds a summary with the same settings is read, not run again (a
     study stopped half-way continues). ``time_s_at(T)`` gives each temperature its own
     simulated time (instead of ``base``'s steps or time), so that every run covers the same
@@ -188,7 +198,7 @@ def arrhenius_study(
     temperature, since the scaled fast hops are held at a fixed multiple of them.
     """
     from kmcflow.kmc.analysis import arrhenius_fit
-    from kmcflow.kmc.plots import plot_arrhenius
+    from kmcflow.kmc.plots import plot_arrhenius, plot_sigma2
 
     temps = sorted(float(t) for t in temperatures_K)
     if len(set(temps)) < 2 or any(not (t > 0 and math.isfinite(t)) for t in temps):
@@ -201,9 +211,9 @@ def arrhenius_study(
                         inputs=[catalog_file] if catalog_file else ())
     out.mkdir(parents=True, exist_ok=True)
     write_marker(out, "arrhenius")
-    d_mean, d_err, rows = [], [], []
+    d_mean, d_err, rows, curves = [], [], [], []
     for i, temp in enumerate(temps):
-        values, factors, warnings = [], [], []
+        values, factors, warnings, fits = [], [], [], []
         for r in range(replicas):
             settings = replace(base, temperature_K=temp, replica=r)
             if time_s_at is not None:
@@ -225,6 +235,7 @@ def arrhenius_study(
                 raise ConfigError(f"no interdiffusion coefficient at {temp:g} K: {fit['error']}",
                                   hint="run more steps so that the interface widens")
             values.append(fit["D_A2_per_s"])
+            fits.append(fit)
             if "acceleration" in summary:
                 factors.append(summary["acceleration"]["factor"])
                 if summary["acceleration"].get("warning"):
@@ -232,6 +243,7 @@ def arrhenius_study(
         d = float(np.mean(values))
         err = float(np.std(values, ddof=1) / math.sqrt(len(values))) if replicas > 1 else None
         d_mean.append(d)
+        curves.append(_temperature_curve(out, temp, fits))
         d_err.append(err)
         rows.append({"temperature_K": temp, "D_A2_per_s": d, "D_stderr_A2_per_s": err,
                      "replicas": replicas})
@@ -243,8 +255,11 @@ def arrhenius_study(
     # weight the fit from three replicas on
     use_err = np.array(d_err, float) if replicas >= 3 else None
     fit = arrhenius_fit(np.array(temps), np.array(d_mean), use_err)
+    # the error bars are the replicas' standard errors whatever the weighting (none: one replica)
     plot_arrhenius(np.array(temps), np.array(d_mean), out / "arrhenius.png", fit=fit,
-                   D_stderr=use_err)
+                   D_stderr=d_err)
+    plot_sigma2(curves, out / "sigma2_vs_time.png",
+                title=f"{catalog.name}: σ² = 2 D t + b, D as in arrhenius.json")
     ln_d = np.log(np.array(d_mean))
     predicted = fit.ln_D0 - fit.Ea_eV / (K_B_EV_PER_K * np.array(temps))
     total = float(np.sum((ln_d - ln_d.mean()) ** 2))
@@ -260,7 +275,8 @@ def arrhenius_study(
               "none: two temperatures fix the line exactly (use three or more for an error)",
               "r_squared": r_squared,
               "D0_A2_per_s": fit.D0, "D0_stderr_A2_per_s": finite(fit.D0_stderr),
-              "D0_cm2_per_s": fit.D0 * 1e-16, "plot": "arrhenius.png"}
+              "D0_cm2_per_s": fit.D0 * 1e-16, "plot": "arrhenius.png",
+              "sigma2_plot": "sigma2_vs_time.png"}
     if acceleration is not None:
         from kmcflow.kmc.runner import ACCELERATION_METHOD
 
@@ -269,3 +285,60 @@ def arrhenius_study(
     write_json(out / "arrhenius.json", result)
     return result
 
+
+def _replica_sigma2(folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Sample times (s) and erfc-fit variances sigma^2 (Angstrom^2) of one finished run."""
+    from kmcflow.kmc.analysis import WIDTH_10_90_PER_SIGMA
+
+    path = folder / "observables.npz"
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            t = np.asarray(data["time"], float)
+            werf = (np.asarray(data["width_erfc"], float) if "width_erfc" in data.files
+                    else np.full(t.shape, np.nan))  # a run from before width_erfc was saved
+    except NPZ_ERRORS as exc:
+        raise ConfigError(f"cannot read the observables: {exc}", file=str(path),
+                          hint="run the study again without reusing this run") from exc
+    return t, (werf / WIDTH_10_90_PER_SIGMA) ** 2
+
+
+def _temperature_curve(study: Path, temp: float, fits: list[dict]) -> Sigma2Curve:
+    """sigma^2(t) of one temperature's replicas; the line from the mean of their fits.
+
+    ``fits`` are the replicas' ``interdiffusion`` records in replica order; D is their mean,
+    computed as :func:`arrhenius_study` reports it, and b the mean of their intercepts.
+    """
+    from kmcflow.kmc.plots import sigma2_curve
+
+    series = [_replica_sigma2(study / f"T{temp:g}K" / f"replica{r}") for r in range(len(fits))]
+    d = [f.get("D_A2_per_s") for f in fits]
+    b = [f.get("intercept_A2") for f in fits]
+    known = all(v is not None for v in d + b)
+    return sigma2_curve([t for t, _ in series], [s2 for _, s2 in series], f"{temp:g} K",
+                        float(np.mean(d)) if known else None,
+                        float(np.mean(b)) if known else None)
+
+
+def study_sigma2_curves(study_dir: str | os.PathLike[str], temperatures_K: list[float],
+                        replicas: int) -> list[Sigma2Curve]:
+    """sigma^2(t) per temperature of a finished :func:`arrhenius_study` folder, coldest first.
+
+    Each curve is the replica mean of the erfc-fit variance with its standard error and the
+    line ``2 D t + b``: D is the temperature's D of ``arrhenius.json`` (the mean of the
+    replicas' fits) and b the mean of their intercepts. Draw them with
+    :func:`kmcflow.kmc.plots.plot_sigma2`.
+    """
+    study = Path(study_dir)
+    curves = []
+    for temp in sorted(float(t) for t in temperatures_K):
+        fits = []
+        for r in range(replicas):
+            path = study / f"T{temp:g}K" / f"replica{r}" / "summary.json"
+            summary = read_json(path, what="run summary")
+            fit = summary.get("interdiffusion") if isinstance(summary, dict) else None
+            if not isinstance(fit, dict):
+                raise ConfigError("not a run summary with an interdiffusion record",
+                                  file=str(path), hint="run the study again")
+            fits.append(fit)
+        curves.append(_temperature_curve(study, temp, fits))
+    return curves
