@@ -26,6 +26,8 @@ from kmcflow.kmc.analysis import (
 from kmcflow.kmc.arrhenius import arrhenius_fit
 from kmcflow.kmc.catalog import load_catalog
 from kmcflow.kmc.constants import K_B_EV_PER_K
+from kmcflow.kmc.parallel.comm import SerialComm
+from kmcflow.kmc.parallel.replicas import run_replicas
 from kmcflow.kmc.plots import (
     arrhenius_figure,
     plot_arrhenius,
@@ -34,7 +36,7 @@ from kmcflow.kmc.plots import (
     sigma2_figure,
 )
 from kmcflow.kmc.runner import settings_from_catalog
-from kmcflow.kmc.study import arrhenius_study, study_sigma2_curves
+from kmcflow.kmc.study import analyze_directory, arrhenius_study, study_sigma2_curves
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -276,3 +278,37 @@ def test_a_single_replica_study_has_no_error_bars_and_no_band(examples, tmp_path
         x, y = _by_gid(ax, "fit").get_xdata(), _by_gid(ax, "fit").get_ydata()
         assert (y[-1] - y[0]) / (x[-1] - x[0]) == pytest.approx(2 * row["D_A2_per_s"],
                                                                 rel=1e-12)
+
+
+def test_replica_run_draws_sigma2_with_the_ensemble_d(examples, tmp_path, capture):
+    cat = load_catalog(examples / "isotope_couple.json")
+    settings = settings_from_catalog(cat, cells=(5, 5, 12), steps=60_000, samples=4)
+    out = tmp_path / "ens"
+    summary = run_replicas(cat, settings, out, 3, SerialComm())
+    rec = summary["interdiffusion"]
+    per = [json.loads((out / "replicas" / f"r{r:04d}" / "summary.json").read_text())
+           ["interdiffusion"] for r in range(3)]
+    assert rec["intercept_A2"] == pytest.approx(np.mean([p["intercept_A2"] for p in per]),
+                                                rel=1e-12)
+    assert (out / "sigma2_vs_time.png").read_bytes()[:8] == PNG_MAGIC
+    ax = capture["sigma2_vs_time.png"].axes[0]
+    x, y = _by_gid(ax, "fit").get_xdata(), _by_gid(ax, "fit").get_ydata()
+    assert (y[-1] - y[0]) / (x[-1] - x[0]) == pytest.approx(2 * rec["D_A2_per_s"], rel=1e-12)
+    s2 = np.stack([_replica_sigma2(out / "replicas" / f"r{r:04d}")[1] for r in range(3)])
+    np.testing.assert_allclose(_by_gid(ax, "mean").get_ydata()[1:], s2.mean(axis=0)[1:],
+                               rtol=1e-12)
+    assert _by_gid(ax, "stderr") is not None
+
+
+def test_analyze_draws_sigma2_with_the_line_of_its_fit(examples, tmp_path, capture):
+    cat = load_catalog(examples / "isotope_couple.json")
+    settings = settings_from_catalog(cat, cells=(5, 5, 12), steps=60_000, samples=4)
+    run_replicas(cat, settings, tmp_path / "ens", 1, SerialComm(), plots=False)
+    run = tmp_path / "ens" / "replicas" / "r0000"
+    result = analyze_directory(run)
+    assert "sigma2_vs_time.png" in result["plots"]
+    d = result["interdiffusion_erfc"]["D_A2_per_s"]
+    ax = capture["sigma2_vs_time.png"].axes[0]
+    x, y = _by_gid(ax, "fit").get_xdata(), _by_gid(ax, "fit").get_ydata()
+    assert (y[-1] - y[0]) / (x[-1] - x[0]) == pytest.approx(2 * d, rel=1e-12)
+    assert _by_gid(ax, "stderr") is None

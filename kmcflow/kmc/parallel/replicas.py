@@ -10,7 +10,9 @@ Outputs in the run folder: ``ensemble.json`` (inputs, per-replica and mean inter
 coefficients with the standard error and a 95 % Student-t confidence interval, the fit of the
 mean profile), ``ensemble.npz`` (``time`` s, ``z`` Angstrom, and for ``x_first_host``,
 ``width_10_90`` Angstrom, ``width_erfc`` Angstrom, ``msd`` Angstrom^2: ``*_mean`` and
-``*_stderr`` over replicas), ``width_band.png`` and ``profile_band.png``, and ``replicas/``.
+``*_stderr`` over replicas), ``sigma2_vs_time.png`` (the replica mean of the erfc-fit variance
+sigma^2 ± 1 s.e. and the line ``2 D t + b`` of the reported D), ``width_band.png`` and
+``profile_band.png``, and ``replicas/``.
 
 Restart: a killed replica run resumes replica by replica: finished replicas (their folder has a
 ``summary.json``) are kept, unfinished ones continue from their own checkpoint.
@@ -97,6 +99,10 @@ def reduce_replicas(results: list[dict[str, Any]]) -> tuple[dict[str, np.ndarray
         record["D_A2_per_s"] = mean
         record["D_cm2_per_s"] = mean * 1e-16
         record["replicas_fitted"] = int(good.size)
+        intercepts = [r["summary"]["interdiffusion"].get("intercept_A2") for r in results
+                      if r["summary"]["interdiffusion"].get("D_A2_per_s") is not None]
+        if all(b is not None for b in intercepts):  # the line 2 D t + b of this D
+            record["intercept_A2"] = float(np.mean(intercepts))
         if good.size > 1:
             se = float(np.std(good, ddof=1) / math.sqrt(good.size))
             half = student_t_95(good.size - 1) * se
@@ -195,6 +201,8 @@ def run_replicas(
         write_marker(work, "kmc_run")
         if plots:
             _plot_bands(arrays, work, catalog.name)
+            _plot_sigma2(results, d_record, work,
+                         f"{catalog.name} at {settings.temperature_K:g} K")
         out = Path(out_dir)
         replace_directory(work, out)
     return comm.bcast(summary, root=0)
@@ -271,3 +279,15 @@ def _plot_bands(arrays: dict[str, np.ndarray], work: Path, name: str) -> None:
     plot_profile_band(arrays["z"], arrays["x_first_host_mean"][-1],
                       arrays["x_first_host_stderr"][-1], work / "profile_band.png",
                       title=f"{name}: final profile, mean ± 1 s.e.")
+
+
+def _plot_sigma2(results: list[dict[str, Any]], record: dict, work: Path, title: str) -> None:
+    """sigma^2(t): replica mean ± 1 s.e. and the line of ``record``'s D (mean of the fits)."""
+    from kmcflow.kmc.analysis import WIDTH_10_90_PER_SIGMA
+    from kmcflow.kmc.plots import plot_sigma2, sigma2_curve
+
+    curve = sigma2_curve([r["time"] for r in results],
+                         [(np.asarray(r["width_erfc"], float) / WIDTH_10_90_PER_SIGMA) ** 2
+                          for r in results], title, record.get("D_A2_per_s"),
+                         record.get("intercept_A2"))
+    plot_sigma2([curve], work / "sigma2_vs_time.png")
