@@ -115,3 +115,23 @@ def test_structures_and_atoms_go_wherever_a_file_goes():
         kmcflow.read_structure(overlapping)
     with pytest.raises(StructureError, match="cannot read a structure from a list"):
         kmcflow.read_structure([1, 2, 3])
+
+
+def test_a_result_written_later_reads_back_through_analyze(examples: Path, tmp_path: Path):
+    from kmcflow.errors import KmcflowError
+    from kmcflow.kmc.study import analyze_directory
+
+    catalog = kmcflow.load_catalog(examples / "isotope_couple.json")
+    result = kmcflow.run_kmc(catalog, cells=(6, 6, 12), steps=300_000, samples=6, seed=2)
+    folder = result.write(tmp_path / "run")
+    analysis = analyze_directory(folder)
+    assert analysis["interdiffusion_erfc"]["D_A2_per_s"] == pytest.approx(result.D_A2_per_s,
+                                                                     rel=1e-9)
+    with pytest.raises(KmcflowError, match="overwrite"):
+        result.write(folder)
+    result.write(folder, overwrite=True)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    with pytest.raises(KmcflowError):
+        result.write(tmp_path / "mine", overwrite=True)
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"

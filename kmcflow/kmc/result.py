@@ -4,11 +4,13 @@
 interdiffusion fit and the facts of the run. :meth:`KmcResult.write` writes the folder
 ``kmcflow kmc run`` writes (``observables.npz``, ``summary.json``); nothing is read back from
 files to build it, so a notebook gets the same numbers without touching the disk.
+:func:`kmcflow.kmc.runner.run_kmc` returns one; the runner writes its folder from it.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,7 @@ from kmcflow.kmc.analysis import (
 from kmcflow.kmc.catalog import Catalog
 from kmcflow.kmc.observables import first_host_fraction, geometry_arrays, width_series
 from kmcflow.kmc.run_settings import RunSettings
-from kmcflow.outputs import write_marker
+from kmcflow.outputs import check_output_folder, write_marker
 
 FIT_METHOD = "erfc fit of the first-host fraction, sigma^2 = 2 D t + b"
 
@@ -109,12 +111,26 @@ class KmcResult:
                 "length_z_A": np.array(self.length_z_A), "periodic_z": np.array(self.periodic_z),
                 **geometry_arrays(self.geometry)}
 
-    def write(self, folder: str | os.PathLike[str]) -> Path:
-        """Write ``observables.npz`` and ``summary.json`` into ``folder`` (made if missing).
+    def write(self, folder: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+        """Write the run folder ``kmcflow kmc run`` writes (``observables.npz``, ``summary.json``).
 
-        The folder is marked as a kmcflow run, so ``kmcflow kmc analyze`` reads it. The caller
-        chooses the folder; :func:`kmcflow.kmc.runner.run_kmc_to_folder` checks it first.
+        The output rules of every kmcflow writer apply (:mod:`kmcflow.outputs`): an existing
+        folder is replaced only if kmcflow wrote it as a run and ``overwrite`` is given, and
+        the folder appears complete or not at all. ``kmcflow kmc analyze`` reads it.
         """
+        from kmcflow.atomic_io import replace_directory
+
+        check_output_folder(folder, "kmc_run", overwrite=overwrite)
+        out = Path(folder)
+        work = out.with_name(f".{out.name}.partial")
+        if work.exists():
+            shutil.rmtree(work)
+        self.write_into(work)
+        replace_directory(work, out)
+        return out
+
+    def write_into(self, folder: str | os.PathLike[str]) -> Path:
+        """Write the run's files into ``folder`` (made if missing) without any check."""
         out = Path(folder)
         out.mkdir(parents=True, exist_ok=True)
         write_npz(out / "observables.npz", **self.observables())

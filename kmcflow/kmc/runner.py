@@ -396,7 +396,7 @@ def finish_run(facts: RunFacts, settings: RunSettings, rec: SampleRecorder, work
                extra: dict | None = None) -> KmcResult:
     """Analyse the samples, write ``observables.npz`` and ``summary.json`` into ``work``."""
     result = result_of(facts, settings, rec, catalog_file, cpu, stalled, extra)
-    result.write(work)
+    result.write_into(work)
     return result
 
 
