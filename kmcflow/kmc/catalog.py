@@ -1,6 +1,7 @@
 """The event catalog: the versioned contract between the DFT workflows and the kMC engine.
 
-A catalog is one JSON document (see docs/reference/catalog-schema.md and :func:`catalog_json_schema`) with
+A catalog is one JSON document (see ``docs/reference/catalog-schema.md`` and
+:func:`catalog_json_schema`) with
 
 - ``schema`` / ``schema_version``: ``"kmcflow.catalog"`` and :data:`SCHEMA_VERSION`;
 - ``units``: fixed to eV, Hz, Angstrom and K; no other units appear inside;
