@@ -135,3 +135,19 @@ def test_a_result_written_later_reads_back_through_analyze(examples: Path, tmp_p
     with pytest.raises(KmcflowError):
         result.write(tmp_path / "mine", overwrite=True)
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
+
+
+def test_the_figure_of_a_result_draws_the_line_its_D_comes_from(examples: Path, tmp_path: Path):
+    from kmcflow.kmc.plots import sigma2_curve, sigma2_figure
+
+    catalog = kmcflow.load_catalog(examples / "isotope_couple.json")
+    result = kmcflow.run_kmc(catalog, cells=(6, 6, 12), steps=300_000, samples=6, seed=2)
+    path = result.plot_sigma2(tmp_path / "sigma2.png")
+    assert path.stat().st_size > 10_000
+    fit = result.interdiffusion
+    curve = sigma2_curve([result.time_s], [result.sigma2_A2], "x", fit.D_A2_per_s,
+                         fit.intercept_A2)
+    line = curve.line(np.array([0.0, 1.0]))
+    assert line[1] - line[0] == pytest.approx(2 * result.D_A2_per_s, rel=1e-12)
+    np.testing.assert_allclose(curve.mean_A2, result.sigma2_A2)
+    assert sigma2_figure([curve]) is not None

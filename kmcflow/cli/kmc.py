@@ -259,7 +259,7 @@ def _run_replicas(catalog, catalog_file, settings, out_dir, replicas, resume,
     if "acceleration" in summary:
         _print_acceleration(summary["acceleration"])
     out.print(f"wrote {out_dir}/ensemble.json, ensemble.npz, replicas/"
-              + (", width_band.png, profile_band.png" if plots else ""))
+              + (", sigma2_vs_time.png, width_band.png, profile_band.png" if plots else ""))
 
 
 def _se(x: float | None) -> str:
@@ -270,12 +270,13 @@ def _se(x: float | None) -> str:
 def _finish_run_output(summary: dict, out_dir: Path, plots: bool) -> None:
     """Print the fit of a serial or decomposed run, analyse and plot it, list its files."""
     _print_fit(summary["interdiffusion"])
+    written: list[str] = []
     if plots:
         from kmcflow.kmc.study import analyze_directory
 
-        analyze_directory(out_dir)
+        written = ["analysis.json", *analyze_directory(out_dir)["plots"]]
     out.print(f"wrote {out_dir}/summary.json, observables.npz"
-              + (", analysis.json, width.png, profiles.png" if plots else ""))
+              + "".join(f", {name}" for name in written))
 
 
 def _print_fit(fit: dict) -> None:
@@ -316,7 +317,7 @@ def kmc_analyze(run_dir: Annotated[Path, typer.Argument(help="Folder of a finish
         pairs = ", ".join(f"c={c:.2f}: {d:.3e}" for c, d in zip(bm["c_levels"], bm["D_A2_per_s"],
                                                                   strict=True) if d is not None)
         out.print(f"Boltzmann-Matano D(c) (Angstrom^2/s): {pairs}")
-    out.print(f"wrote {run_dir}/analysis.json, width.png, profiles.png")
+    out.print(f"wrote {run_dir}/analysis.json, " + ", ".join(result["plots"]))
 
 
 @kmc_app.command("arrhenius")
@@ -375,7 +376,7 @@ def kmc_arrhenius(
     err_txt = "" if result["Ea_stderr_eV"] is None else f" ± {result['Ea_stderr_eV']:.4f}"
     out.print(f"E_a = {result['Ea_eV']:.4f}{err_txt} eV, D0 = {result['D0_A2_per_s']:.4e} "
               f"Angstrom^2/s ({result['D0_cm2_per_s']:.4e} cm^2/s)")
-    out.print(f"wrote {out_dir}/arrhenius.json, arrhenius.png")
+    out.print(f"wrote {out_dir}/arrhenius.json, arrhenius.png, {result['sigma2_plot']}")
 
 
 @kmc_app.command("converge-acceleration")

@@ -101,6 +101,17 @@ class KmcResult:
         """The erfc-fit variance sigma^2 at every sample, Angstrom^2 (D is its slope / 2)."""
         return (np.asarray(self.width_erfc_A) / WIDTH_10_90_PER_SIGMA) ** 2
 
+    def plot_sigma2(self, path: str | os.PathLike[str]) -> Path:
+        """Save sigma^2(t) with the fitted line 2 D t + b (the line D is read from) as PNG."""
+        from kmcflow.kmc.plots import plot_sigma2, sigma2_curve
+
+        fit = self.interdiffusion
+        label = f"{self.catalog.name}, {self.settings.temperature_K:g} K"
+        curve = sigma2_curve([self.time_s], [self.sigma2_A2], label,
+                             None if fit is None else fit.D_A2_per_s,
+                             None if fit is None else fit.intercept_A2)
+        return plot_sigma2([curve], path)
+
     def observables(self) -> dict[str, np.ndarray]:
         """The arrays of ``observables.npz`` (its keys and units)."""
         return {"time": self.time_s, "z": self.z_A, "species": np.array(self.species),
