@@ -17,6 +17,9 @@ from rich.table import Table
 
 from kmcflow.cli.console import err, out
 
+CampaignArg = Annotated[Path, typer.Argument(help="Campaign YAML.", show_default=False)]
+ProfileOpt = Annotated[Path, typer.Option("--profile", help="Cluster profile YAML (hpc_configs/).",
+                                          show_default=False)]
 Walltime = Annotated[str | None, typer.Option(
     "--walltime", help="Walltime of each hop job for this submission (HH:MM:SS, D-HH:MM:SS "
     "or seconds); default: the profile's.", show_default=False)]
@@ -30,9 +33,8 @@ def _print_submission(record, folder: Path) -> None:
 
 
 def campaign_prepare(
-    campaign: Annotated[Path, typer.Argument(help="Campaign YAML.", show_default=False)],
-    profile: Annotated[Path, typer.Option("--profile", help="Cluster profile YAML "
-                                          "(hpc_configs/).", show_default=False)],
+    campaign: CampaignArg,
+    profile: ProfileOpt,
     write: Annotated[Path, typer.Option("--out", help="Campaign folder to create.",
                                         show_default=False)],
 ) -> None:
@@ -53,9 +55,8 @@ def campaign_prepare(
 
 
 def campaign_submit(
-    campaign: Annotated[Path, typer.Argument(help="Campaign YAML.", show_default=False)],
-    profile: Annotated[Path, typer.Option("--profile", help="Cluster profile YAML "
-                                          "(hpc_configs/).", show_default=False)],
+    campaign: CampaignArg,
+    profile: ProfileOpt,
     write: Annotated[Path, typer.Option("--out", help="Campaign folder (created if absent).",
                                         show_default=False)],
     walltime: Walltime = None,

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from kmcflow.cli.console import err, out, progress_bar
+from kmcflow.cli.console import err, out, progress_bar, root_progress
 from kmcflow.errors import ConfigError
 
 kmc_app = typer.Typer(no_args_is_help=True, help="Run, analyse and validate lattice kMC.")
@@ -206,12 +206,10 @@ def _run_decomposed(catalog, catalog_file, settings, out_dir, grid, window, debu
     if root:
         out.print(f"decomposed over {comm.Get_size()} rank(s), grid {sim.grid.px}x{sim.grid.py}, "
                   f"{sim.n_sectors} sectors per rank, {sim.reach_cells} ghost cell(s)")
-    with progress_bar() if root else _null_context() as bar:
-        task = bar.add_task("kmc run --decompose", total=1.0, info="") if root else None
+    with root_progress(root, "kmc run --decompose") as progress:
         summary = run_decomposed_to_directory(
             sim, settings, out_dir, str(catalog_file), window_s=window, resume=resume,
-            checkpoint_interval_s=checkpoint_interval, overwrite=overwrite,
-            progress=(lambda f, info: bar.update(task, completed=f, info=info)) if root else None)
+            checkpoint_interval_s=checkpoint_interval, overwrite=overwrite, progress=progress)
     if not root:
         return
     par = summary["parallel"]
@@ -237,13 +235,11 @@ def _run_replicas(catalog, catalog_file, settings, out_dir, replicas, resume,
     make_simulation(catalog, settings, str(catalog_file))  # validate before any output
     if root and not getattr(comm, "is_mpi", True):
         out.print(f"mpi4py is not installed: running {replicas} replicas one after another")
-    with progress_bar() if root else _null_context() as bar:
-        task = bar.add_task("kmc run --replicas", total=1.0, info="") if root else None
+    with root_progress(root, "kmc run --replicas") as progress:
         summary = run_replicas(
             catalog, settings, out_dir, replicas, comm, str(catalog_file), resume=resume,
             checkpoint_interval_s=checkpoint_interval, plots=plots, snapshots=snapshots,
-            overwrite=overwrite, acceleration=acceleration,
-            progress=(lambda f, info: bar.update(task, completed=f, info=info)) if root else None)
+            overwrite=overwrite, acceleration=acceleration, progress=progress)
     if not root:
         return
     d = summary["interdiffusion"]
@@ -286,14 +282,6 @@ def _print_fit(fit: dict) -> None:
                   "cm^2/s")
     else:
         out.print(f"no interdiffusion fit: {fit['error']}")
-
-
-class _null_context:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 @kmc_app.command("analyze")
@@ -433,14 +421,13 @@ def kmc_converge_acceleration(
                           field="--time", hint="e.g. --time 2e-2 at 400 K on the Li|Na couple")
     comm = world()
     root = comm.Get_rank() == 0
-    with progress_bar() if root else _null_context() as bar:
-        task = bar.add_task("converge-acceleration", total=1.0, info="") if root else None
+    with root_progress(root, "converge-acceleration") as progress:
         record = converge_acceleration(
             catalog, settings, out_dir,
             values or ([10.0, 30.0, 100.0] if parameter == "equilibration" else [1e2, 1e3, 1e4]),
             parameter, replicas, base,
             plain, comm, str(catalog_file), resume=resume, overwrite=overwrite,
-            progress=(lambda f, info: bar.update(task, completed=f, info=info)) if root else None)
+            progress=progress)
     if not root:
         return
     table = Table(title=f"D against {parameter} at {settings.temperature_K:g} K, "
