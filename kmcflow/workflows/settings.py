@@ -1,0 +1,152 @@
+"""The settings of each calculation of a hop: one pydantic model each, the only home of defaults.
+
+:class:`RelaxSettings` (an endpoint relaxation), :class:`NebSettings` (the band) and
+:class:`PrefactorSettings` (the Vineyard prefactor) are used unchanged by the plain functions
+(:func:`kmcflow.workflows.hop.compute_hop`, :func:`kmcflow.workflows.neb.relax_band`), as typed
+fields of the jobflow makers (``NebMaker(settings=NebSettings(...))``, as atomate2 types its
+makers' fields), as the ``relax``, ``neb`` and ``prefactor`` sections of a campaign file, and for
+the defaults of the ``kmcflow barrier`` flags: a default changed here changes it everywhere.
+
+Every model is frozen, refuses unknown fields (a misspelt YAML key is an error, not ignored) and
+NaN or infinite numbers (YAML writes ``.nan`` and ``.inf``). Units are in the field names. A bad
+value raises pydantic's ``ValidationError``; :func:`settings_error` turns it into the one-line
+:class:`~kmcflow.errors.ConfigError` that names the field (or the command-line flag) and a fix.
+
+Every field may be set from a campaign file, ``batched`` included: it only chooses whether the
+interior images are evaluated in one batch when the calculator can, and turning it off is the
+way round a batch that does not fit in (GPU) memory.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
+
+from kmcflow.errors import ConfigError, KmcflowError
+
+MAX_IMAGES = 64
+"""More intermediate images than this resolve no barrier better and cost a force call each."""
+OPTIMIZERS = ("FIRE", "BFGS", "MDMin")
+"""ASE optimizers a band may be relaxed with."""
+NEB_METHODS = ("improvedtangent", "aseneb", "eb", "spline", "string")
+"""ASE NEB tangent methods."""
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
+class RelaxSettings(_Settings):
+    """Fixed-cell relaxation of an endpoint (fixed atoms stay fixed), BFGS."""
+
+    fmax_eV_per_A: float = Field(0.02, gt=0, examples=[0.02],
+                                 description="Force threshold, eV/Angstrom.")
+    steps: int = Field(300, ge=1, examples=[300], description="Optimizer steps at most.")
+    enabled: bool = Field(True, description="Relax at all (false: a single point each).")
+
+
+class NebSettings(_Settings):
+    """How a band is relaxed: a plain NEB to a loose threshold, then the climbing image."""
+
+    n_images: int = Field(4, ge=1, le=MAX_IMAGES, examples=[4], description=(
+        "Intermediate images (endpoints excluded). Even by default: with an odd number on a "
+        "symmetric hop the climbing image starts exactly at the midpoint, which can be a "
+        "shallow local minimum of a machine-learned potential."))
+    fmax_eV_per_A: float = Field(0.05, gt=0, examples=[0.05], description=(
+        "Force threshold of the climbing-image stage, eV/Angstrom."))
+    plain_fmax_eV_per_A: float = Field(0.3, gt=0, examples=[0.3], description=(
+        "Force threshold of the plain stage that comes first, eV/Angstrom."))
+    steps: int = Field(400, ge=1, examples=[400], description="Optimizer steps per stage.")
+    spring_eV_per_A2: float = Field(0.1, gt=0, examples=[0.1], description=(
+        "Spring constant between images, eV/Angstrom^2."))
+    method: Literal[NEB_METHODS] = Field(  # type: ignore[valid-type]
+        "improvedtangent", description="ASE NEB tangent method (always passed explicitly).")
+    optimizer: Literal[OPTIMIZERS] = Field(  # type: ignore[valid-type]
+        "BFGS", description="ASE optimizer of the band.")
+    interpolation: Literal["idpp", "linear"] = Field(
+        "idpp", description="Initial band: IDPP or linear (minimum image either way).")
+    symmetric: bool = Field(False, description=(
+        "The hop is symmetric (initial and final equivalent): endpoints whose energies differ "
+        "by more than endpoint_tolerance_eV fail with unequal_endpoints."))
+    endpoint_tolerance_eV: float = Field(0.01, ge=0, examples=[0.01], description=(
+        "Largest endpoint energy difference of a symmetric hop, eV."))
+    batched: bool = Field(True, description=(
+        "Evaluate the interior images in one batch when the calculator can (CHGNet)."))
+
+    @field_validator("n_images", mode="wrap")
+    @classmethod
+    def _image_count(cls, value: Any, handler):
+        try:
+            return handler(value)
+        except ValidationError as exc:
+            if exc.errors()[0]["type"] not in ("greater_than_equal", "less_than_equal"):
+                raise
+            raise PydanticCustomError(
+                "image_count", "a band needs 1 to {most} intermediate images, got {got}",
+                {"most": MAX_IMAGES, "got": value}) from exc
+
+
+class PrefactorSettings(_Settings):
+    """Which atoms vibrate, the finite-difference step and whether a fallback is allowed."""
+
+    radius_A: float = Field(0.0, ge=0, examples=[0.0], description=(
+        "Vibrate the free atoms within this distance of the moving atom too, Angstrom."))
+    allow_fallback: bool = Field(False, description=(
+        "Use a flagged 1e13 Hz prefactor when the saddle is not a first-order saddle."))
+    delta_A: float = Field(0.01, gt=0, examples=[0.01], description=(
+        "Finite-difference displacement of the Hessians, Angstrom."))
+
+
+def _is_model(annotation: Any) -> bool:
+    try:
+        return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+    except TypeError:  # a generic alias such as list[Model]
+        return False
+
+
+def _field_at(model: Any, loc: list[str]) -> Any:
+    """The pydantic ``FieldInfo`` at ``loc`` (nested models followed), or None."""
+    info = None
+    for part in loc:
+        if not _is_model(model):
+            return None
+        info = model.model_fields.get(part)
+        if info is None:
+            return None
+        model = info.annotation
+    return info
+
+
+def settings_error(exc: ValidationError, *, model: type[BaseModel] | None = None,
+                   file: str | None = None, prefix: str = "",
+                   flags: dict[str, str] | None = None,
+                   error: type[KmcflowError] = ConfigError) -> KmcflowError:
+    """The first error of a ``ValidationError`` of ``model`` as one kmcflow error.
+
+    The field is ``prefix`` + the dotted location (``neb.fmax_eV_per_A`` in a campaign file)
+    or, when ``flags`` maps the field's name to a command-line flag, the flag. The fix is the
+    field's example value (``e.g. --images 4``), its default for a choice, or the known fields
+    for a misspelt one.
+    """
+    import typing
+
+    first = exc.errors()[0]
+    loc = [str(x) for x in first["loc"]]
+    name = loc[-1] if loc else ""
+    flag = (flags or {}).get(name)
+    info = _field_at(model, loc) if loc else None
+    example = None
+    if info is not None:
+        example = (info.examples or [None])[0]
+        if example is None and typing.get_origin(info.annotation) is Literal:
+            example = info.default
+    hint = None if example is None else (f"e.g. {flag} {example}" if flag
+                                         else f"e.g. {name}: {example}")
+    above = _field_at(model, loc[:-1]) if len(loc) > 1 else None
+    parent = model if len(loc) <= 1 else (above.annotation if above is not None else None)
+    if first["type"] == "extra_forbidden" and _is_model(parent):
+        hint = f"known fields: {', '.join(parent.model_fields)}"
+    return error(first["msg"], file=file, field=flag or (prefix + ".".join(loc)) or None,
+                 hint=hint)
