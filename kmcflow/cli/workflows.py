@@ -15,6 +15,22 @@ from rich.table import Table
 from kmcflow.cli.console import err, out, progress_bar
 from kmcflow.errors import WorkflowError
 
+_MODEL_DEFAULT = "from the settings model"
+"""A flag left out takes the default of its settings model (kmcflow.workflows.settings, the
+one place defaults live; ``kmcflow barrier --help`` would have to import pydantic to print it)."""
+
+
+def _settings(model, flags: dict[str, str], **given):
+    """``model`` from the flags that were given (None: left out, the model's default)."""
+    from pydantic import ValidationError
+
+    from kmcflow.workflows.settings import settings_error
+
+    try:
+        return model(**{name: value for name, value in given.items() if value is not None})
+    except ValidationError as exc:
+        raise settings_error(exc, model=model, flags=flags) from exc
+
 
 def barrier_command(
     initial: Annotated[Path, typer.Argument(help="Initial endpoint (extxyz, POSCAR, CIF, JSON).",
@@ -26,26 +42,31 @@ def barrier_command(
     calculator: Annotated[str, typer.Option(
         "--calculator", help="A code name (emt, chgnet, ...) or a calculator config YAML.")
     ] = "emt",
-    images: Annotated[int, typer.Option("--images", help="Intermediate images (even by "
-                                        "default, see the README).")] = 4,
-    fmax: Annotated[float, typer.Option("--fmax", help="Climbing-image force threshold, "
-                                        "eV/Angstrom.")] = 0.05,
-    steps: Annotated[int, typer.Option("--steps", help="Optimizer steps per NEB stage.")] = 400,
-    optimizer: Annotated[str, typer.Option("--optimizer", help="FIRE, BFGS or MDMin.")
-                         ] = "BFGS",
-    relax: Annotated[bool, typer.Option("--relax/--no-relax", help="Relax the endpoints first "
-                                        "(fixed cell).")] = True,
-    relax_fmax: Annotated[float, typer.Option("--relax-fmax", help="Endpoint force "
-                                              "threshold, eV/Angstrom.")] = 0.02,
-    symmetric: Annotated[bool, typer.Option("--symmetric", help="The hop is symmetric: "
-                                            "unequal endpoint energies are a failure.")
-                         ] = False,
-    radius: Annotated[float, typer.Option("--radius", help="Vibrate the free atoms within "
-                                          "this distance of the moving atom too, Angstrom.")
-                      ] = 0.0,
-    allow_fallback: Annotated[bool, typer.Option(
+    images: Annotated[int | None, typer.Option(
+        "--images", help="Intermediate images (even by default, see the README).",
+        show_default=_MODEL_DEFAULT)] = None,
+    fmax: Annotated[float | None, typer.Option(
+        "--fmax", help="Climbing-image force threshold, eV/Angstrom.",
+        show_default=_MODEL_DEFAULT)] = None,
+    steps: Annotated[int | None, typer.Option(
+        "--steps", help="Optimizer steps per NEB stage.", show_default=_MODEL_DEFAULT)] = None,
+    optimizer: Annotated[str | None, typer.Option(
+        "--optimizer", help="FIRE, BFGS or MDMin.", show_default=_MODEL_DEFAULT)] = None,
+    relax: Annotated[bool | None, typer.Option(
+        "--relax/--no-relax", help="Relax the endpoints first (fixed cell).",
+        show_default=_MODEL_DEFAULT)] = None,
+    relax_fmax: Annotated[float | None, typer.Option(
+        "--relax-fmax", help="Endpoint force threshold, eV/Angstrom.",
+        show_default=_MODEL_DEFAULT)] = None,
+    symmetric: Annotated[bool | None, typer.Option(
+        "--symmetric", help="The hop is symmetric: unequal endpoint energies are a failure.",
+        show_default=_MODEL_DEFAULT)] = None,
+    radius: Annotated[float | None, typer.Option(
+        "--radius", help="Vibrate the free atoms within this distance of the moving atom "
+        "too, Angstrom.", show_default=_MODEL_DEFAULT)] = None,
+    allow_fallback: Annotated[bool | None, typer.Option(
         "--allow-fallback", help="Use a flagged 1e13 Hz prefactor when the saddle is not a "
-        "first-order saddle.")] = False,
+        "first-order saddle.", show_default=_MODEL_DEFAULT)] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out.")] = False,
     checkpoint: Annotated[Path | None, typer.Option(
         "--checkpoint", help="Save the band here after every step; a rerun with the same "
@@ -58,10 +79,18 @@ def barrier_command(
     """
     from kmcflow.outputs import check_output_folder
     from kmcflow.workflows.calculators import load_calculator_config
-    from kmcflow.workflows.hop import PrefactorSettings, RelaxSettings, compute_hop
-    from kmcflow.workflows.neb import NebSettings
+    from kmcflow.workflows.hop import compute_hop
     from kmcflow.workflows.output import write_hop_outputs
+    from kmcflow.workflows.settings import NebSettings, PrefactorSettings, RelaxSettings
 
+    neb = _settings(NebSettings, {"n_images": "--images", "fmax_eV_per_A": "--fmax",
+                                  "steps": "--steps", "optimizer": "--optimizer"},
+                    n_images=images, fmax_eV_per_A=fmax, steps=steps, optimizer=optimizer,
+                    symmetric=symmetric)
+    relax_settings = _settings(RelaxSettings, {"fmax_eV_per_A": "--relax-fmax"},
+                               fmax_eV_per_A=relax_fmax, enabled=relax)
+    prefactor = _settings(PrefactorSettings, {"radius_A": "--radius"}, radius_A=radius,
+                          allow_fallback=allow_fallback)
     check_output_folder(write, "barrier", overwrite=overwrite, inputs=[initial, final])
     if checkpoint is not None:
         check_output_folder(checkpoint, "neb_checkpoint", reuse=True, flag="--checkpoint",
@@ -79,29 +108,15 @@ def barrier_command(
 
     ini, fin = read_atoms(initial), read_atoms(final)
     check_endpoints(ini, fin, files=(str(initial), str(final)))
-    neb = NebSettings(n_images=images, fmax_eV_per_A=fmax, steps=steps, optimizer=optimizer,
-                      symmetric=symmetric)
-    neb.check()
-    import math
-
-    if not 0 < relax_fmax < math.inf:
-        raise WorkflowError(f"--relax-fmax must be a positive number of eV/A, got {relax_fmax}",
-                            field="--relax-fmax", hint="e.g. --relax-fmax 0.02")
-    if not 0 <= radius < math.inf:
-        raise WorkflowError(f"--radius must be a non-negative number of Angstrom, got {radius}",
-                            field="--radius", hint="e.g. --radius 0 (the moving atom only)")
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="kmcflow-barrier-") as work, err.status(
-            f"relaxing endpoints and the band ({images} images, {config.name})"):
-        comp = compute_hop(ini, fin, config, neb=neb,
-                           relax=RelaxSettings(fmax_eV_per_A=relax_fmax, enabled=relax),
-                           prefactor=PrefactorSettings(radius_A=radius,
-                                                       allow_fallback=allow_fallback),
-                           workdir=work, hop={"initial_file": str(initial),
-                                              "final_file": str(final)},
-                           checkpoint=checkpoint)
-        record = write_hop_outputs(comp, write)
+            f"relaxing endpoints and the band ({neb.n_images} images, {config.name})"):
+        result = compute_hop(ini, fin, config, neb=neb, relax=relax_settings,
+                             prefactor=prefactor, workdir=work,
+                             hop={"initial_file": str(initial), "final_file": str(final)},
+                             checkpoint=checkpoint)
+        record = write_hop_outputs(result, write)
     if as_json:
         print(json.dumps(record, indent=2))
         return

@@ -60,27 +60,33 @@ def recompute_barrier(recipe: dict[str, Any], base: Path, workdir: Path) -> dict
     hop, a calculator error) gives no ``computed_barrier_eV``: the record names the failure in
     ``recompute_failure`` and says why in ``recompute_note``.
     """
-    from kmcflow.workflows.calculators import check_ready, load_calculator_config
-    from kmcflow.workflows.hop import RelaxSettings, relax_endpoint, run_neb
-    from kmcflow.workflows.neb import NebSettings, check_endpoints
+    from pydantic import ValidationError
 
-    n_images, relax_on = recipe.get("n_images", 4), recipe.get("relax", True)
-    if isinstance(n_images, bool) or not isinstance(n_images, int):
+    from kmcflow.workflows.calculators import check_ready, load_calculator_config
+    from kmcflow.workflows.hop import relax_endpoint, run_neb
+    from kmcflow.workflows.neb import check_endpoints
+    from kmcflow.workflows.settings import NebSettings, RelaxSettings, settings_error
+
+    # a setting the recipe leaves out is the settings model's default
+    n_images, relax_on = recipe.get("n_images"), recipe.get("relax")
+    if n_images is not None and (isinstance(n_images, bool) or not isinstance(n_images, int)):
         raise ConfigError(f"n_images must be a whole number, got {n_images!r}",
                           field="recipe.n_images", hint="e.g. n_images: 4")
-    if not isinstance(relax_on, bool):
+    if relax_on is not None and not isinstance(relax_on, bool):
         raise ConfigError(f"relax must be true or false, got {relax_on!r}",
                           field="recipe.relax")
     for key in ("initial", "final"):
         if key in recipe and not isinstance(recipe[key], str):
             raise ConfigError(f"{key} must be a file name, got {recipe[key]!r}",
                               field=f"recipe.{key}")
-    neb = NebSettings(n_images=n_images)
-    neb.check()
+    try:
+        neb = NebSettings(**({} if n_images is None else {"n_images": n_images}))
+    except ValidationError as exc:
+        raise settings_error(exc, model=NebSettings, prefix="recipe.") from exc
     initial, final, calc = _endpoints(recipe, base)
     config = load_calculator_config(calc)
     check_ready(config, sorted(set(initial.get_chemical_symbols())))
-    relax = RelaxSettings(enabled=relax_on)
+    relax = RelaxSettings(**({} if relax_on is None else {"enabled": relax_on}))
     check_endpoints(initial, final)
     try:
         ini = relax_endpoint(initial, config, relax, workdir / "relax_initial")
@@ -96,9 +102,9 @@ def recompute_barrier(recipe: dict[str, Any], base: Path, workdir: Path) -> dict
     record = {"calculator": config.name, "n_images": neb.n_images,
               "neb_converged": bool(band.converged), "force_calls": int(band.force_calls),
               "endpoints_converged": [ini.converged, fin.converged]}
-    if band.failure_reason is not None or band.forward_barrier_eV is None:
+    if band.failure_reason is not None or band.forward_barrier is None:
         # a band without a saddle has no barrier: its highest image is not one
         return {**record, "recompute_failure": band.failure_reason or "no_barrier",
                 "recompute_note": f"the band failed ({band.failure_reason}): "
-                f"{band.message or 'no barrier'}"}
-    return {**record, "computed_barrier_eV": float(band.forward_barrier_eV)}
+                f"{band.failure_message or 'no barrier'}"}
+    return {**record, "computed_barrier_eV": float(band.forward_barrier)}

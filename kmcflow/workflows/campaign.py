@@ -9,11 +9,16 @@ A campaign file (validated; errors name the file and the key)::
     species: [Cu, Ni]
     band_thickness_A: 0.0
     min_image_distance_A: 8.0
-    neb: {n_images: 4, fmax_eV_per_A: 0.05}
-    relax: {fmax_eV_per_A: 0.02}
-    prefactor: {radius_A: 0.0}
+    neb: {n_images: 4, fmax_eV_per_A: 0.05}   # NebSettings
+    relax: {fmax_eV_per_A: 0.02}              # RelaxSettings
+    prefactor: {radius_A: 0.0}                # PrefactorSettings
     references:                     # optional static bulk calculations (campaign folders)
       - {name: NiO_afm, structure: NiO, magnetic_order: rocksalt_afm_111, moment_muB: 2.0}
+
+The ``neb``, ``relax`` and ``prefactor`` sections are the settings models of
+:mod:`kmcflow.workflows.settings` themselves (the ones ``kmcflow barrier`` and the makers use):
+every field of them may be set, a section or field left out takes the model's default, and an
+unknown field is an error that names the known ones.
 
 A campaign may also hold only ``references`` (no interface, no species): static calculations
 of bulk cells with the campaign's calculator, to check a DFT+U setup (the U values, the
@@ -56,6 +61,12 @@ from pydantic import (
 from kmcflow.atomic_io import write_json
 from kmcflow.errors import ConfigError, KmcflowError
 from kmcflow.outputs import check_output_folder, write_marker
+from kmcflow.workflows.settings import (
+    NebSettings,
+    PrefactorSettings,
+    RelaxSettings,
+    settings_error,
+)
 
 
 class _Spec(BaseModel):
@@ -79,32 +90,6 @@ class InterfaceSpec(_Spec):
     max_strain: float = 0.05
 
 
-class NebSpec(_Spec):
-    """Band settings (see :class:`kmcflow.workflows.neb.NebSettings`)."""
-
-    n_images: Annotated[int, Field(ge=1)] = 4
-    fmax_eV_per_A: Annotated[float, Field(gt=0)] = 0.05
-    plain_fmax_eV_per_A: Annotated[float, Field(gt=0)] = 0.3
-    steps: Annotated[int, Field(ge=1)] = 400
-    spring_eV_per_A2: Annotated[float, Field(gt=0)] = 0.1
-    method: str = "improvedtangent"
-    optimizer: str = "BFGS"
-
-
-class RelaxSpec(_Spec):
-    """Endpoint relaxation settings."""
-
-    fmax_eV_per_A: Annotated[float, Field(gt=0)] = 0.02
-    steps: Annotated[int, Field(ge=1)] = 300
-
-
-class PrefactorSpec(_Spec):
-    """Prefactor settings."""
-
-    radius_A: Annotated[float, Field(ge=0)] = 0.0
-    allow_fallback: bool = False
-
-
 class ReferenceSpec(_Spec):
     """A static calculation of a bulk cell with the campaign's calculator."""
 
@@ -124,9 +109,10 @@ class CampaignSpec(_Spec):
     references: list[ReferenceSpec] = []
     band_thickness_A: Annotated[float, Field(ge=0)] = 0.0
     min_image_distance_A: Annotated[float, Field(gt=0)] = 8.0
-    neb: NebSpec = NebSpec()
-    relax: RelaxSpec = RelaxSpec()
-    prefactor: PrefactorSpec = PrefactorSpec()
+    # the calculations' own settings models; a section left out is their defaults
+    neb: NebSettings = Field(default_factory=NebSettings)
+    relax: RelaxSettings = Field(default_factory=RelaxSettings)
+    prefactor: PrefactorSettings = Field(default_factory=PrefactorSettings)
     conditions: dict[str, Any] | None = None
     allow_mixed_theory: bool = False
     _source: str | None = PrivateAttr(default=None)  # the campaign file it was read from
@@ -149,9 +135,7 @@ def load_campaign(path: str | os.PathLike[str]) -> CampaignSpec:
     try:
         spec = CampaignSpec.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ConfigError(first["msg"], file=str(p),
-                          field=".".join(str(x) for x in first["loc"]) or None) from exc
+        raise settings_error(exc, model=CampaignSpec, file=str(p)) from exc
     if isinstance(spec.calculator, str) and spec.calculator.endswith((".yaml", ".yml")):
         calc = Path(spec.calculator)
         if not calc.is_absolute():
@@ -310,13 +294,10 @@ def hop_flow_maker(spec: CampaignSpec, config):
 
     calc = config.model_dump(mode="json")
     return HopFlowMaker(
-        calculator=calc, n_images=spec.neb.n_images,
-        relax_maker=RelaxMaker(calculator_config=calc, steps=spec.relax.steps,
-                               relax_kwargs={"fmax": spec.relax.fmax_eV_per_A}),
-        neb_maker=NebMaker(calculator_config=calc,
-                           settings=spec.neb.model_dump(exclude={"n_images"})),
-        prefactor_maker=PrefactorMaker(calculator_config=calc, radius_A=spec.prefactor.radius_A,
-                                       allow_fallback=spec.prefactor.allow_fallback))
+        calculator=calc,
+        relax_maker=RelaxMaker(calculator_config=calc, settings=spec.relax),
+        neb_maker=NebMaker(calculator_config=calc, settings=spec.neb),
+        prefactor_maker=PrefactorMaker(calculator_config=calc, settings=spec.prefactor))
 
 
 def campaign_store(out: Path):
@@ -338,17 +319,21 @@ def find_done(store, key: str, *, include_failed: bool = False) -> dict[str, Any
     """The newest stored result of a hop with this cache key (with its ``job_id``).
 
     A result with a failure reason counts as not done (a rerun retries the hop), unless
-    ``include_failed``.
+    ``include_failed``. The stored :class:`~kmcflow.workflows.results.HopResult` (or the
+    plain dict an older kmcflow stored) is validated and returned in its JSON form, the form
+    the campaign's ``results/`` files and the assembly take.
     """
+    from kmcflow.workflows.results import HopResult
+
     store.connect()
     doc = store.query_one({"metadata.cache_key": key}, properties=["uuid"],
                           sort={"completed_at": -1})
     if not doc:
         return None
-    result = {**store.get_output(doc["uuid"], load=True), "job_id": doc["uuid"]}
-    if result.get("failure_reason") and not include_failed:
+    stored = HopResult.model_validate(store.get_output(doc["uuid"], load=True))
+    if stored.failure_reason and not include_failed:
         return None
-    return result
+    return stored.model_copy(update={"job_id": doc["uuid"]}).model_dump(mode="json")
 
 
 def run_campaign(spec: CampaignSpec, out_dir: str | Path, *,
@@ -452,11 +437,28 @@ def export_result(folder: Path, index: int, result: dict[str, Any]) -> Path:
 
 
 def read_results(folder: str | Path) -> list[dict[str, Any]]:
-    """Read exported hop results back, in hop order."""
+    """Read exported hop results back, in hop order.
+
+    Each is checked against the :class:`~kmcflow.workflows.results.HopResult` schema (a file
+    that does not fit is named) and returned as its JSON dict.
+    """
+    from pydantic import ValidationError
+
+    from kmcflow.workflows.results import HopResult
+
     files = sorted(Path(folder).glob("hop_*.json"))
     if not files:
         raise KmcflowError("no hop results in the folder", file=str(folder),
                            hint="run the campaign first")
     from kmcflow.readers import read_json
 
-    return [read_json(f, error=KmcflowError, what="hop result") for f in files]
+    results = []
+    for f in files:
+        data = read_json(f, error=KmcflowError, what="hop result")
+        try:
+            HopResult.model_validate(data)
+        except ValidationError as exc:
+            raise settings_error(exc, model=HopResult, file=str(f),
+                                 error=KmcflowError) from exc
+        results.append(data)
+    return results

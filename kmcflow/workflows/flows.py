@@ -27,7 +27,11 @@ from kmcflow.workflows.makers import (
 
 
 def cache_key(hop: dict[str, Any], initial, final, settings: dict[str, Any]) -> str:
-    """Hash of what fixes a hop's result: its endpoints and every setting and config."""
+    """Hash of what fixes a hop's result: its endpoints and every setting and config.
+
+    ``settings`` is JSON-ready (:meth:`HopFlowMaker.settings`); keys are sorted at every level,
+    so the key does not depend on the order fields were given in.
+    """
     def arrays(s):
         return {"species": [site.species_string for site in s],
                 "frac": np.round(s.frac_coords, 6).tolist(),
@@ -40,12 +44,14 @@ def cache_key(hop: dict[str, Any], initial, final, settings: dict[str, Any]) -> 
 
 @dataclass
 class HopFlowMaker(Maker):
-    """Relax both endpoints, interpolate, CI-NEB, prefactor, result record."""
+    """Relax both endpoints, interpolate, CI-NEB, prefactor, result.
+
+    The band's image count and interpolation are those of ``neb_maker.settings``; makers left
+    out are the defaults with this calculator.
+    """
 
     name: str = "kmcflow hop"
     calculator: dict = field(default_factory=lambda: {"name": "emt"})
-    n_images: int = 4
-    interpolation: str = "idpp"
     relax_maker: RelaxMaker | None = None
     neb_maker: NebMaker | None = None
     prefactor_maker: PrefactorMaker | None = None
@@ -57,15 +63,12 @@ class HopFlowMaker(Maker):
                 self.prefactor_maker or PrefactorMaker(calculator_config=self.calculator))
 
     def settings(self) -> dict[str, Any]:
-        """Every setting that changes the result (for the cache key)."""
-        makers = self.makers()
-        return {"calculator": self.calculator, "n_images": self.n_images,
-                "interpolation": self.interpolation,
-                "relax": {"steps": makers[0].steps, "relax_kwargs": makers[0].relax_kwargs},
-                "neb": makers[1].settings,
-                "prefactor": {"radius_A": makers[2].radius_A,
-                              "allow_fallback": makers[2].allow_fallback,
-                              "delta_A": makers[2].delta_A}}
+        """Every setting that changes the result (for the cache key), JSON-ready."""
+        relax, neb, prefactor = self.makers()
+        return {"calculator": self.calculator,
+                "relax": relax.settings.model_dump(mode="json"),
+                "neb": neb.settings.model_dump(mode="json"),
+                "prefactor": prefactor.settings.model_dump(mode="json")}
 
     def make(self, initial, final, hop: dict[str, Any] | None = None) -> Flow:
         """The flow of one hop from pymatgen endpoint structures (selective dynamics kept)."""
@@ -76,7 +79,7 @@ class HopFlowMaker(Maker):
         relax_f = relax.make(final)
         relax_f.append_name(" final")
         band = interpolate_job(relax_i.output.structure, relax_f.output.structure,
-                               self.n_images, self.interpolation)
+                               neb_maker.settings.n_images, neb_maker.settings.interpolation)
         neb = neb_maker.make(band.output)
         pre = pre_maker.make(neb.output)
         result = hop_result_job(hop, relax_i.output, relax_f.output, neb.output, pre.output,
@@ -89,11 +92,17 @@ class HopFlowMaker(Maker):
 
 
 @job
-def assemble_job(results: list[dict], sections: dict, name: str, options: dict) -> dict:
-    """Assemble the catalog from hop results (see :func:`assemble_catalog`)."""
-    from kmcflow.workflows.assembly import assemble_catalog
+def assemble_job(results: list, sections: dict, name: str, options: dict) -> dict:
+    """Assemble the catalog from hop results (see :func:`assemble_catalog`).
 
-    catalog, report = assemble_catalog(results, sections, name=name, **options)
+    ``results``: :class:`~kmcflow.workflows.results.HopResult` models (the outputs of the hop
+    flows) or their JSON dicts.
+    """
+    from kmcflow.workflows.assembly import assemble_catalog
+    from kmcflow.workflows.results import HopResult
+
+    records = [HopResult.model_validate(r).model_dump(mode="json") for r in results]
+    catalog, report = assemble_catalog(records, sections, name=name, **options)
     return {"catalog": catalog, "report": report}
 
 

@@ -1,12 +1,15 @@
-"""One hop from its two endpoints: relax, CI-NEB, Vineyard prefactor, and the result record.
+"""One hop from its two endpoints: relax, CI-NEB, Vineyard prefactor, and the result.
 
 These are plain functions on ASE ``Atoms``; the jobflow makers (:mod:`kmcflow.workflows.makers`)
 and ``kmcflow barrier`` both call them, so a hop computed either way gives the same numbers.
+They take the settings models of :mod:`kmcflow.workflows.settings` (``RelaxSettings``,
+``NebSettings`` and ``PrefactorSettings`` are importable from here too) and return the result
+models of :mod:`kmcflow.workflows.results`; :func:`compute_hop` returns a
+:class:`~kmcflow.workflows.results.HopResult`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,49 +24,21 @@ from kmcflow.workflows.calculators import (
     resolved_parameters,
 )
 from kmcflow.workflows.neb import (
-    NebOutcome,
-    NebSettings,
     check_endpoints,
     interpolate_band,
     moved_index,
     relax_band,
     spline_barrier,
 )
-from kmcflow.workflows.prefactor import PrefactorOutcome, vineyard_prefactor
+from kmcflow.workflows.prefactor import vineyard_prefactor
+from kmcflow.workflows.results import HopNebResult, HopResult, PrefactorResult, RelaxResult
 
-
-@dataclass(frozen=True)
-class RelaxSettings:
-    """Fixed-cell relaxation of an endpoint (fixed atoms stay fixed)."""
-
-    fmax_eV_per_A: float = 0.02
-    steps: int = 300
-    enabled: bool = True
-
-
-@dataclass(frozen=True)
-class PrefactorSettings:
-    """Which atoms vibrate and whether a flagged 1e13 Hz fallback is allowed."""
-
-    radius_A: float = 0.0
-    allow_fallback: bool = False
-    delta_A: float = 0.01
-
-
-@dataclass
-class RelaxOutcome:
-    """A relaxed endpoint."""
-
-    atoms: Any
-    energy_eV: float
-    converged: bool
-    steps: int
-    force_calls: int
-    force_calls_before_resume: int = 0
+# the settings' home is kmcflow.workflows.settings; imported from here too
+from kmcflow.workflows.settings import NebSettings, PrefactorSettings, RelaxSettings
 
 
 def relax_endpoint(atoms, config: CalculatorConfig, settings: RelaxSettings,
-                   workdir: str | Path) -> RelaxOutcome:
+                   workdir: str | Path) -> RelaxResult:
     """Relax positions at fixed cell with BFGS; constraints (FixAtoms) are honoured."""
     from ase.optimize import BFGS
 
@@ -73,108 +48,89 @@ def relax_endpoint(atoms, config: CalculatorConfig, settings: RelaxSettings,
     counter = [0]
     work.calc = counted(make_calculator(config, work, workdir), counter)
     if not settings.enabled:
-        return RelaxOutcome(work, float(work.get_potential_energy()), True, 0, counter[0])
+        return RelaxResult.with_atoms(work, energy_eV=float(work.get_potential_energy()),
+                                      converged=True, force_calls=counter[0])
     opt = BFGS(work, logfile=None)
     converged = bool(opt.run(fmax=settings.fmax_eV_per_A, steps=settings.steps))
-    return RelaxOutcome(work, float(work.get_potential_energy()), converged, opt.nsteps,
-                        counter[0])
+    return RelaxResult.with_atoms(work, energy_eV=float(work.get_potential_energy()),
+                                  converged=converged, steps=opt.nsteps,
+                                  force_calls=counter[0])
 
 
 def run_neb(initial, final, config: CalculatorConfig, settings: NebSettings,
             workdir: str | Path, checkpoint: str | Path | None = None,
-            hop_inputs: tuple[str, str] | None = None) -> NebOutcome:
+            hop_inputs: tuple[str, str] | None = None) -> HopNebResult:
     """Interpolate and relax the band between two (relaxed) endpoints.
 
     ``hop_inputs``: digests of the hop's unrelaxed endpoints, for the checkpoint's identity.
     """
     images = interpolate_band(initial, final, settings.n_images, settings.interpolation)
-    return relax_band(images, band_calculators(config, images, workdir),
+    band = relax_band(images, band_calculators(config, images, workdir),
                       settings, batch_evaluator(config) if settings.batched else None,
                       checkpoint=checkpoint,
                       identity={"calculator": config.model_dump(mode="json"),
                                 "hop": list(hop_inputs) if hop_inputs else None})
+    return band.model_copy(update={"calculator": {"name": config.name}})
 
 
-def run_prefactor(initial, neb: NebOutcome, config: CalculatorConfig,
+def run_prefactor(initial, neb: HopNebResult, config: CalculatorConfig,
                   settings: PrefactorSettings, workdir: str | Path,
-                  moving: int | None = None) -> PrefactorOutcome:
-    """Vineyard prefactor at the initial state and the climbing image of ``neb``."""
-    if neb.saddle_index is None:
-        return PrefactorOutcome(None, "failed", [], failure="no saddle (the band failed)")
-    saddle = neb.images[neb.saddle_index]
-    moving = moved_index(neb.images[0], neb.images[-1]) if moving is None else moving
+                  moving: int | None = None) -> PrefactorResult:
+    """Vineyard prefactor at ``initial`` and the climbing image of ``neb``.
+
+    ``initial`` None: the band's first image.
+    """
+    images = neb.atoms()
+    if neb.saddle_index is None or not images:
+        return PrefactorResult(failure="no saddle: the band failed")
+    initial = images[0] if initial is None else initial
+    moving = moved_index(images[0], images[-1]) if moving is None else moving
     work = Path(workdir)
-    return vineyard_prefactor(initial, saddle, lambda name: make_calculator(config, initial,
-                                                                            work / name),
-                              moving, work / "vibrations", final=neb.images[-1],
-                              radius_A=settings.radius_A,
-                              tangent=neb.tangent, allow_fallback=settings.allow_fallback,
-                              delta_A=settings.delta_A)
+    return vineyard_prefactor(initial, images[neb.saddle_index],
+                              lambda name: make_calculator(config, initial, work / name),
+                              moving, work / "vibrations", final=images[-1], settings=settings,
+                              tangent=None if neb.tangent is None else np.asarray(neb.tangent))
 
 
-@dataclass
-class HopComputation:
-    """Everything computed for one hop, with the record that goes into results and catalogs."""
+def hop_result(hop: dict[str, Any], initial: RelaxResult, final: RelaxResult,
+               neb: HopNebResult, prefactor: PrefactorResult, config: CalculatorConfig,
+               atoms) -> HopResult:
+    """The result of one hop (one function for every path: ``barrier``, the flows, HPC).
 
-    initial: RelaxOutcome
-    final: RelaxOutcome
-    neb: NebOutcome
-    prefactor: PrefactorOutcome
-    config: CalculatorConfig
-    hop: dict[str, Any] = field(default_factory=dict)
-
-    def record(self) -> dict[str, Any]:
-        """JSON-ready result (energies eV, prefactor Hz); see :func:`result_record`."""
-        return result_record(self.hop, self.initial, self.final, self.neb, self.prefactor,
-                             self.config, self.initial.atoms)
-
-
-def result_record(hop: dict[str, Any], initial: RelaxOutcome, final: RelaxOutcome,
-                  neb: NebOutcome, prefactor: PrefactorOutcome, config: CalculatorConfig,
-                  atoms) -> dict[str, Any]:
-    """The result of one hop as the README documents it (one function for every path)."""
-    e = neb.energies_eV
+    ``atoms`` (a structure of the hop) resolves the calculator's parameters for the record.
+    """
+    e = list(neb.energies or [])
     saddle = e[neb.saddle_index] if e and neb.saddle_index is not None else None
-    kra = None if saddle is None else saddle - 0.5 * (e[0] + e[-1])
     try:
         spline = spline_barrier(e) if len(e) >= 3 else None
     except Exception:
         spline = None
-    failure = neb.failure_reason or (None if prefactor.prefactor_Hz is not None
-                                     else "prefactor_failed")
     before = (int(neb.settings.get("force_calls_before_resume") or 0)
               + initial.force_calls_before_resume + final.force_calls_before_resume)
-    return {
-        "hop": hop,
-        "event_key": hop.get("event_key"),
-        "forward_barrier_eV": neb.forward_barrier_eV,
-        "reverse_barrier_eV": neb.reverse_barrier_eV,
-        "kra_eV": kra,
-        "reaction_energy_eV": None if not e else e[-1] - e[0],
-        "energies_eV": e,
-        "saddle_index": neb.saddle_index,
-        "spline": spline,
-        "prefactor_Hz": prefactor.prefactor_Hz,
-        "reverse_prefactor_Hz": prefactor.reverse_prefactor_Hz,
-        "prefactor_route": prefactor.route,
-        "prefactor": prefactor.record(),
-        "converged": bool(neb.converged and initial.converged and final.converged),
-        "neb_converged": neb.converged,
-        "endpoints_converged": [initial.converged, final.converged],
-        # this run's calls; a run that continued a killed one also spent the calls before
-        "force_calls": (neb.force_calls + initial.force_calls + final.force_calls
-                        + prefactor.force_calls),
-        "force_calls_before_resume": before,
-        "force_calls_all_runs": (neb.force_calls + initial.force_calls + final.force_calls
-                                 + prefactor.force_calls + before),
-        "neb_force_calls": neb.force_calls,
-        "failure_reason": failure,
-        "failure_message": neb.message or (prefactor.failure or ""),
-        "neb_settings": neb.settings,
-        "calculator": (resolved_parameters(config, atoms) if atoms is not None
-                       else {"code": config.name, "config": config.model_dump(mode="json")}),
-        "code_versions": code_versions(config),
-    }
+    # this run's calls; a run that continued a killed one also spent the calls before
+    calls = neb.force_calls + initial.force_calls + final.force_calls + prefactor.force_calls
+    result = HopResult(
+        hop=hop, event_key=hop.get("event_key"),
+        forward_barrier_eV=neb.forward_barrier, reverse_barrier_eV=neb.reverse_barrier,
+        kra_eV=None if saddle is None else saddle - 0.5 * (e[0] + e[-1]),
+        reaction_energy_eV=None if not e else e[-1] - e[0],
+        energies_eV=e, saddle_index=neb.saddle_index, spline=spline,
+        prefactor_Hz=prefactor.prefactor_Hz,
+        reverse_prefactor_Hz=prefactor.reverse_prefactor_Hz,
+        prefactor_route=prefactor.prefactor_route, prefactor=prefactor,
+        converged=bool(neb.converged and initial.converged and final.converged),
+        neb_converged=neb.converged,
+        endpoints_converged=[initial.converged, final.converged],
+        force_calls=calls, force_calls_before_resume=before,
+        force_calls_all_runs=calls + before, neb_force_calls=neb.force_calls,
+        failure_reason=neb.failure_reason or (None if prefactor.prefactor_Hz is not None
+                                              else "prefactor_failed"),
+        failure_message=neb.failure_message or (prefactor.failure or ""),
+        neb_settings=neb.settings,
+        calculator=(resolved_parameters(config, atoms) if atoms is not None
+                    else {"code": config.name, "config": config.model_dump(mode="json")}),
+        code_versions=code_versions(config))
+    return result.with_band(neb)
 
 
 def code_versions(config: CalculatorConfig) -> dict[str, str]:
@@ -195,15 +151,15 @@ def code_versions(config: CalculatorConfig) -> dict[str, str]:
 def compute_hop(initial, final, config: CalculatorConfig, *, neb: NebSettings | None = None,
                 relax: RelaxSettings | None = None, prefactor: PrefactorSettings | None = None,
                 workdir: str | Path = ".", hop: dict[str, Any] | None = None,
-                checkpoint: str | Path | None = None) -> HopComputation:
+                checkpoint: str | Path | None = None) -> HopResult:
     """Relax both endpoints, run the CI-NEB and the prefactor of one hop.
 
-    With ``checkpoint`` the band is saved after every step and a rerun continues from it.
+    Settings left out are the models' defaults. With ``checkpoint`` the band is saved after
+    every step and a rerun continues from it. The result keeps its band (``result.band``).
     """
     neb = neb or NebSettings()
     relax = relax or RelaxSettings()
     prefactor = prefactor or PrefactorSettings()
-    neb.check()
     check_endpoints(initial, final)
     moving = moved_index(initial, final)
     work = Path(workdir)
@@ -214,7 +170,7 @@ def compute_hop(initial, final, config: CalculatorConfig, *, neb: NebSettings | 
     band = run_neb(ini.atoms, fin.atoms, config, neb, work / "neb", checkpoint,
                    hop_inputs=(structure_digest(initial), structure_digest(final)))
     pre = run_prefactor(ini.atoms, band, config, prefactor, work, moving)
-    return HopComputation(ini, fin, band, pre, config, dict(hop or {}))
+    return hop_result(dict(hop or {}), ini, fin, band, pre, config, ini.atoms)
 
 
 def read_atoms(path: Path):

@@ -1,33 +1,41 @@
 """jobflow makers of one hop, following atomate2: one dataclass ``Maker`` per calculation.
 
-- :class:`RelaxMaker` subclasses atomate2's ``AseRelaxMaker`` (fixed cell, fixed atoms kept as
-  ``FixAtoms`` from pymatgen ``selective_dynamics``); its output is atomate2's
-  ``AseStructureTaskDoc``. The calculator comes from a kmcflow calculator config per structure.
-  With ``checkpoint_dir`` the last evaluated positions are saved, and a rerun of the same
-  input continues from them (:mod:`kmcflow.workflows.resume`).
-- :class:`NebMaker` subclasses atomate2's ``AseNebFromImagesMaker`` and keeps its job, its
-  ``NebResult`` schema and its data handling, but runs kmcflow's two-stage band
-  (:func:`kmcflow.workflows.neb.relax_band`: plain NEB then climbing image, an explicit tangent
-  method, one calculator folder per image, force calls counted, failure reasons), because
-  atomate2 0.1.5 runs a single stage without climbing image by default, shares one calculator
-  folder between images (file-based DFT codes overwrite each other) and counts no force calls.
-  Its output :class:`HopNebResult` extends emmet's ``NebResult``.
-- :class:`PrefactorMaker`: the Vineyard prefactor (atomate2 has none).
-- :func:`interpolate_job` and :func:`hop_result_job`: the IDPP band and the result record.
+Each maker's settings are one typed field, the model the plain functions take
+(:mod:`kmcflow.workflows.settings`), and each returns the result model of its calculation
+(:mod:`kmcflow.workflows.results`):
+
+- :class:`RelaxMaker` (``settings: RelaxSettings``) subclasses atomate2's ``AseRelaxMaker``
+  (fixed cell, fixed atoms kept as ``FixAtoms`` from pymatgen ``selective_dynamics``); its
+  output is atomate2's ``AseStructureTaskDoc``, read by ``RelaxResult.from_task_doc``. The
+  calculator comes from a kmcflow calculator config per structure. With ``checkpoint_dir``
+  the last evaluated positions are saved, and a rerun of the same input continues from them
+  (:mod:`kmcflow.workflows.resume`).
+- :class:`NebMaker` (``settings: NebSettings``) subclasses atomate2's
+  ``AseNebFromImagesMaker`` and keeps its job, its ``NebResult`` schema and its data
+  handling, but runs kmcflow's two-stage band (:func:`kmcflow.workflows.neb.relax_band`: plain
+  NEB then climbing image, an explicit tangent method, one calculator folder per image, force
+  calls counted, failure reasons), because atomate2 0.1.5 runs a single stage without
+  climbing image by default, shares one calculator folder between images (file-based DFT
+  codes overwrite each other) and counts no force calls. Its output is
+  :class:`~kmcflow.workflows.results.HopNebResult`, emmet's ``NebResult`` extended.
+- :class:`PrefactorMaker` (``settings: PrefactorSettings``): the Vineyard prefactor (atomate2
+  has none), a :class:`~kmcflow.workflows.results.PrefactorResult`.
+- :func:`interpolate_job` and :func:`hop_result_job`: the IDPP band and the
+  :class:`~kmcflow.workflows.results.HopResult`.
+
+The makers serialise as every jobflow maker does (``as_dict``/``from_dict`` through monty,
+which writes a pydantic settings field with its ``@module`` and ``@class`` and validates it
+back), so a flow can be stored and run elsewhere.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 from atomate2.ase.jobs import _ASE_DATA_OBJECTS, AseRelaxMaker
 from atomate2.ase.neb import AseNebFromImagesMaker
-from emmet.core.neb import NebResult
 from jobflow import Maker, job
-from pydantic import BaseModel, Field
 from pymatgen.core import Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
@@ -37,17 +45,11 @@ from kmcflow.workflows.calculators import (
     load_calculator_config,
     make_calculator,
 )
-from kmcflow.workflows.hop import PrefactorSettings, RelaxOutcome, result_record
-from kmcflow.workflows.neb import (
-    NebOutcome,
-    NebSettings,
-    counted,
-    interpolate_band,
-    moved_index,
-    relax_band,
-)
-from kmcflow.workflows.prefactor import PrefactorOutcome, vineyard_prefactor
+from kmcflow.workflows.hop import hop_result, run_prefactor
+from kmcflow.workflows.neb import counted, interpolate_band, relax_band
+from kmcflow.workflows.results import HopNebResult, HopResult, PrefactorResult, RelaxResult
 from kmcflow.workflows.resume import checkpoint_path, resume_positions, saving_positions
+from kmcflow.workflows.settings import NebSettings, PrefactorSettings, RelaxSettings
 
 
 def _atoms(structure):
@@ -61,10 +63,36 @@ class RelaxMaker(AseRelaxMaker):
     name: str = "kmcflow relax"
     calculator_config: dict = field(default_factory=lambda: {"name": "emt"})
     relax_cell: bool = False
-    steps: int = 300
-    relax_kwargs: dict = field(default_factory=lambda: {"fmax": 0.02})
     optimizer_kwargs: dict = field(default_factory=lambda: {"optimizer": "BFGS"})
     checkpoint_dir: str | None = None
+    settings: RelaxSettings = field(default_factory=RelaxSettings)
+
+    def __post_init__(self) -> None:
+        """Accept a plain mapping of settings (a hand-written flow file) as the model."""
+        super().__post_init__()
+        if isinstance(self.settings, dict):
+            self.settings = RelaxSettings.model_validate(self.settings)
+
+    # atomate2's ``steps`` and ``relax_kwargs["fmax"]`` are read from ``settings`` (the one
+    # place they are set); a value assigned to them is ignored (``relax_kwargs``' other keys
+    # are kept)
+    @property
+    def steps(self) -> int:
+        """Optimizer steps: ``settings.steps``, or 0 (a single point) when not enabled."""
+        return self.settings.steps if self.settings.enabled else 0
+
+    @steps.setter
+    def steps(self, value) -> None:
+        pass
+
+    @property
+    def relax_kwargs(self) -> dict:
+        """atomate2's relaxer keywords, ``fmax`` from ``settings``."""
+        return {**getattr(self, "_relax_extra", {}), "fmax": self.settings.fmax_eV_per_A}
+
+    @relax_kwargs.setter
+    def relax_kwargs(self, value: dict) -> None:
+        self._relax_extra = {k: v for k, v in (value or {}).items() if k != "fmax"}
 
     def _get_calculator(self):
         """A stand-in naming the code; :meth:`run_ase` builds the real one per structure."""
@@ -97,35 +125,13 @@ class RelaxMaker(AseRelaxMaker):
         """Relax as atomate2's maker does; the document's tags carry the force calls.
 
         ``force_calls=N`` (this run) and ``force_calls_before_resume=M`` (the runs a kill
-        interrupted), read back by :func:`relax_force_calls`.
+        interrupted), read back by :meth:`RelaxResult.from_task_doc`.
         """
         doc = AseRelaxMaker.make.original(self, mol_or_struct, prev_dir)
         counter, before = self._force_calls
         doc.tags = [*(doc.tags or []), f"force_calls={counter[0]}",
                     f"force_calls_before_resume={before}"]
         return doc
-
-
-class HopNebResult(NebResult):
-    """emmet's ``NebResult`` plus what a catalog needs from a band."""
-
-    force_calls: int = 0
-    converged: bool = False
-    failure_reason: str | None = None
-    failure_message: str = ""
-    saddle_index: int | None = None
-    tangent: list[list[float]] | None = None
-    settings: dict[str, Any] = Field(default_factory=dict)
-    calculator: dict[str, Any] = Field(default_factory=dict)
-
-    def outcome(self) -> NebOutcome:
-        """Back to the plain-function form (images as ASE Atoms)."""
-        images = [AseAtomsAdaptor.get_atoms(s) for s in (self.images or [])]
-        return NebOutcome(images, list(self.energies or []), self.forward_barrier,
-                          self.reverse_barrier, self.saddle_index, self.force_calls,
-                          self.converged, self.failure_reason, self.failure_message,
-                          dict(self.settings),
-                          None if self.tangent is None else np.asarray(self.tangent))
 
 
 @dataclass
@@ -139,55 +145,42 @@ class NebMaker(AseNebFromImagesMaker):
 
     name: str = "kmcflow CI-NEB"
     calculator_config: dict = field(default_factory=lambda: {"name": "emt"})
-    settings: dict = field(default_factory=dict)
+    settings: NebSettings = field(default_factory=NebSettings)
     checkpoint_dir: str | None = None
     checkpoint_identity: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        """Accept a plain mapping of settings (a hand-written flow file) as the model."""
+        super().__post_init__()
+        if isinstance(self.settings, dict):
+            self.settings = NebSettings.model_validate(self.settings)
+
+    # atomate2's own band fields (neb_kwargs, relax_kwargs, optimizer_kwargs, ...) are not
+    # used: the band runs with ``settings``; ``steps`` is read from them, a value assigned to
+    # it is ignored
+    @property
+    def steps(self) -> int:
+        """Optimizer steps per stage: ``settings.steps``."""
+        return self.settings.steps
+
+    @steps.setter
+    def steps(self, value) -> None:
+        pass
+
     def run_ase(self, images, prev_dir=None) -> HopNebResult:
-        """Relax the band with kmcflow's engine and return the extended emmet document."""
+        """Relax the band with kmcflow's engine and return the extended emmet document.
+
+        The band's image count is the one given (``settings.n_images`` is what
+        :func:`interpolate_job` makes in a hop flow).
+        """
         config = load_calculator_config(self.calculator_config)
         atoms = [_atoms(im) for im in images]
-        settings = NebSettings(**{**self.settings, "n_images": len(atoms) - 2})
-        out = relax_band(atoms, band_calculators(config, atoms, Path.cwd()), settings,
-                         batch_evaluator(config) if settings.batched else None,
-                         checkpoint=self.checkpoint_dir,
-                         identity={"calculator": config.model_dump(mode="json"),
-                                   **self.checkpoint_identity})
-        structures = [AseAtomsAdaptor.get_structure(a) for a in out.images]
-        ok = out.failure_reason is None
-        return HopNebResult(
-            images=structures, energies=out.energies_eV or None,
-            forward_barrier=out.forward_barrier_eV, reverse_barrier=out.reverse_barrier_eV,
-            state="successful" if ok else "failed", force_calls=out.force_calls,
-            converged=out.converged, failure_reason=out.failure_reason,
-            failure_message=out.message, saddle_index=out.saddle_index,
-            tangent=None if out.tangent is None else out.tangent.tolist(),
-            settings=out.settings, calculator={"name": config.name},
-            tags=["kmcflow", f"method:{settings.method}", "climbing_image"])
-
-
-class PrefactorDoc(BaseModel):
-    """Output of :class:`PrefactorMaker` (see :class:`PrefactorOutcome`)."""
-
-    prefactor_Hz: float | None = None
-    prefactor_route: str = "failed"
-    reverse_prefactor_Hz: float | None = None
-    indices: list[int] = Field(default_factory=list)
-    n_imaginary_saddle: int = 0
-    initial_frequencies_THz: list[float] = Field(default_factory=list)
-    saddle_frequencies_THz: list[float] = Field(default_factory=list)
-    final_frequencies_THz: list[float] = Field(default_factory=list)
-    flagged: bool = False
-    failure: str | None = None
-    force_calls: int = 0
-
-    def outcome(self) -> PrefactorOutcome:
-        """Back to the plain-function form."""
-        return PrefactorOutcome(self.prefactor_Hz, self.prefactor_route, list(self.indices),
-                                list(self.initial_frequencies_THz),
-                                list(self.saddle_frequencies_THz), self.n_imaginary_saddle,
-                                self.flagged, self.failure, self.force_calls,
-                                self.reverse_prefactor_Hz, list(self.final_frequencies_THz))
+        band = relax_band(atoms, band_calculators(config, atoms, Path.cwd()), self.settings,
+                          batch_evaluator(config) if self.settings.batched else None,
+                          checkpoint=self.checkpoint_dir,
+                          identity={"calculator": config.model_dump(mode="json"),
+                                    **self.checkpoint_identity})
+        return band.model_copy(update={"calculator": {"name": config.name}})
 
 
 @dataclass
@@ -196,58 +189,33 @@ class PrefactorMaker(Maker):
 
     name: str = "kmcflow prefactor"
     calculator_config: dict = field(default_factory=lambda: {"name": "emt"})
-    radius_A: float = 0.0
-    allow_fallback: bool = False
-    delta_A: float = 0.01
+    settings: PrefactorSettings = field(default_factory=PrefactorSettings)
 
-    @job(output_schema=PrefactorDoc)
-    def make(self, neb: HopNebResult) -> PrefactorDoc:
+    def __post_init__(self) -> None:
+        """Accept a plain mapping of settings (a hand-written flow file) as the model."""
+        if isinstance(self.settings, dict):
+            self.settings = PrefactorSettings.model_validate(self.settings)
+
+    @job(output_schema=PrefactorResult)
+    def make(self, neb: HopNebResult) -> PrefactorResult:
         """Finite-difference Hessians and the Vineyard ratio (or a recorded failure)."""
-        out = neb.outcome()
-        if out.saddle_index is None or not out.images:
-            return PrefactorDoc(failure="no saddle: the band failed")
         config = load_calculator_config(self.calculator_config)
-        initial = out.images[0]
-        moving = moved_index(out.images[0], out.images[-1])
-        settings = PrefactorSettings(self.radius_A, self.allow_fallback, self.delta_A)
-        work = Path.cwd()
-        res = vineyard_prefactor(initial, out.images[out.saddle_index],
-                                 lambda name: make_calculator(config, initial, work / name),
-                                 moving, work / "vibrations", final=out.images[-1],
-                                 radius_A=settings.radius_A,
-                                 tangent=out.tangent, allow_fallback=settings.allow_fallback,
-                                 delta_A=settings.delta_A)
-        record = res.record()
-        return PrefactorDoc(**{k: record[k] for k in PrefactorDoc.model_fields if k in record})
+        return run_prefactor(None, neb, config, self.settings, Path.cwd())
 
 
 @job
-def interpolate_job(initial, final, n_images: int, method: str = "idpp") -> list[Structure]:
+def interpolate_job(initial, final, n_images: int, method: str) -> list[Structure]:
     """The interpolated band between two relaxed endpoints (fixed atoms kept)."""
     images = interpolate_band(_atoms(initial), _atoms(final), n_images, method)
     return [AseAtomsAdaptor.get_structure(a) for a in images]
 
 
-def relax_force_calls(doc) -> tuple[int, int]:
-    """Force calls of a :class:`RelaxMaker` document: (this run, the runs before a resume)."""
-    tags = dict(t.split("=", 1) for t in (getattr(doc, "tags", None) or []) if "=" in t)
-    return int(tags.get("force_calls", 0)), int(tags.get("force_calls_before_resume", 0))
-
-
-def _relax_outcome(doc) -> RelaxOutcome:
-    energy = getattr(getattr(doc, "output", None), "energy", None)
-    converged = getattr(doc, "is_force_converged", None)
-    calls, before = relax_force_calls(doc)
-    return RelaxOutcome(None, float(energy) if energy is not None else float("nan"),
-                        bool(converged) if converged is not None else True, 0, calls, before)
-
-
-@job
+@job(output_schema=HopResult)
 def hop_result_job(hop: dict, relax_initial, relax_final, neb: HopNebResult,
-                   prefactor: PrefactorDoc, calculator: dict) -> dict:
-    """The result record of one hop (the same record ``kmcflow barrier`` writes)."""
+                   prefactor: PrefactorResult, calculator: dict) -> HopResult:
+    """The result of one hop (the same :class:`HopResult` ``kmcflow barrier`` writes)."""
     config = load_calculator_config(calculator)
-    out = neb.outcome()
-    return result_record(hop, _relax_outcome(relax_initial), _relax_outcome(relax_final), out,
-                         prefactor.outcome(), config,
-                         out.images[0] if out.images else None)
+    images = neb.atoms()
+    return hop_result(hop, RelaxResult.from_task_doc(relax_initial),
+                      RelaxResult.from_task_doc(relax_final), neb, prefactor, config,
+                      images[0] if images else None)

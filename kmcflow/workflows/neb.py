@@ -8,15 +8,15 @@ Every image has its own calculator (file-based DFT codes must not share a folder
 force call is counted.
 
 Barriers are read from the climbing image: forward = E_saddle - E_initial, reverse =
-E_saddle - E_final. A failed band is reported with one reason from :data:`FAILURE_REASONS`
-rather than raised, so a campaign can list it.
+E_saddle - E_final. A failed band is reported with one reason from
+:data:`kmcflow.workflows.results.FAILURE_REASONS` rather than raised, so a campaign can list it.
+The settings (:class:`~kmcflow.workflows.settings.NebSettings`) and the result
+(:class:`~kmcflow.workflows.results.HopNebResult`) are the ones the jobflow ``NebMaker`` uses.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,77 +24,9 @@ import numpy as np
 
 from kmcflow.errors import WorkflowError
 from kmcflow.readers import NPZ_ERRORS
+from kmcflow.workflows.results import HopNebResult
 from kmcflow.workflows.resume import OptimizerState
-
-FAILURE_REASONS = ("not_converged", "no_interior_maximum", "unequal_endpoints",
-                   "calculator_error")
-OPTIMIZERS = ("FIRE", "BFGS", "MDMin")
-MAX_IMAGES = 64
-"""More intermediate images than this resolve no barrier better and cost a force call each."""
-
-
-@dataclass(frozen=True)
-class NebSettings:
-    """How a band is relaxed.
-
-    Attributes
-    ----------
-    n_images
-        Intermediate images (endpoints excluded). Even by default: with an odd number on a
-        symmetric hop the climbing image starts exactly at the midpoint, which can be a
-        shallow local minimum of a machine-learned potential.
-    fmax_eV_per_A
-        Force threshold of the climbing-image stage.
-    plain_fmax_eV_per_A
-        Force threshold of the plain stage that comes first.
-    steps
-        Optimizer steps per stage.
-    spring_eV_per_A2
-        Spring constant between images.
-    method
-        ASE NEB tangent method.
-    optimizer
-        ASE optimizer of the band.
-    symmetric
-        The hop is symmetric (initial and final equivalent): endpoints whose energies differ
-        by more than ``endpoint_tolerance_eV`` fail with ``unequal_endpoints``.
-    batched
-        Evaluate the interior images in one batch when the calculator can (CHGNet).
-
-    """
-
-    n_images: int = 4
-    fmax_eV_per_A: float = 0.05
-    plain_fmax_eV_per_A: float = 0.3
-    steps: int = 400
-    spring_eV_per_A2: float = 0.1
-    method: str = "improvedtangent"
-    optimizer: str = "BFGS"
-    interpolation: str = "idpp"
-    symmetric: bool = False
-    endpoint_tolerance_eV: float = 0.01
-    batched: bool = True
-
-    def check(self) -> None:
-        """Refuse settings that cannot give a band."""
-        if not 1 <= self.n_images <= MAX_IMAGES:
-            raise WorkflowError(f"a band needs 1 to {MAX_IMAGES} intermediate images, got "
-                                f"{self.n_images}", field="images", hint="e.g. --images 4")
-        if not (0 < self.fmax_eV_per_A < math.inf and 0 < self.plain_fmax_eV_per_A < math.inf):
-            raise WorkflowError("force thresholds must be positive numbers of eV/A",
-                                field="fmax", hint="e.g. --fmax 0.05")
-        if self.steps < 1:
-            raise WorkflowError(f"the optimizer needs at least one step, got {self.steps}",
-                                field="steps", hint="e.g. --steps 400")
-        if not 0 < self.spring_eV_per_A2 < math.inf:
-            raise WorkflowError("the spring constant must be a positive number of eV/A^2",
-                                field="spring_eV_per_A2")
-        if self.optimizer not in OPTIMIZERS:
-            raise WorkflowError(f"unknown optimizer {self.optimizer!r}", field="optimizer",
-                                hint=f"use one of {', '.join(OPTIMIZERS)}")
-        if self.interpolation not in ("idpp", "linear"):
-            raise WorkflowError(f"unknown interpolation {self.interpolation!r}",
-                                field="interpolation", hint="use idpp or linear")
+from kmcflow.workflows.settings import NebSettings  # its home; imported from here too
 
 
 def counted(inner, counter: list[int]):
@@ -148,10 +80,14 @@ def check_endpoints(initial, final, files: tuple[str, str] | None = None) -> Non
                                 field="endpoints", hint="give the final structure of the hop")
 
 
-def interpolate_band(initial, final, n_images: int, method: str = "idpp") -> list:
-    """Return ``[initial, n_images intermediate images, final]`` (copies, constraints kept)."""
+def interpolate_band(initial, final, n_images: int, method: str | None = None) -> list:
+    """Return ``[initial, n_images intermediate images, final]`` (copies, constraints kept).
+
+    ``method``: ``idpp`` or ``linear``; None is :class:`NebSettings`' default.
+    """
     from ase.mep import NEB
 
+    method = method or NebSettings().interpolation
     check_endpoints(initial, final)
     images = [initial.copy()] + [initial.copy() for _ in range(n_images)] + [final.copy()]
     for im in images:
@@ -167,23 +103,6 @@ def moved_index(initial, final) -> int:
     frac = np.linalg.solve(initial.cell.array.T, d.T).T
     frac -= np.round(frac)
     return int(np.argmax(np.linalg.norm(frac @ initial.cell.array, axis=1)))
-
-
-@dataclass
-class NebOutcome:
-    """What a band run gives (energies in eV, images as ASE Atoms)."""
-
-    images: list
-    energies_eV: list[float]
-    forward_barrier_eV: float | None
-    reverse_barrier_eV: float | None
-    saddle_index: int | None
-    force_calls: int
-    converged: bool
-    failure_reason: str | None
-    message: str = ""
-    settings: dict[str, Any] = field(default_factory=dict)
-    tangent: np.ndarray | None = None
 
 
 def saddle_tangent(images, index: int) -> np.ndarray:
@@ -348,8 +267,11 @@ def _load_band(folder: Path, images: list, identity: str,
 def relax_band(images: list, calculator_for: Callable[[int], Any],
                settings: NebSettings, evaluate_many: Callable[[list], list] | None = None,
                checkpoint: str | Path | None = None,
-               identity: dict[str, Any] | None = None) -> NebOutcome:
+               identity: dict[str, Any] | None = None) -> HopNebResult:
     """Relax an interpolated band (plain NEB, then climbing image) and analyse it.
+
+    The result keeps the relaxed ASE images (``result.atoms()``); a failure is its
+    ``failure_reason`` and ``failure_message``, not an exception.
 
     ``calculator_for(i)`` returns a fresh ASE calculator for image ``i`` (the endpoints always
     use it); with ``evaluate_many`` the interior images are evaluated in batches
@@ -365,14 +287,12 @@ def relax_band(images: list, calculator_for: Callable[[int], Any],
     import ase.optimize
     from ase.mep import NEB
 
-    settings.check()
     counter = [0]
     reason, message, converged = None, "", False
-    record = {"n_images": len(images) - 2, "fmax_eV_per_A": settings.fmax_eV_per_A,
-              "plain_fmax_eV_per_A": settings.plain_fmax_eV_per_A, "steps": settings.steps,
-              "spring_eV_per_A2": settings.spring_eV_per_A2, "method": settings.method,
-              "optimizer": settings.optimizer, "interpolation": settings.interpolation,
+    # the settings as run: the band's own image count, and whether it was batched
+    record = {**settings.model_dump(mode="json"), "n_images": len(images) - 2,
               "climbing_image": True, "batched": evaluate_many is not None}
+    tags = ["kmcflow", f"method:{settings.method}", "climbing_image"]
     try:
         batched = BatchedBand(images, evaluate_many, counter) if evaluate_many else None
         for i, im in enumerate(images):
@@ -432,8 +352,10 @@ def relax_band(images: list, calculator_for: Callable[[int], Any],
     except WorkflowError:
         raise
     except Exception as exc:
-        return NebOutcome(images, [], None, None, None, counter[0], False, "calculator_error",
-                          f"{type(exc).__name__}: {exc}", record)
+        return HopNebResult.from_images(
+            images, state="failed", neb_method="climbing_image", force_calls=counter[0],
+            failure_reason="calculator_error",
+            failure_message=f"{type(exc).__name__}: {exc}", settings=record, tags=tags)
     interior = int(np.argmax(energies[1:-1])) + 1
     forward = energies[interior] - energies[0]
     reverse = energies[interior] - energies[-1]
@@ -444,8 +366,13 @@ def relax_band(images: list, calculator_for: Callable[[int], Any],
         reason = "not_converged"
         message = f"climbing-image stage did not reach fmax {settings.fmax_eV_per_A} eV/A " \
                   f"in {settings.steps} steps"
-    return NebOutcome(images, energies, float(forward), float(reverse), interior, counter[0],
-                      converged, reason, message, record, saddle_tangent(images, interior))
+    return HopNebResult.from_images(
+        images, energies=energies, forward_barrier=float(forward),
+        reverse_barrier=float(reverse), state="successful" if reason is None else "failed",
+        neb_method="climbing_image",
+        force_calls=counter[0], converged=converged, failure_reason=reason,
+        failure_message=message, saddle_index=interior, settings=record, tags=tags,
+        tangent=saddle_tangent(images, interior))
 
 
 def spline_barrier(energies: list[float]) -> dict[str, float]:

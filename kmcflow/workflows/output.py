@@ -9,7 +9,7 @@ import numpy as np
 
 from kmcflow.atomic_io import atomic_directory, write_json
 from kmcflow.outputs import write_marker
-from kmcflow.workflows.hop import HopComputation
+from kmcflow.workflows.results import HopResult
 
 
 def json_safe(value: Any) -> Any:
@@ -46,23 +46,29 @@ def plot_profile(energies_eV: list[float], saddle: int | None, path: Path, title
     plt.close(fig)
 
 
-def write_hop_outputs(comp: HopComputation, out_dir: str | Path) -> dict[str, Any]:
-    """Write ``band.extxyz``, ``profile.png`` and ``result.json`` into ``out_dir``, whole."""
+def write_hop_outputs(result: HopResult, out_dir: str | Path) -> dict[str, Any]:
+    """Write ``band.extxyz``, ``profile.png`` and ``result.json`` into ``out_dir``, whole.
+
+    ``result`` is a computed one (it keeps its band); returns what ``result.json`` holds.
+    """
     from ase.io import write
 
-    record = json_safe(comp.record())
+    if result.band is None:
+        raise ValueError("write_hop_outputs needs a computed result (with its band)")
+    record = json_safe(result.model_dump(mode="json"))
+    energies = result.band.energies or []
     with atomic_directory(out_dir) as tmp:
         images = []
-        for k, im in enumerate(comp.neb.images):
+        for k, im in enumerate(result.band.atoms()):
             frame = im.copy()
             frame.calc = None
-            if comp.neb.energies_eV:
-                frame.info["energy_eV"] = comp.neb.energies_eV[k]
+            if energies:
+                frame.info["energy_eV"] = energies[k]
             images.append(frame)
         write(tmp / "band.extxyz", images, format="extxyz")
-        if comp.neb.energies_eV:
+        if energies:
             fwd = record["forward_barrier_eV"]
-            plot_profile(comp.neb.energies_eV, comp.neb.saddle_index, tmp / "profile.png",
+            plot_profile(energies, result.band.saddle_index, tmp / "profile.png",
                          f"forward barrier {fwd:.3f} eV" if fwd is not None else "failed band")
         write_json(tmp / "result.json", record)
         write_marker(tmp, "barrier")

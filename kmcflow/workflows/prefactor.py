@@ -20,46 +20,20 @@ Routes (recorded with the result):
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from kmcflow.workflows.results import PrefactorResult
+from kmcflow.workflows.settings import PrefactorSettings
 
 # 1 eV / (Angstrom^2 amu) in s^-2
 _EV_PER_A2_AMU_IN_S2 = 1.602176634e-19 / (1e-20 * 1.66053906660e-27)
 FALLBACK_PREFACTOR_HZ = 1e13
 
 
-@dataclass
-class PrefactorOutcome:
-    """A Vineyard prefactor and how it was obtained (frequencies in THz, negative = imaginary)."""
-
-    prefactor_Hz: float | None
-    route: str
-    indices: list[int]
-    initial_frequencies_THz: list[float] = field(default_factory=list)
-    saddle_frequencies_THz: list[float] = field(default_factory=list)
-    n_imaginary_saddle: int = 0
-    flagged: bool = False
-    failure: str | None = None
-    force_calls: int = 0
-    reverse_prefactor_Hz: float | None = None
-    final_frequencies_THz: list[float] = field(default_factory=list)
-
-    def record(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {"prefactor_Hz": self.prefactor_Hz, "prefactor_route": self.route,
-                "indices": self.indices, "n_imaginary_saddle": self.n_imaginary_saddle,
-                "initial_frequencies_THz": [round(f, 5) for f in self.initial_frequencies_THz],
-                "saddle_frequencies_THz": [round(f, 5) for f in self.saddle_frequencies_THz],
-                "final_frequencies_THz": [round(f, 5) for f in self.final_frequencies_THz],
-                "reverse_prefactor_Hz": self.reverse_prefactor_Hz,
-                "flagged": self.flagged, "failure": self.failure,
-                "force_calls": self.force_calls}
-
-
-def vibration_indices(atoms, moving_index: int, radius_A: float = 0.0) -> list[int]:
+def vibration_indices(atoms, moving_index: int, radius_A: float) -> list[int]:
     """The moving atom plus the free atoms within ``radius_A`` of it (minimum image)."""
     from ase.constraints import FixAtoms
 
@@ -76,7 +50,7 @@ def vibration_indices(atoms, moving_index: int, radius_A: float = 0.0) -> list[i
 
 
 def mass_weighted_hessian(atoms, indices: list[int], calculator, workdir: Path,
-                          delta_A: float = 0.01) -> tuple[np.ndarray, int]:
+                          delta_A: float) -> tuple[np.ndarray, int]:
     """Finite-difference Hessian over ``indices``, mass-weighted (eV / (A^2 amu)); calls made."""
     from ase.vibrations import Vibrations
 
@@ -97,16 +71,21 @@ def _frequencies_THz(eigenvalues: np.ndarray) -> np.ndarray:
 
 
 def vineyard_prefactor(initial, saddle, calculator_for: Callable[[str], Any], moving_index: int,
-                       workdir: str | Path, *, final=None, radius_A: float = 0.0,
-                       tangent: np.ndarray | None = None, allow_fallback: bool = False,
-                       delta_A: float = 0.01, soft_mode_THz: float = 0.05) -> PrefactorOutcome:
+                       workdir: str | Path, *, final=None,
+                       settings: PrefactorSettings | None = None,
+                       tangent: np.ndarray | None = None,
+                       soft_mode_THz: float = 0.05) -> PrefactorResult:
     """Compute the Vineyard prefactor of a hop (see the module docstring for the routes).
 
     ``calculator_for(name)`` returns a fresh calculator for the state ``name`` (``"initial"``,
     ``"saddle"`` or ``"final"``). ``tangent`` is the (n_atoms, 3) NEB tangent at the saddle.
     With ``final``, the reverse hop's prefactor (final-state modes over the same saddle modes)
-    is computed too, over the same atoms.
+    is computed too, over the same atoms. ``settings`` (the vibrating radius, the finite
+    difference step, the fallback) left out are the model's defaults.
     """
+    settings = settings or PrefactorSettings()
+    radius_A, delta_A, allow_fallback = (settings.radius_A, settings.delta_A,
+                                         settings.allow_fallback)
     work = Path(workdir)
     indices = vibration_indices(initial, moving_index, radius_A)
     if final is not None:  # the same atoms at both ends: the shells of both positions
@@ -144,7 +123,8 @@ def vineyard_prefactor(initial, saddle, calculator_for: Callable[[str], Any], mo
         log_den = float(np.sum(np.log(real)))
         nu = np.exp(log_num - log_den) * 1e12
         rev = None if log_rev is None else float(np.exp(log_rev - log_den) * 1e12)
-        return PrefactorOutcome(float(nu), "vineyard", reverse_prefactor_Hz=rev, **base)
+        return PrefactorResult(prefactor_Hz=float(nu), prefactor_route="vineyard",
+                               reverse_prefactor_Hz=rev, **base)
     if n_imag == 0 and tangent is not None:
         masses = np.repeat(saddle.get_masses()[indices], 3)
         t = np.asarray(tangent)[indices].reshape(-1) * np.sqrt(masses)
@@ -162,13 +142,14 @@ def vineyard_prefactor(initial, saddle, calculator_for: Callable[[str], Any], mo
         log_den = float(np.sum(np.log(kept)))
         nu = np.exp(log_num - log_den) * 1e12
         rev = None if log_rev is None else float(np.exp(log_rev - log_den) * 1e12)
-        return PrefactorOutcome(float(nu), "vineyard_tangent_projected",
-                                reverse_prefactor_Hz=rev, **base)
+        return PrefactorResult(prefactor_Hz=float(nu), prefactor_route="vineyard_tangent_projected",
+                               reverse_prefactor_Hz=rev, **base)
     return _fail_or_fallback(f"the saddle has {n_imag} imaginary modes", allow_fallback, base)
 
 
-def _fail_or_fallback(why: str, allow: bool, base: dict[str, Any]) -> PrefactorOutcome:
+def _fail_or_fallback(why: str, allow: bool, base: dict[str, Any]) -> PrefactorResult:
     if allow:
-        return PrefactorOutcome(FALLBACK_PREFACTOR_HZ, "fallback", flagged=True, failure=why,
-                                reverse_prefactor_Hz=FALLBACK_PREFACTOR_HZ, **base)
-    return PrefactorOutcome(None, "failed", failure=why, **base)
+        return PrefactorResult(prefactor_Hz=FALLBACK_PREFACTOR_HZ, prefactor_route="fallback",
+                               flagged=True, failure=why,
+                               reverse_prefactor_Hz=FALLBACK_PREFACTOR_HZ, **base)
+    return PrefactorResult(prefactor_route="failed", failure=why, **base)

@@ -30,7 +30,7 @@ def test_chgnet_neb_on_li2o_has_a_positive_barrier_with_one_maximum(li2o_hop, tm
     torch.set_num_threads(1)
     comp = compute_hop(*li2o_hop, load_calculator_config("chgnet"),
                        neb=NebSettings(n_images=4, symmetric=True), workdir=tmp_path)
-    r = comp.record()
+    r = comp.model_dump(mode="json")
     assert r["failure_reason"] is None, r["failure_message"]
     assert r["forward_barrier_eV"] > 0.05
     e = np.array(r["energies_eV"])

@@ -10,6 +10,7 @@ import pytest
 from ase.calculators.emt import EMT
 from ase.io import write
 from ase.optimize import BFGS
+from pydantic import ValidationError
 
 from kmcflow.cli import main
 from kmcflow.errors import WorkflowError
@@ -22,13 +23,12 @@ EMT_CONFIG = load_calculator_config("emt")
 
 
 def test_au_adatom_on_al100_matches_the_ase_tutorial(au_al_endpoints, tmp_path):
-    comp = compute_hop(*au_al_endpoints, EMT_CONFIG, workdir=tmp_path)
-    record = comp.record()
-    assert record["forward_barrier_eV"] == pytest.approx(0.374, abs=0.005)
-    assert record["reverse_barrier_eV"] == pytest.approx(0.374, abs=0.005)  # symmetric hop
-    assert record["converged"] and record["failure_reason"] is None
-    assert record["force_calls"] > record["neb_force_calls"] > 0
-    assert record["calculator"]["code"] == "emt"
+    result = compute_hop(*au_al_endpoints, EMT_CONFIG, workdir=tmp_path)
+    assert result.forward_barrier_eV == pytest.approx(0.374, abs=0.005)
+    assert result.reverse_barrier_eV == pytest.approx(0.374, abs=0.005)  # symmetric hop
+    assert result.succeeded and result.converged and result.failure_reason is None
+    assert result.force_calls > result.neb_force_calls > 0
+    assert result.calculator["code"] == "emt"
 
 
 def test_barrier_command_writes_band_profile_and_result(au_al_endpoints, tmp_path, capsys):
@@ -55,7 +55,7 @@ def test_barrier_command_writes_band_profile_and_result(au_al_endpoints, tmp_pat
 def test_fcc_vacancy_hop_is_symmetric_with_one_saddle(cu_vacancy_endpoints, tmp_path):
     comp = compute_hop(*cu_vacancy_endpoints, EMT_CONFIG, neb=NebSettings(symmetric=True),
                        workdir=tmp_path)
-    r = comp.record()
+    r = comp.model_dump(mode="json")
     assert r["failure_reason"] is None and r["converged"]
     assert r["forward_barrier_eV"] == pytest.approx(r["reverse_barrier_eV"], abs=0.005)
     e = np.array(r["energies_eV"]) - r["energies_eV"][0]
@@ -76,7 +76,7 @@ def test_symmetric_hop_has_equal_prefactors_with_neighbours_vibrating(cu_vacancy
 
     comp = compute_hop(*cu_vacancy_endpoints, EMT_CONFIG, workdir=tmp_path,
                        prefactor=PrefactorSettings(radius_A=2.6))
-    r = comp.record()
+    r = comp.model_dump(mode="json")
     # the vibrating set holds the neighbours of both ends, so forward = reverse by symmetry
     assert len(r["prefactor"]["indices"]) > 12
     assert r["reverse_prefactor_Hz"] == pytest.approx(r["prefactor_Hz"], rel=0.02)
@@ -110,7 +110,7 @@ def test_failure_reasons_are_reported_not_raised(cu_vacancy_endpoints):
     BFGS(relaxed, logfile=None).run(fmax=0.01)
     downhill = relax_band(interpolate_band(ini, relaxed, 2), lambda i: EMT(),
                           NebSettings(n_images=2, steps=50))
-    assert downhill.energies_eV[0] > downhill.energies_eV[-1]
+    assert downhill.energies[0] > downhill.energies[-1]
     assert downhill.failure_reason == "no_interior_maximum"
 
     class Broken(EMT):
@@ -119,7 +119,7 @@ def test_failure_reasons_are_reported_not_raised(cu_vacancy_endpoints):
 
     broken = relax_band(interpolate_band(ini, fin, 2), lambda i: Broken(),
                         NebSettings(n_images=2))
-    assert broken.failure_reason == "calculator_error" and "SCF" in broken.message
+    assert broken.failure_reason == "calculator_error" and "SCF" in broken.failure_message
 
 
 def test_bad_endpoints_and_settings_are_refused(cu_vacancy_endpoints):
@@ -130,8 +130,8 @@ def test_bad_endpoints_and_settings_are_refused(cu_vacancy_endpoints):
     swapped[0].symbol = "Ni"
     with pytest.raises(WorkflowError, match="different atoms"):
         interpolate_band(ini, swapped, 2)
-    with pytest.raises(WorkflowError, match="intermediate image"):
-        NebSettings(n_images=0).check()
+    with pytest.raises(ValidationError, match="intermediate image"):
+        NebSettings(n_images=0)
 
 
 def test_a_killed_band_continues_from_its_checkpoint(au_al_endpoints, tmp_path):
@@ -150,7 +150,7 @@ def test_a_killed_band_continues_from_its_checkpoint(au_al_endpoints, tmp_path):
                          checkpoint=tmp_path / "ck")
     assert resumed.converged and resumed.settings["resumed_from_stage"] == "climb"
     assert resumed.force_calls < fresh.force_calls  # it did not start over
-    assert resumed.forward_barrier_eV == pytest.approx(fresh.forward_barrier_eV, abs=1e-3)
+    assert resumed.forward_barrier == pytest.approx(fresh.forward_barrier, abs=1e-3)
     # a checkpoint of another band (other image count) is refused, not misread
     with pytest.raises(WorkflowError, match="another band") as refused:
         relax_band(interpolate_band(ini, fin, 2), lambda i: EMT(), NebSettings(n_images=2),
@@ -186,7 +186,7 @@ def test_a_checkpoint_of_another_hop_is_refused(cu_vacancy_endpoints, tmp_path):
     # the same hop with a larger step budget continues it
     resumed = run_neb(ini, fin, emt, NebSettings(), tmp_path / "e", checkpoint=ck)
     assert resumed.converged and resumed.settings["resumed_from_stage"] in ("plain", "climb")
-    assert resumed.forward_barrier_eV == pytest.approx(0.76, abs=0.02)
+    assert resumed.forward_barrier == pytest.approx(0.76, abs=0.02)
 
 
 def test_the_same_hop_with_endpoints_relaxed_further_starts_its_band_afresh(
