@@ -56,9 +56,7 @@ assert {h.species for h in crossing} == {"Cu", "Ni"}
 bulk_hop = kmcflow.enumerate_hops(cu, "Cu").hops[0]
 pair = kmcflow.hop_endpoints(kmcflow.read_structure(cu), bulk_hop, min_image_distance_A=7.0)
 initial, final = pair.ase_atoms()
-with tempfile.TemporaryDirectory() as work:
-    hop = kmcflow.compute_hop(initial, final, kmcflow.load_calculator_config("emt"),
-                              workdir=work)  # a HopResult: relaxations, band, prefactor
+hop = kmcflow.compute_hop(initial, final, "emt")  # a HopResult: relaxations, band, prefactor
 assert hop.failure_reason is None, hop.failure_message
 barrier_eV, prefactor_Hz = hop.forward_barrier_eV, hop.prefactor_Hz
 print(f"Cu vacancy hop, EMT, {len(initial)} atoms: barrier {barrier_eV:.3f} eV, Vineyard "

@@ -50,10 +50,13 @@ _HOMES: dict[str, str] = {
     # stage 2: barriers, prefactors, campaigns
     "CalculatorConfig": "kmcflow.workflows.calculators",
     "load_calculator_config": "kmcflow.workflows.calculators",
-    "RelaxSettings": "kmcflow.workflows.hop",
-    "NebSettings": "kmcflow.workflows.neb",
-    "PrefactorSettings": "kmcflow.workflows.hop",
+    "RelaxSettings": "kmcflow.workflows.settings",
+    "NebSettings": "kmcflow.workflows.settings",
+    "PrefactorSettings": "kmcflow.workflows.settings",
     "compute_hop": "kmcflow.workflows.hop",
+    "HopResult": "kmcflow.workflows.results",
+    "CampaignSpec": "kmcflow.workflows.campaign",
+    "CampaignResult": "kmcflow.workflows.campaign",
     "load_campaign": "kmcflow.workflows.campaign",
     "run_campaign": "kmcflow.workflows.campaign",
     # published tables

@@ -119,7 +119,7 @@ def run_demo(settings: DemoSettings, out_dir: str | os.PathLike[str],
 
     _stage(progress, "structures", 0.0, "building the interface and enumerating hops")
     campaign = run_campaign(spec, out / "campaign", progress=hop_progress)
-    _stage(progress, "barriers", 1.0, f"{campaign['report']['n_results']} hops computed or "
+    _stage(progress, "barriers", 1.0, f"{campaign.report['n_results']} hops computed or "
            "reused")
     catalog_path = out / "campaign" / "catalog.json"
     catalog = load_catalog(catalog_path)
@@ -231,7 +231,7 @@ def _runs(out: Path, temps: list[float], replicas: int):
 
 
 def _summarize(settings, spec, campaign, catalog, study, out: Path) -> dict[str, Any]:
-    results = {r["event_key"]: r for r in campaign["results"] if not r.get("failure_reason")}
+    results = {r.event_key: r.model_dump(mode="json") for r in campaign.results if r.succeeded}
     events = []
     for e in catalog.events:
         r = results.get(e.key, {})

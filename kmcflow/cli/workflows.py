@@ -176,20 +176,19 @@ def campaign_run(
                             info=f"{hop.record['event_key']}: {state}")
 
         summary = run_campaign(spec, target, progress=report, only=selected)
-    rep = summary["report"]
+    rep = summary.report
     if as_json:
         print(json.dumps(rep, indent=2))
         return
     table = Table("hop", "event key", "origin", "barrier fwd/rev (eV)", "prefactor (Hz)",
                   "status", title=f"campaign {spec.name}: {rep['computed']} computed, "
                   f"{rep['reused']} reused")
-    for r in summary["results"]:
-        hop = r.get("hop") or {}
-        status = r.get("failure_reason") or ("ok" if r.get("converged") else "not converged")
-        table.add_row(str(r.get("job_index")), str(r.get("event_key")), str(hop.get("origin")),
-                      f"{_fmt(r.get('forward_barrier_eV'), '.3f')} / "
-                      f"{_fmt(r.get('reverse_barrier_eV'), '.3f')}",
-                      _fmt(r.get("prefactor_Hz"), ".2e"), status)
+    for r in summary.results:
+        status = r.failure_reason or ("ok" if r.converged else "not converged")
+        table.add_row(str(r.job_index), str(r.event_key), str(r.hop.get("origin")),
+                      f"{_fmt(r.forward_barrier_eV, '.3f')} / "
+                      f"{_fmt(r.reverse_barrier_eV, '.3f')}",
+                      _fmt(r.prefactor_Hz, ".2e"), status)
     out.print(table)
     for f in rep["failed"]:
         err.print(f"[red]failed[/red] {f['event_key']}: {f['failure_reason']} {f['message']}")

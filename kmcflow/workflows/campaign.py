@@ -47,7 +47,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -67,6 +67,10 @@ from kmcflow.workflows.settings import (
     RelaxSettings,
     settings_error,
 )
+
+if TYPE_CHECKING:  # annotations only: both import pydantic and emmet models on use
+    from kmcflow.kmc.catalog import Catalog
+    from kmcflow.workflows.results import HopResult
 
 
 class _Spec(BaseModel):
@@ -336,24 +340,64 @@ def find_done(store, key: str, *, include_failed: bool = False) -> dict[str, Any
     return stored.model_copy(update={"job_id": doc["uuid"]}).model_dump(mode="json")
 
 
-def run_campaign(spec: CampaignSpec, out_dir: str | Path, *,
-                 progress: Callable[[int, int, PlannedHop, str], None] | None = None,
-                 only: list[int] | None = None) -> dict[str, Any]:
-    """Run (or resume) a campaign locally; return the summary (see the module docstring).
+@dataclass
+class CampaignResult:
+    """A finished local campaign: the assembled catalog, the report and every hop's result.
 
-    ``only`` restricts the run to these hop indices (the rest are neither run nor assembled);
-    used to split a campaign, and by the tests to interrupt one.
+    ``folder`` holds the same on disk (``catalog.json``, ``report.json``, ``results/``, the
+    jobflow store a rerun resumes from).
+    """
+
+    folder: Path
+    catalog: Catalog
+    report: dict[str, Any]
+    results: list[HopResult]
+
+    @property
+    def failed(self) -> list[HopResult]:
+        """The hops without a usable result (each says why in ``failure_reason``)."""
+        return [r for r in self.results if not r.succeeded]
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: the catalog file's content, the report and the hop results."""
+        return {"folder": str(self.folder), "catalog": self.catalog.to_json_dict(),
+                "report": self.report,
+                "results": [r.model_dump(mode="json", exclude_none=True) for r in self.results]}
+
+
+def run_campaign(spec: CampaignSpec | str | os.PathLike[str], out_dir: str | Path, *,
+                 progress: Callable[[int, int, PlannedHop, str], None] | None = None,
+                 only: list[int] | None = None) -> CampaignResult:
+    """Run (or resume) a campaign locally in ``out_dir`` (see the module docstring).
+
+    ``spec`` is a :class:`CampaignSpec` or a campaign YAML file. ``only`` restricts the run to
+    these hop indices (the rest are neither run nor assembled); used to split a campaign, and
+    by the tests to interrupt one. The process's warning filters are left as they were.
     """
     import warnings
 
+    if not isinstance(spec, CampaignSpec):
+        spec = load_campaign(spec)
+    with warnings.catch_warnings():
+        # monty (via jobflow) warns that its cd() is deprecated on every job
+        warnings.filterwarnings("ignore", message="cd is deprecated", category=FutureWarning)
+        raw = _run_campaign(spec, out_dir, progress, only)
+    from kmcflow.kmc.catalog import Catalog
+    from kmcflow.workflows.results import HopResult
+
+    return CampaignResult(Path(out_dir).resolve(), Catalog.model_validate(raw["catalog"]),
+                          raw["report"], [HopResult.model_validate(r) for r in raw["results"]])
+
+
+def _run_campaign(spec: CampaignSpec, out_dir: str | Path,
+                  progress: Callable[[int, int, PlannedHop, str], None] | None,
+                  only: list[int] | None) -> dict[str, Any]:
     from jobflow import run_locally
 
     from kmcflow.workflows.calculators import load_calculator_config
     from kmcflow.workflows.execution import JobFailure, run_flow
     from kmcflow.workflows.flows import assemble_job, cache_key
 
-    # monty (via jobflow) warns that its cd() is deprecated on every job
-    warnings.filterwarnings("ignore", message="cd is deprecated", category=FutureWarning)
     check_output_folder(out_dir, "campaign", reuse=True)  # a campaign folder continues
     out = Path(out_dir).resolve()
     if spec.interface is None or spec.references:

@@ -148,28 +148,38 @@ def code_versions(config: CalculatorConfig) -> dict[str, str]:
     return out
 
 
-def compute_hop(initial, final, config: CalculatorConfig, *, neb: NebSettings | None = None,
-                relax: RelaxSettings | None = None, prefactor: PrefactorSettings | None = None,
-                workdir: str | Path = ".", hop: dict[str, Any] | None = None,
+def compute_hop(initial, final, config: CalculatorConfig | str | dict[str, Any], *,
+                neb: NebSettings | None = None, relax: RelaxSettings | None = None,
+                prefactor: PrefactorSettings | None = None,
+                workdir: str | Path | None = None, hop: dict[str, Any] | None = None,
                 checkpoint: str | Path | None = None) -> HopResult:
     """Relax both endpoints, run the CI-NEB and the prefactor of one hop.
 
-    Settings left out are the models' defaults. With ``checkpoint`` the band is saved after
-    every step and a rerun continues from it. The result keeps its band (``result.band``).
+    ``initial`` and ``final`` are ASE ``Atoms`` (same atoms, same order); ``config`` a
+    :class:`CalculatorConfig`, a code name (``"emt"``) or a config mapping/file. Settings left
+    out are the models' defaults. The calculators' files go to ``workdir`` (default: a
+    temporary folder, removed afterwards). With ``checkpoint`` the band is saved after every
+    step and a rerun continues from it. The result keeps its band (``result.band``).
     """
+    import tempfile
+
+    from kmcflow.workflows.calculators import load_calculator_config
+
+    config = load_calculator_config(config)
     neb = neb or NebSettings()
     relax = relax or RelaxSettings()
     prefactor = prefactor or PrefactorSettings()
     check_endpoints(initial, final)
     moving = moved_index(initial, final)
-    work = Path(workdir)
-    ini = relax_endpoint(initial, config, relax, work / "relax_initial")
-    fin = relax_endpoint(final, config, relax, work / "relax_final")
-    from kmcflow.workflows.resume import structure_digest
+    with tempfile.TemporaryDirectory(prefix="kmcflow-hop-") as scratch:
+        work = Path(workdir) if workdir is not None else Path(scratch)
+        ini = relax_endpoint(initial, config, relax, work / "relax_initial")
+        fin = relax_endpoint(final, config, relax, work / "relax_final")
+        from kmcflow.workflows.resume import structure_digest
 
-    band = run_neb(ini.atoms, fin.atoms, config, neb, work / "neb", checkpoint,
-                   hop_inputs=(structure_digest(initial), structure_digest(final)))
-    pre = run_prefactor(ini.atoms, band, config, prefactor, work, moving)
+        band = run_neb(ini.atoms, fin.atoms, config, neb, work / "neb", checkpoint,
+                       hop_inputs=(structure_digest(initial), structure_digest(final)))
+        pre = run_prefactor(ini.atoms, band, config, prefactor, work, moving)
     return hop_result(dict(hop or {}), ini, fin, band, pre, config, ini.atoms)
 
 

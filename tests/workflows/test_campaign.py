@@ -31,12 +31,14 @@ def campaign(tmp_path_factory):
 
 def test_rerun_computes_only_the_missing_hops(campaign):
     out, first, report = campaign
-    assert first["report"]["computed"] == 2 and first["report"]["reused"] == 0
+    assert first.report["computed"] == 2 and first.report["reused"] == 0
+    assert [r.job_index for r in first.results] == [0, 1] and not first.failed
+    assert {e.key for e in first.catalog.events} >= {first.results[0].event_key}
     assert report["n_planned"] == 6
     assert report["computed"] == 4 and report["reused"] == 2
     assert report["failed"] == [] and report["levels_of_theory"] == 1
     again = run_campaign(load_campaign(EXAMPLE), out)
-    assert again["report"]["computed"] == 0 and again["report"]["reused"] == 6
+    assert again.report["computed"] == 0 and again.report["reused"] == 6
     for result in read_results(out / "results"):
         # every force call of the hop: both relaxations (once left out of campaign results),
         # the band and the prefactor's displacements
