@@ -18,7 +18,7 @@ Example::
 
     catalog = kmcflow.load_catalog("examples/catalogs/isotope_couple.json")
     result = kmcflow.run_kmc(catalog, steps=2_000_000, seed=1)
-    print(result.D_A2_per_s, "+/-", result.D_stderr_A2_per_s, "Angstrom^2/s")
+    print(result.D_A2_per_s, "Angstrom^2/s")
 """
 
 from __future__ import annotations

@@ -275,11 +275,18 @@ def _finish_run_output(summary: dict, out_dir: Path, plots: bool) -> None:
               + "".join(f", {name}" for name in written))
 
 
+def _plus_minus(fit: dict) -> str:
+    """`` ± s.e.`` of a fit record, or why one trajectory has none."""
+    se = fit.get("D_stderr_A2_per_s")
+    if se is None and fit.get("D_stderr_note"):
+        return " (one trajectory: no standard error; --replicas R gives one)"
+    return f" ± {_se(se)}"
+
+
 def _print_fit(fit: dict) -> None:
     if "D_A2_per_s" in fit:
-        out.print(f"interdiffusion coefficient D = {fit['D_A2_per_s']:.4e} "
-                  f"± {_se(fit.get('D_stderr_A2_per_s'))} Angstrom^2/s = {fit['D_cm2_per_s']:.4e} "
-                  "cm^2/s")
+        out.print(f"interdiffusion coefficient D = {fit['D_A2_per_s']:.4e} Angstrom^2/s = "
+                  f"{fit['D_cm2_per_s']:.4e} cm^2/s{_plus_minus(fit)}")
     else:
         out.print(f"no interdiffusion fit: {fit['error']}")
 
@@ -296,8 +303,7 @@ def kmc_analyze(run_dir: Annotated[Path, typer.Argument(help="Folder of a finish
     result = analyze_directory(run_dir)
     fit = result["interdiffusion_erfc"]
     if "D_A2_per_s" in fit:
-        out.print(f"erfc fit: D = {fit['D_A2_per_s']:.4e} ± {_se(fit.get('D_stderr_A2_per_s'))} "
-                  "Angstrom^2/s")
+        out.print(f"erfc fit: D = {fit['D_A2_per_s']:.4e} Angstrom^2/s{_plus_minus(fit)}")
     else:
         out.print(f"erfc fit: {fit['error']}")
     bm = result["boltzmann_matano"]

@@ -89,8 +89,13 @@ class KmcResult:
         return None if self.interdiffusion is None else self.interdiffusion.D_A2_per_s
 
     @property
-    def D_stderr_A2_per_s(self) -> float | None:
-        """Standard error of the fitted D, Angstrom^2/s (None when it cannot be estimated)."""
+    def line_fit_stderr_A2_per_s(self) -> float | None:
+        """Least-squares error of the fitted line's slope / 2, Angstrom^2/s.
+
+        Not a standard error of D: the samples of one trajectory are correlated and this
+        understates the spread of D between independent runs about 5x. Run several seeds
+        (``replica=``) and take the spread of their D for a standard error.
+        """
         if self.interdiffusion is None:
             return None
         se = self.interdiffusion.D_stderr_A2_per_s
