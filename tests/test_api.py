@@ -152,3 +152,43 @@ def test_the_figure_of_a_result_draws_the_line_its_D_comes_from(examples: Path, 
     assert line[1] - line[0] == pytest.approx(2 * result.D_A2_per_s, rel=1e-12)
     np.testing.assert_allclose(curve.mean_A2, result.sigma2_A2)
     assert sigma2_figure([curve]) is not None
+
+
+def test_compute_hop_checks_every_input_before_the_first_force_call(monkeypatch, tmp_path):
+    pytest.importorskip("jobflow")
+    from pymatgen.core import Lattice, Structure
+
+    from kmcflow.errors import KmcflowError
+    from kmcflow.workflows import hop as hop_module
+
+    def no_force_calls(*args, **kwargs):
+        raise AssertionError("a calculation started before the inputs were checked")
+
+    monkeypatch.setattr(hop_module, "relax_endpoint", no_force_calls)
+    cu = Structure(Lattice.cubic(3.61), ["Cu"] * 4,
+                   [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+    bulk_hop = kmcflow.enumerate_hops(cu, "Cu").hops[0]
+    pair = kmcflow.hop_endpoints(kmcflow.read_structure(cu), bulk_hop, 7.0)
+    initial, final = pair.ase_atoms()
+    cases = [
+        ({"neb": {"n_images": 0}}, "neb.n_images"),
+        ({"neb": {"nimages": 3}}, "neb.nimages"),
+        ({"relax": "fast"}, "relax"),
+        ({"prefactor": {"radius_A": -1}}, "prefactor.radius_A"),
+        ({"hop": 3}, "hop"),
+    ]
+    for kwargs, field in cases:
+        with pytest.raises(KmcflowError) as caught:
+            kmcflow.compute_hop(initial, final, "emt", **kwargs)
+        assert caught.value.field == field, (kwargs, caught.value.one_line())
+    with pytest.raises(KmcflowError, match="unknown calculator"):
+        kmcflow.compute_hop(initial, final, "vasp-nonsense")
+    with pytest.raises(KmcflowError, match="not found"):
+        kmcflow.compute_hop(tmp_path / "missing.extxyz", final, "emt")
+    with pytest.raises(KmcflowError) as caught:
+        kmcflow.compute_hop([1, 2], final, "emt")
+    assert caught.value.field == "initial"
+    # a Hop, pymatgen structures and a dict of settings are all taken (then the band would run)
+    with pytest.raises(AssertionError, match="before the inputs"):
+        kmcflow.compute_hop(pair.initial.structure, pair.final, "emt", hop=bulk_hop,
+                            neb={"n_images": 3})

@@ -23,9 +23,6 @@ from kmcflow.outputs import check_output_folder, write_marker
 from kmcflow.structures.geometry import shortest_lattice_vector
 from kmcflow.structures.hops import Hop, HopSet
 from kmcflow.structures.io import (
-    DISTANCE,
-    HOST,
-    INFO_KEY,
     LabelledStructure,
     to_ase_atoms,
     write_extxyz,
@@ -53,15 +50,7 @@ class EndpointPair:
 
     def ase_atoms(self) -> tuple[Any, Any]:
         """The endpoints as ASE ``Atoms`` (fixed atoms as ``FixAtoms``), ready for a NEB."""
-        pair = []
-        for labelled in (self.initial, self.final):
-            atoms = to_ase_atoms(labelled)
-            for name in (HOST, DISTANCE):
-                if name in atoms.arrays:
-                    del atoms.arrays[name]
-            atoms.info.pop(INFO_KEY, None)
-            pair.append(atoms)
-        return pair[0], pair[1]
+        return to_ase_atoms(self.initial, labels=False), to_ase_atoms(self.final, labels=False)
 
 
 def _repeats_within(limit: list[int], most: int):

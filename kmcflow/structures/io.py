@@ -380,8 +380,12 @@ def _label_bulk(structure, name: str, source: str) -> LabelledStructure:
     return LabelledStructure(structure, name, source, None)
 
 
-def to_ase_atoms(labelled: LabelledStructure):
-    """Convert to ASE ``Atoms``: fixed sites become ``FixAtoms``, labels per-atom arrays."""
+def to_ase_atoms(labelled: LabelledStructure, labels: bool = True):
+    """Convert to ASE ``Atoms``: fixed sites become ``FixAtoms``, labels per-atom arrays.
+
+    ``labels=False`` leaves out kmcflow's host and distance columns and interface record:
+    the plain atoms a calculation takes.
+    """
     from pymatgen.core import Structure
     from pymatgen.io.ase import AseAtomsAdaptor
 
@@ -390,6 +394,8 @@ def to_ase_atoms(labelled: LabelledStructure):
                       site_properties={k: v for k, v in s.site_properties.items()
                                        if k in ("selective_dynamics", "magmom")})
     atoms = AseAtomsAdaptor.get_atoms(plain)
+    if not labels:
+        return atoms
     atoms.arrays[HOST] = np.array(s.site_properties[HOST], dtype=str)
     if DISTANCE in s.site_properties:
         atoms.arrays[DISTANCE] = np.array(s.site_properties[DISTANCE], dtype=float)

@@ -10,6 +10,7 @@ models of :mod:`kmcflow.workflows.results`; :func:`compute_hop` returns a
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,12 @@ from kmcflow.workflows.prefactor import vineyard_prefactor
 from kmcflow.workflows.results import HopNebResult, HopResult, PrefactorResult, RelaxResult
 
 # the settings' home is kmcflow.workflows.settings; imported from here too
-from kmcflow.workflows.settings import NebSettings, PrefactorSettings, RelaxSettings
+from kmcflow.workflows.settings import (
+    NebSettings,
+    PrefactorSettings,
+    RelaxSettings,
+    as_settings,
+)
 
 
 def relax_endpoint(atoms, config: CalculatorConfig, settings: RelaxSettings,
@@ -165,10 +171,13 @@ def compute_hop(initial, final, config: CalculatorConfig | str | dict[str, Any],
 
     from kmcflow.workflows.calculators import load_calculator_config
 
+    # every input is checked before the first force call
     config = load_calculator_config(config)
-    neb = neb or NebSettings()
-    relax = relax or RelaxSettings()
-    prefactor = prefactor or PrefactorSettings()
+    neb = as_settings(NebSettings, neb, "neb")
+    relax = as_settings(RelaxSettings, relax, "relax")
+    prefactor = as_settings(PrefactorSettings, prefactor, "prefactor")
+    hop_record = _hop_record(hop)
+    initial, final = endpoint_atoms(initial, "initial"), endpoint_atoms(final, "final")
     check_endpoints(initial, final)
     moving = moved_index(initial, final)
     with tempfile.TemporaryDirectory(prefix="kmcflow-hop-") as scratch:
@@ -180,7 +189,43 @@ def compute_hop(initial, final, config: CalculatorConfig | str | dict[str, Any],
         band = run_neb(ini.atoms, fin.atoms, config, neb, work / "neb", checkpoint,
                        hop_inputs=(structure_digest(initial), structure_digest(final)))
         pre = run_prefactor(ini.atoms, band, config, prefactor, work, moving)
-    return hop_result(dict(hop or {}), ini, fin, band, pre, config, ini.atoms)
+    return hop_result(hop_record, ini, fin, band, pre, config, ini.atoms)
+
+
+def _hop_record(hop: Any) -> dict[str, Any]:
+    """The hop's record for the result: a :class:`~kmcflow.structures.hops.Hop`, a mapping."""
+    if hop is None:
+        return {}
+    if isinstance(hop, dict):
+        return dict(hop)
+    if callable(getattr(hop, "record", None)):  # a structures Hop
+        return hop.record()
+    raise WorkflowError(f"hop must be a Hop or a mapping, got a {type(hop).__name__}",
+                        field="hop", hint="pass the Hop from enumerate_hops, or leave it out")
+
+
+def endpoint_atoms(endpoint: Any, which: str):
+    """ASE ``Atoms`` of an endpoint given as ``Atoms``, a structure file, or a structure.
+
+    A pymatgen ``Structure`` or a labelled structure is converted (fixed sites become
+    ``FixAtoms``; kmcflow's per-site labels are dropped); a path is read by
+    :func:`read_atoms`.
+    """
+    from ase import Atoms
+
+    if isinstance(endpoint, Atoms):
+        return endpoint
+    if isinstance(endpoint, str | os.PathLike):
+        return read_atoms(Path(endpoint))
+    from kmcflow.errors import StructureError
+    from kmcflow.structures.io import read_structure, to_ase_atoms
+
+    try:
+        return to_ase_atoms(read_structure(endpoint), labels=False)
+    except StructureError as exc:
+        raise WorkflowError(f"the {which} endpoint: {exc.message}", field=which,
+                            hint="give ASE Atoms, a pymatgen Structure or a structure file"
+                            ) from exc
 
 
 def read_atoms(path: Path):
@@ -191,11 +236,7 @@ def read_atoms(path: Path):
             ("POSCAR", "CONTCAR")):
         from kmcflow.structures.io import read_structure, to_ase_atoms
 
-        atoms = to_ase_atoms(read_structure(path))  # every check of a structure file
-        for name in ("host", "distance_from_interface_A"):
-            if name in atoms.arrays:
-                del atoms.arrays[name]
-        return atoms
+        return to_ase_atoms(read_structure(path), labels=False)  # every check of the file
     if not path.is_file():  # a folder, a device, a FIFO
         raise WorkflowError("is not a regular file", file=str(path),
                             hint="give extxyz, POSCAR, CIF or pymatgen JSON")

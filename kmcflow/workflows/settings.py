@@ -19,7 +19,7 @@ way round a batch that does not fit in (GPU) memory.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
@@ -99,6 +99,9 @@ class PrefactorSettings(_Settings):
         "Finite-difference displacement of the Hessians, Angstrom."))
 
 
+SettingsT = TypeVar("SettingsT", bound=BaseModel)
+
+
 def _is_model(annotation: Any) -> bool:
     try:
         return isinstance(annotation, type) and issubclass(annotation, BaseModel)
@@ -150,3 +153,23 @@ def settings_error(exc: ValidationError, *, model: type[BaseModel] | None = None
         hint = f"known fields: {', '.join(parent.model_fields)}"
     return error(first["msg"], file=file, field=flag or (prefix + ".".join(loc)) or None,
                  hint=hint)
+
+
+def as_settings(model: type[SettingsT], value: Any, name: str) -> SettingsT:
+    """``value`` as a ``model``: None gives the defaults, a mapping is validated, a model kept.
+
+    A mapping that does not fit, or anything else, raises one :class:`ConfigError` naming
+    ``name`` (the argument) and the field.
+    """
+    if value is None:
+        return model()
+    if isinstance(value, model):
+        return value
+    if isinstance(value, dict):
+        try:
+            return model.model_validate(value)
+        except ValidationError as exc:
+            raise settings_error(exc, model=model, prefix=f"{name}.") from exc
+    raise ConfigError(f"{name} must be a {model.__name__} or a mapping of its fields, got a "
+                      f"{type(value).__name__}", field=name,
+                      hint=f"e.g. {name}={model.__name__}() or {name}={{...}}")
