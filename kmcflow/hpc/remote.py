@@ -140,7 +140,7 @@ def submit_remote(spec, profile: ClusterProfile, out_dir: str | os.PathLike[str]
     maker = CampaignFlowMaker(hop_maker=hop_flow_maker(spec,
                                                        load_calculator_config(spec.calculator)))
     flow = maker.make([(h.initial, h.final, h.record) for h in planned], sections, spec.name,
-                      {"conditions": spec.conditions})
+                      {"conditions": spec.conditions_record()})
     # the execution config carries the profile's modules, environment and DFT launch
     # commands: without it the jobs would run with none of them
     submit_flow(flow, worker=profile.name, project=name, exec_config=profile.name,

@@ -60,6 +60,7 @@ from pydantic import (
 
 from kmcflow.atomic_io import write_json
 from kmcflow.errors import ConfigError, KmcflowError
+from kmcflow.kmc.catalog import Conditions
 from kmcflow.outputs import check_output_folder, write_marker
 from kmcflow.workflows.settings import (
     NebSettings,
@@ -117,9 +118,15 @@ class CampaignSpec(_Spec):
     neb: NebSettings = Field(default_factory=NebSettings)
     relax: RelaxSettings = Field(default_factory=RelaxSettings)
     prefactor: PrefactorSettings = Field(default_factory=PrefactorSettings)
-    conditions: dict[str, Any] | None = None
+    conditions: Conditions | None = None  # the catalog's run conditions, checked on load
     allow_mixed_theory: bool = False
     _source: str | None = PrivateAttr(default=None)  # the campaign file it was read from
+
+    def conditions_record(self) -> dict[str, Any] | None:
+        """The conditions as the catalog file holds them (only those the campaign sets)."""
+        if self.conditions is None:
+            return None
+        return self.conditions.model_dump(mode="json", exclude_unset=True)
 
     @model_validator(mode="after")
     def _something_to_do(self):
@@ -382,11 +389,20 @@ def run_campaign(spec: CampaignSpec | str | os.PathLike[str], out_dir: str | Pat
         # monty (via jobflow) warns that its cd() is deprecated on every job
         warnings.filterwarnings("ignore", message="cd is deprecated", category=FutureWarning)
         raw = _run_campaign(spec, out_dir, progress, only)
-    from kmcflow.kmc.catalog import Catalog
+    from kmcflow.errors import CatalogError
+    from kmcflow.kmc.catalog import validate_catalog_data
     from kmcflow.workflows.results import HopResult
 
-    return CampaignResult(Path(out_dir).resolve(), Catalog.model_validate(raw["catalog"]),
-                          raw["report"], [HopResult.model_validate(r) for r in raw["results"]])
+    folder = Path(out_dir).resolve()
+    catalog, problems = validate_catalog_data(raw["catalog"])
+    errors = [p for p in problems if p.severity == "error"]
+    if catalog is None or errors:
+        first = errors[0] if errors else problems[0]
+        raise CatalogError(f"the assembled catalog is not valid: {first.message}",
+                           file=str(folder / "catalog.json"), field=first.field,
+                           hint=first.hint or "check the campaign's conditions and results")
+    return CampaignResult(folder, catalog, raw["report"],
+                          [HopResult.model_validate(r) for r in raw["results"]])
 
 
 def _run_campaign(spec: CampaignSpec, out_dir: str | Path,
@@ -446,7 +462,8 @@ def _run_campaign(spec: CampaignSpec, out_dir: str | Path,
         if progress:
             progress(n + 1, len(chosen), hop, "done" if not result.get("failure_reason")
                      else f"failed: {result.get('failure_reason')}")
-    options = {"conditions": spec.conditions, "allow_mixed_theory": spec.allow_mixed_theory}
+    options = {"conditions": spec.conditions_record(),
+               "allow_mixed_theory": spec.allow_mixed_theory}
     assemble = assemble_job(results, sections, spec.name, options)
     store = campaign_store(out / "store" / "assembly")
     try:

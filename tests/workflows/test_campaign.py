@@ -143,3 +143,23 @@ def test_the_cause_of_a_failed_job_is_in_the_result_and_the_report(tmp_path):
     assert failed["message"].startswith("job 'kmcflow relax initial' raised CalledProcessError")
     (result,) = read_results(out / "results")
     assert result["exception"] == cause
+
+
+def test_bad_run_conditions_are_refused_when_the_campaign_is_read(tmp_path: Path, capsys):
+    """They were only found after every hop was computed (a pydantic traceback, exit 1)."""
+    import yaml
+
+    data = yaml.safe_load(EXAMPLE.read_text())
+    data["conditions"] = {"temperature_K": -5}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(data))
+    code = main(["campaign", "run", str(bad), "--out", str(tmp_path / "out"), "--only", "0"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert "conditions.temperature_K" in err[0] and "bad.yaml" in err[0]
+    assert not (tmp_path / "out").exists()
+    data["conditions"] = {"temperature_K": 900, "cells": [6, 6, 12]}
+    good = tmp_path / "good.yaml"
+    good.write_text(yaml.safe_dump(data))
+    assert load_campaign(good).conditions_record() == {"temperature_K": 900.0,
+                                                       "cells": [6, 6, 12]}
