@@ -192,3 +192,43 @@ def test_compute_hop_checks_every_input_before_the_first_force_call(monkeypatch,
     with pytest.raises(AssertionError, match="before the inputs"):
         kmcflow.compute_hop(pair.initial.structure, pair.final, "emt", hop=bulk_hop,
                             neb={"n_images": 3})
+
+
+def test_run_kmc_refuses_what_no_run_can_have_in_one_line(examples: Path):
+    from kmcflow.errors import CatalogError, KmcflowError
+
+    path = examples / "isotope_couple.json"
+    catalog = kmcflow.load_catalog(path)
+    cases = [
+        ({"temperature": 900}, "temperature"),  # a typo of temperature_K
+        ({"temperature_K": "900"}, "temperature"),
+        ({"cells": 5}, "cells"),
+        ({"cells": (4.9, 4, 8)}, "cells"),  # was truncated to 4 while the summary said 4.9
+        ({"steps": 2000.7}, "steps"),
+        ({"steps": True}, "steps"),
+        ({"seed": 1.5}, "seed"),
+        ({"replica": -1}, "replica"),
+        ({"samples": 0}, "samples"),
+    ]
+    for kwargs, field in cases:
+        with pytest.raises(ConfigError) as caught:
+            kmcflow.run_kmc(catalog, **kwargs)
+        assert caught.value.field == field, (kwargs, caught.value.one_line())
+    hand_made = kmcflow.RunSettings(cells=(6, 6, 12), temperature_K=-5.0, vacancy_fraction=0.01,
+                                    steps=None, time_s=None, samples=5, seed=1)
+    with pytest.raises(ConfigError, match="exactly one of"):
+        kmcflow.run_kmc(catalog, hand_made)
+    with pytest.raises(ConfigError, match="must be a RunSettings"):
+        kmcflow.run_kmc(catalog, {"steps": 10})
+    with pytest.raises(ConfigError, match="catalog must be a Catalog"):
+        kmcflow.run_kmc(None)
+    data = json.loads(path.read_text())
+    data["events"][0]["prefactor_Hz"] = -1
+    with pytest.raises(CatalogError):
+        kmcflow.run_kmc(data)
+    # a catalog file and its parsed JSON are taken as they are
+    by_file = kmcflow.run_kmc(str(path), cells=(4, 4, 8), steps=2000, samples=3, seed=1)
+    by_json = kmcflow.run_kmc(json.loads(path.read_text()), cells=(4, 4, 8), steps=2000,
+                              samples=3, seed=1)
+    np.testing.assert_array_equal(by_file.concentration, by_json.concentration)
+    assert isinstance(by_file, kmcflow.KmcResult) and issubclass(CatalogError, KmcflowError)

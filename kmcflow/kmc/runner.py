@@ -35,7 +35,7 @@ from kmcflow.kmc.observables import (
     write_extxyz,
 )
 from kmcflow.kmc.result import KmcResult, kmc_result
-from kmcflow.kmc.run_settings import RunSettings, settings_from_catalog
+from kmcflow.kmc.run_settings import RunSettings, check_run_settings, settings_from_catalog
 from kmcflow.outputs import check_output_folder, write_marker
 
 ProgressCallback = Callable[[float, str], None]
@@ -176,7 +176,38 @@ def _accelerated_extra(sim: Simulation, rec: SampleRecorder) -> dict | None:
     return {"acceleration": acceleration_record(sim)}
 
 
-def run_kmc(catalog: Catalog, settings: RunSettings | None = None, *,
+def as_catalog(catalog: Catalog | str | os.PathLike[str] | dict) -> Catalog:
+    """A :class:`Catalog` from a catalog, a catalog file or its parsed JSON (checked)."""
+    from kmcflow.errors import CatalogError
+    from kmcflow.kmc.catalog import load_catalog, validate_catalog_data
+
+    if isinstance(catalog, Catalog):
+        return catalog
+    if isinstance(catalog, str | os.PathLike):
+        return load_catalog(catalog)
+    if isinstance(catalog, dict):
+        model, problems = validate_catalog_data(catalog)
+        errors = [p for p in problems if p.severity == "error"]
+        if model is None or errors:
+            first = (errors or problems)[0]
+            raise CatalogError(first.message, field=first.field, hint=first.hint)
+        return model
+    raise ConfigError(f"a catalog must be a Catalog, a catalog file or its JSON mapping, got a "
+                      f"{type(catalog).__name__}", field="catalog",
+                      hint="e.g. kmcflow.load_catalog('catalog.json')")
+
+
+def as_run_settings(settings: object) -> RunSettings:
+    """``settings`` if it is a :class:`RunSettings`, else one clear error."""
+    if not isinstance(settings, RunSettings):
+        raise ConfigError(f"settings must be a RunSettings, got a {type(settings).__name__}",
+                          field="settings", hint="leave it out to use the catalog's conditions, "
+                          "or give keyword conditions such as temperature_K=900")
+    return settings
+
+
+def run_kmc(catalog: Catalog | str | os.PathLike[str] | dict,
+            settings: RunSettings | None = None, *,
             progress: ProgressCallback | None = None, acceleration=None,
             catalog_file: str | None = None, **conditions: object) -> KmcResult:
     """Run one trajectory in memory and return its :class:`~kmcflow.kmc.result.KmcResult`.
@@ -187,11 +218,14 @@ def run_kmc(catalog: Catalog, settings: RunSettings | None = None, *,
     written; ``result.write(folder)`` writes what ``kmcflow kmc run`` writes.
     ``acceleration`` is an :class:`~kmcflow.kmc.acceleration.AccelerationSettings`.
     """
+    catalog = as_catalog(catalog)
     if settings is None:
         settings = settings_from_catalog(catalog, **conditions)
     elif conditions:
         raise ConfigError("give either settings or keyword conditions, not both",
                           field=", ".join(sorted(conditions)))
+    else:
+        settings = check_run_settings(as_run_settings(settings))
     sim = make_simulation(catalog, settings, catalog_file)
     if acceleration is not None:
         sim.enable_acceleration(acceleration)
@@ -231,6 +265,10 @@ def run_kmc_to_folder(
     replaced only if it is a kmcflow run and ``overwrite`` (or ``resume``) is given
     (:func:`kmcflow.outputs.check_output_folder`).
     """
+    catalog = as_catalog(catalog)
+    settings = check_run_settings(as_run_settings(settings))
+    if not isinstance(out_dir, str | os.PathLike):
+        raise ConfigError(f"the output folder must be a path, got {out_dir!r}", field="out_dir")
     check_output_folder(out_dir, "kmc_run", overwrite=overwrite, reuse=resume,
                         inputs=[catalog_file] if catalog_file else ())
     if sim is None:
