@@ -10,7 +10,8 @@ The package has four stages, each usable on its own:
 The names a notebook needs are attributes of this package (``kmcflow.run_kmc``,
 ``kmcflow.find_matches``, ...; the list is :data:`__all__`). Each is imported on first use, so
 ``import kmcflow`` stays cheap and needs none of the stages' dependencies; a name whose stage
-needs an extra that is not installed raises the ImportError that says which.
+needs an extra that is not installed raises a ModuleNotFoundError that names the extra
+(``structures``: pymatgen, ASE, spglib; ``workflows``: jobflow, atomate2, emmet).
 
 Example::
 
@@ -72,9 +73,43 @@ def __getattr__(name: str) -> Any:
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module 'kmcflow' has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
+    extra = _extra_of(home)
+    missing = _missing_package(extra) if extra else None
+    if missing is not None:
+        raise ModuleNotFoundError(
+            f"kmcflow.{name} needs the {extra!r} extra ({missing} is not installed): "
+            f"pip install 'kmcflow[{extra}]'", name=missing)
+    module = importlib.import_module(home)
+    value = getattr(module, name)
     globals()[name] = value  # later lookups skip this function
     return value
+
+
+_EXTRA_PACKAGES = {"structures": ("pymatgen", "ase", "spglib"),
+                   "workflows": ("pymatgen", "ase", "spglib", "jobflow", "atomate2", "emmet")}
+
+
+def _missing_package(extra: str) -> str | None:
+    """The first package of ``extra`` that cannot be imported (found without importing it)."""
+    import importlib.util
+
+    for package in _EXTRA_PACKAGES[extra]:
+        try:
+            found = importlib.util.find_spec(package) is not None
+        except (ImportError, ValueError):  # ValueError: a module set to None in sys.modules
+            found = False
+        if not found:
+            return package
+    return None
+
+
+def _extra_of(home: str) -> str | None:
+    """The optional extra a stage's module needs (None: the base install has it all)."""
+    if home.startswith("kmcflow.structures"):
+        return "structures"
+    if home.startswith("kmcflow.workflows"):
+        return "workflows"
+    return None
 
 
 def __dir__() -> list[str]:

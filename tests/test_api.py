@@ -232,3 +232,22 @@ def test_run_kmc_refuses_what_no_run_can_have_in_one_line(examples: Path):
                               samples=3, seed=1)
     np.testing.assert_array_equal(by_file.concentration, by_json.concentration)
     assert isinstance(by_file, kmcflow.KmcResult) and issubclass(CatalogError, KmcflowError)
+
+
+def test_a_stage_without_its_extra_names_the_extra_to_install():
+    probe = ("import sys\n"
+             "for name in ('pymatgen', 'jobflow'):\n"
+             "    sys.modules[name] = None  # as if the package were not installed\n"
+             "import kmcflow\n"
+             "for attr in ('find_matches', 'run_campaign'):\n"
+             "    try:\n"
+             "        getattr(kmcflow, attr)\n"
+             "    except ImportError as exc:\n"
+             "        print(exc)\n"
+             "print(kmcflow.load_catalog.__name__)\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    assert "kmcflow.find_matches needs the 'structures' extra" in out[0]
+    assert "pip install 'kmcflow[structures]'" in out[0]
+    assert "kmcflow.run_campaign needs the 'workflows' extra" in out[1]
+    assert out[2] == "load_catalog"

@@ -104,8 +104,12 @@ def reproduce_table(
 
 def _recompute(rec: dict[str, Any], row, data: BarrierTable, barrier_tolerance_eV: float,
                on_recompute: Callable[[str], Any] | None) -> None:
-    from kmcflow.tables.recipes import recompute_barrier
-
+    try:
+        from kmcflow.tables.recipes import recompute_barrier
+    except ModuleNotFoundError as exc:  # no workflows extra: the row is checked, not recomputed
+        rec["recompute_note"] = (f"recipe not run: recomputing needs the 'workflows' extra "
+                                 f"({exc.name} is not installed)")
+        return
     if on_recompute is not None:
         on_recompute(row.event)
     with tempfile.TemporaryDirectory(prefix="kmcflow-recipe-") as work:
