@@ -11,7 +11,7 @@ Launches ``mpiexec -n 1`` and ``mpiexec -n 2`` of this script in ``--inner`` mod
 - the serial engine on the 1-rank lattice as the baseline of the same run (the price of the
   sector windows on one rank);
 - the time spent in ghost exchanges (packing, messages and waiting for the slower rank) and
-  the measured cost of one window's exchange, used by the scaling model in the README.
+  the measured cost of one window's exchange, used by the scaling model in docs/benchmarks.md.
 
 Times are wall seconds after a warm-up run (numba compilation excluded); each case is
 launched ``--repeat`` times and the fastest counts (on a shared 2-core machine single launches

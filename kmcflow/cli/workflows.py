@@ -43,7 +43,7 @@ def barrier_command(
         "--calculator", help="A code name (emt, chgnet, ...) or a calculator config YAML.")
     ] = "emt",
     images: Annotated[int | None, typer.Option(
-        "--images", help="Intermediate images (even by default, see the README).",
+        "--images", help="Intermediate images (even by default: docs/user-guide/workflows.md).",
         show_default=_MODEL_DEFAULT)] = None,
     fmax: Annotated[float | None, typer.Option(
         "--fmax", help="Climbing-image force threshold, eV/Angstrom.",
@@ -142,7 +142,7 @@ def _print_result(record: dict) -> None:
 
 
 def campaign_run(
-    campaign: Annotated[Path, typer.Argument(help="Campaign YAML (see the README).",
+    campaign: Annotated[Path, typer.Argument(help="Campaign YAML (docs/user-guide/workflows.md).",
                                              show_default=False)],
     write: Annotated[Path | None, typer.Option(
         "--out", help="Campaign folder (default: campaigns/NAME). Rerunning into the same "

@@ -45,6 +45,20 @@ class Reproduction:
         return [r for r in self.rows if r["disagrees"]]
 
     @property
+    def not_recomputed(self) -> list[dict[str, Any]]:
+        """Rows with a recipe and no recomputed barrier (not run, bad recipe, failed band).
+
+        ``recompute_note`` says why. They neither agree nor disagree.
+        """
+        return [r for r, row in zip(self.rows, self.table.rows, strict=True)
+                if row.recipe is not None and "computed_barrier_eV" not in r]
+
+    @property
+    def confirmed(self) -> bool:
+        """Every rate consistent and every recipe recomputed to within the barrier tolerance."""
+        return not self.disagreeing and not self.not_recomputed
+
+    @property
     def recomputed(self) -> dict[str, float]:
         """Recomputed barriers (eV) by event name, for the rows whose band succeeded."""
         return {r["event"]: r["computed_barrier_eV"] for r in self.rows
@@ -55,7 +69,8 @@ class Reproduction:
         return {"table": self.table.name, "source": self.table.source,
                 "file": str(self.table.path), "tolerance_factor": self.tolerance_factor,
                 "barrier_tolerance_eV": self.barrier_tolerance_eV, "rows": self.rows,
-                "pairs": self.pairs, "n_disagreeing": len(self.disagreeing)}
+                "pairs": self.pairs, "n_disagreeing": len(self.disagreeing),
+                "n_not_recomputed": len(self.not_recomputed), "confirmed": self.confirmed}
 
 
 def reproduce_table(

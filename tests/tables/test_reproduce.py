@@ -200,3 +200,19 @@ def test_a_recipe_with_a_bad_setting_is_a_noted_row(tmp_path, capsys, n_images, 
                      f"     recipe: {{name: ase_emt_au_al100, n_images: {n_images}}}}}\n")
     (rec,) = _records(capsys, table)
     assert words in rec["recompute_note"] and "computed_barrier_eV" not in rec
+
+
+def test_a_recipe_that_could_not_run_is_not_a_confirmation(tmp_path):
+    """A row whose recipe fails neither agrees nor disagrees: `confirmed` stays False."""
+    from kmcflow.tables.reproduce import reproduce_table
+
+    table = tmp_path / "t.yaml"
+    table.write_text("name: t\nrows:\n  - event: a hop\n    barrier_eV: 0.374\n"
+                     "    prefactor_Hz: null\n    rate_per_s: null\n    temperature_K: null\n"
+                     "    recipe: {name: no_such_recipe}\n")
+    result = reproduce_table(table)
+    assert result.disagreeing == [] and not result.confirmed
+    assert [r["event"] for r in result.not_recomputed] == ["a hop"]
+    assert result.not_recomputed[0]["recompute_note"]
+    assert reproduce_table(table, recompute=False).not_recomputed[0]["recompute_note"] == \
+        "recipe not run (--no-recompute)"
