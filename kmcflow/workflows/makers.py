@@ -39,6 +39,7 @@ from jobflow import Maker, job
 from pymatgen.core import Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
+from kmcflow.errors import ConfigError
 from kmcflow.workflows.calculators import (
     band_calculators,
     batch_evaluator,
@@ -49,7 +50,33 @@ from kmcflow.workflows.hop import hop_result, run_prefactor
 from kmcflow.workflows.neb import counted, interpolate_band, relax_band
 from kmcflow.workflows.results import HopNebResult, HopResult, PrefactorResult, RelaxResult
 from kmcflow.workflows.resume import checkpoint_path, resume_positions, saving_positions
-from kmcflow.workflows.settings import NebSettings, PrefactorSettings, RelaxSettings
+from kmcflow.workflows.settings import (
+    NebSettings,
+    PrefactorSettings,
+    RelaxSettings,
+    as_settings,
+)
+
+
+def _note_given(maker, name: str, value) -> None:
+    """Remember a value given for an atomate2 field that ``settings`` holds.
+
+    The dataclass default (atomate2's, or the property object itself) means nothing was given.
+    """
+    import dataclasses
+
+    defaults = {f.name: f.default for f in dataclasses.fields(type(maker))}
+    if isinstance(value, property) or (name in defaults and value == defaults[name]):
+        return
+    maker.__dict__.setdefault("_given", {})[name] = value
+
+
+def _refuse_shadowed(maker, name: str, effective, fix: str) -> None:
+    given = maker.__dict__.get("_given", {})
+    if name in given and given[name] != effective:
+        raise ConfigError(f"{type(maker).__name__}.{name} = {given[name]!r} would be ignored: "
+                          f"the maker's settings give {effective!r}", field=name,
+                          hint=f"set it through settings={fix}")
 
 
 def _atoms(structure):
@@ -68,14 +95,17 @@ class RelaxMaker(AseRelaxMaker):
     settings: RelaxSettings = field(default_factory=RelaxSettings)
 
     def __post_init__(self) -> None:
-        """Accept a plain mapping of settings (a hand-written flow file) as the model."""
-        super().__post_init__()
-        if isinstance(self.settings, dict):
-            self.settings = RelaxSettings.model_validate(self.settings)
+        """Take the settings as the model (a mapping from a flow file is validated).
 
-    # atomate2's ``steps`` and ``relax_kwargs["fmax"]`` are read from ``settings`` (the one
-    # place they are set); a value assigned to them is ignored (``relax_kwargs``' other keys
-    # are kept)
+        atomate2's ``steps`` and ``relax_kwargs["fmax"]`` are read from ``settings``, the one
+        place they are set: a different value given for either is refused, not ignored.
+        """
+        super().__post_init__()
+        self.settings = as_settings(RelaxSettings, self.settings, "settings")
+        _refuse_shadowed(self, "steps", self.steps, "RelaxSettings(steps=...)")
+        _refuse_shadowed(self, "fmax", self.settings.fmax_eV_per_A,
+                         "RelaxSettings(fmax_eV_per_A=...)")
+
     @property
     def steps(self) -> int:
         """Optimizer steps: ``settings.steps``, or 0 (a single point) when not enabled."""
@@ -83,7 +113,7 @@ class RelaxMaker(AseRelaxMaker):
 
     @steps.setter
     def steps(self, value) -> None:
-        pass
+        _note_given(self, "steps", value)
 
     @property
     def relax_kwargs(self) -> dict:
@@ -92,7 +122,10 @@ class RelaxMaker(AseRelaxMaker):
 
     @relax_kwargs.setter
     def relax_kwargs(self, value: dict) -> None:
-        self._relax_extra = {k: v for k, v in (value or {}).items() if k != "fmax"}
+        value = value if isinstance(value, dict) else {}
+        if "fmax" in value:
+            _note_given(self, "fmax", value["fmax"])
+        self._relax_extra = {k: v for k, v in value.items() if k != "fmax"}
 
     def _get_calculator(self):
         """A stand-in naming the code; :meth:`run_ase` builds the real one per structure."""
@@ -150,14 +183,16 @@ class NebMaker(AseNebFromImagesMaker):
     checkpoint_identity: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        """Accept a plain mapping of settings (a hand-written flow file) as the model."""
-        super().__post_init__()
-        if isinstance(self.settings, dict):
-            self.settings = NebSettings.model_validate(self.settings)
+        """Take the settings as the model (a mapping from a flow file is validated).
 
-    # atomate2's own band fields (neb_kwargs, relax_kwargs, optimizer_kwargs, ...) are not
-    # used: the band runs with ``settings``; ``steps`` is read from them, a value assigned to
-    # it is ignored
+        atomate2's own band fields (``neb_kwargs``, ``relax_kwargs``, ``optimizer_kwargs``,
+        ...) are not used: the band runs with ``settings``. ``steps`` is read from them; a
+        different value given for it is refused, not ignored.
+        """
+        super().__post_init__()
+        self.settings = as_settings(NebSettings, self.settings, "settings")
+        _refuse_shadowed(self, "steps", self.steps, "NebSettings(steps=...)")
+
     @property
     def steps(self) -> int:
         """Optimizer steps per stage: ``settings.steps``."""
@@ -165,7 +200,7 @@ class NebMaker(AseNebFromImagesMaker):
 
     @steps.setter
     def steps(self, value) -> None:
-        pass
+        _note_given(self, "steps", value)
 
     def run_ase(self, images, prev_dir=None) -> HopNebResult:
         """Relax the band with kmcflow's engine and return the extended emmet document.
@@ -192,9 +227,8 @@ class PrefactorMaker(Maker):
     settings: PrefactorSettings = field(default_factory=PrefactorSettings)
 
     def __post_init__(self) -> None:
-        """Accept a plain mapping of settings (a hand-written flow file) as the model."""
-        if isinstance(self.settings, dict):
-            self.settings = PrefactorSettings.model_validate(self.settings)
+        """Take the settings as the model (a mapping from a flow file is validated)."""
+        self.settings = as_settings(PrefactorSettings, self.settings, "settings")
 
     @job(output_schema=PrefactorResult)
     def make(self, neb: HopNebResult) -> PrefactorResult:

@@ -290,3 +290,20 @@ def test_compute_hop_returns_the_model_the_files_hold(au_al_endpoints, tmp_path)
     assert list(result.model_dump(mode="json")) == list(old)
     assert len(result.band.atoms()) == NebSettings().n_images + 2
     assert result.neb_settings["n_images"] == NebSettings().n_images
+
+
+def test_a_maker_refuses_settings_it_would_ignore():
+    """atomate2's steps and relax fmax are read from settings: another value is refused."""
+    from kmcflow.errors import ConfigError
+    from kmcflow.workflows.makers import NebMaker, PrefactorMaker, RelaxMaker
+
+    refused = [(lambda: NebMaker(steps=10), "steps"), (lambda: RelaxMaker(steps=5), "steps"),
+               (lambda: RelaxMaker(relax_kwargs={"fmax": 0.001}), "fmax"),
+               (lambda: NebMaker(settings="nonsense"), "settings"),
+               (lambda: PrefactorMaker(settings=5), "settings")]
+    for make, field in refused:
+        with pytest.raises(ConfigError) as caught:
+            make()
+        assert caught.value.field == field
+    assert RelaxMaker(settings=RelaxSettings(steps=7)).steps == 7
+    assert RelaxMaker(steps=RelaxSettings().steps).steps == RelaxSettings().steps  # agrees
