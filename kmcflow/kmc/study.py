@@ -18,6 +18,8 @@ from kmcflow.kmc.constants import K_B_EV_PER_K
 from kmcflow.kmc.runner import (
     ProgressCallback,
     RunSettings,
+    as_run_settings,
+    check_run_settings,
     make_simulation,
     run_to_directory,
 )
@@ -166,6 +168,20 @@ def finished_run(run_dir: Path, settings: RunSettings, catalog_file: str | None,
     return summary
 
 
+MAX_STUDY_REPLICAS = 999
+
+
+def replica_stream(temperature_K: float, replica: int) -> int:
+    """The random stream of ``replica`` at a temperature of a study: distinct at every one.
+
+    With the same stream at every temperature the points of an Arrhenius plot are correlated:
+    on a catalog with one barrier the trajectory is the same sequence of hops at every
+    temperature, only rescaled in time, and the fit came out exact (E_a 0.500 +/- 0.000 eV,
+    R^2 = 1). Streams are ``replica + 1000 x (temperature in 0.1 K)``.
+    """
+    return int(replica) + 1000 * round(10.0 * temperature_K)
+
+
 def arrhenius_study(
     catalog: Catalog,
     temperatures_K: list[float],
@@ -204,6 +220,12 @@ def arrhenius_study(
     if len(set(temps)) < 2 or any(not (t > 0 and math.isfinite(t)) for t in temps):
         raise ConfigError("give at least two different positive temperatures",
                           field="temperatures", hint="e.g. -T 600 -T 700 -T 800")
+    if not (isinstance(replicas, int) and not isinstance(replicas, bool)
+            and 1 <= replicas <= MAX_STUDY_REPLICAS):
+        raise ConfigError(f"replicas must be an integer in 1-{MAX_STUDY_REPLICAS}, got "
+                          f"{replicas!r}", field="replicas", hint="e.g. --replicas 4")
+    # base's own temperature is replaced by each of temps
+    check_run_settings(replace(as_run_settings(base), temperature_K=temps[0]))
     # every input error surfaces now, before the study folder exists
     make_simulation(catalog, replace(base, temperature_K=temps[0]), catalog_file)
     out = Path(out_dir)
@@ -215,7 +237,7 @@ def arrhenius_study(
     for i, temp in enumerate(temps):
         values, factors, warnings, fits = [], [], [], []
         for r in range(replicas):
-            settings = replace(base, temperature_K=temp, replica=r)
+            settings = replace(base, temperature_K=temp, replica=replica_stream(temp, r))
             if time_s_at is not None:
                 settings = replace(settings, steps=None, time_s=float(time_s_at(temp)))
             sub = out / f"T{temp:g}K" / f"replica{r}"

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from kmcflow.cli import main
+from kmcflow.errors import ConfigError
 from kmcflow.kmc.catalog import K_B_EV_PER_K, load_catalog
 from kmcflow.kmc.runner import RunSettings
 from kmcflow.kmc.study import arrhenius_study
@@ -171,3 +172,23 @@ def test_arrhenius_with_two_temperatures_reports_no_error_bar_instead_of_failing
     result = json.loads((out / "arrhenius.json").read_text())
     assert result["Ea_stderr_eV"] is None and "two temperatures" in result["Ea_stderr_source"]
     assert result["Ea_eV"] == pytest.approx(0.5, abs=0.1)  # every hop has a 0.5 eV barrier
+
+
+def test_each_temperature_of_a_study_has_its_own_random_stream(examples: Path, tmp_path: Path):
+    """With one stream for all, a one-barrier catalog ran the same hops at every temperature,
+    only rescaled in time: D followed exp(-E/kT) exactly and the fit claimed no error."""
+    from kmcflow.kmc.study import replica_stream
+
+    cat = load_catalog(examples / "isotope_couple.json")
+    base = RunSettings(cells=(6, 6, 16), temperature_K=600.0, vacancy_fraction=0.02,
+                       steps=200_000, time_s=None, samples=6, seed=5)
+    result = arrhenius_study(cat, [500.0, 650.0, 800.0], base, tmp_path / "arr")
+    ln_d = [math.log(r["D_A2_per_s"]) + 0.5 / (K_B_EV_PER_K * r["temperature_K"])
+            for r in result["temperatures"]]
+    assert max(ln_d) - min(ln_d) > 1e-3  # independent noise at each temperature
+    assert result["r_squared"] < 1 - 1e-9 and result["Ea_stderr_eV"] > 0
+    streams = {replica_stream(t, r) for t in (500.0, 650.0, 800.0, 800.1) for r in range(3)}
+    assert len(streams) == 12
+    with pytest.raises(ConfigError, match="replicas"):
+        arrhenius_study(cat, [500.0, 650.0], base, tmp_path / "bad", replicas=0)
+    assert not (tmp_path / "bad").exists()
