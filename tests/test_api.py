@@ -251,3 +251,29 @@ def test_a_stage_without_its_extra_names_the_extra_to_install():
     assert "pip install 'kmcflow[structures]'" in out[0]
     assert "kmcflow.run_campaign needs the 'workflows' extra" in out[1]
     assert out[2] == "load_catalog"
+
+
+def test_structure_functions_name_what_they_were_given_wrongly():
+    pytest.importorskip("pymatgen")
+    from pymatgen.core import Lattice, Structure
+
+    from kmcflow.errors import CatalogError
+
+    cu = Structure(Lattice.cubic(3.61), ["Cu"] * 4,
+                   [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+    hop = kmcflow.enumerate_hops(cu, "Cu").hops[0]
+    pair = kmcflow.hop_endpoints(cu, hop, 7.0)  # a Structure where a labelled one was needed
+    assert len(pair.initial.structure) == len(pair.final.structure) == 31
+    cases = [(lambda: kmcflow.hop_endpoints(cu, "hop 0"), "hop"),
+             (lambda: kmcflow.build_interface(cu), "search"),
+             (lambda: kmcflow.enumerate_hops(cu, None), "species"),
+             (lambda: kmcflow.find_matches(cu, cu, (1, 0, 0), (1, 0, 0), limits={"strain": 1}),
+              "limits")]
+    for call, field in cases:
+        with pytest.raises(StructureError) as caught:
+            call()
+        assert caught.value.field == field
+    search = kmcflow.find_matches(cu, cu, (1, 0, 0), (1, 0, 0), limits={"max_strain": 0.01})
+    assert search.limits.max_strain == 0.01
+    with pytest.raises(CatalogError, match="must be a path"):
+        kmcflow.load_catalog(None)

@@ -16,7 +16,7 @@ STAGES = ("structures", "barriers", "kmc", "report")
 def demo_command(
     write: Annotated[Path, typer.Option("--out", help="Output folder (rerun to continue).")
                      ] = Path("demo"),
-    quick: Annotated[bool, typer.Option("--quick", help="A few minutes: 3 temperatures, a "
+    quick: Annotated[bool, typer.Option("--quick", help="A few minutes: 4 temperatures, a "
                                         "small box, fewer events.")] = False,
     calculator: Annotated[str, typer.Option(
         "--calculator", help="emt (Cu|Ni, no extra) or chgnet (MgO|NiO, the ml extra).")

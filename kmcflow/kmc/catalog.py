@@ -432,6 +432,10 @@ def read_catalog(path: str | os.PathLike[str]) -> tuple[Catalog | None, list[Pro
     """Read and validate a catalog file; return it (or None) with every problem found."""
     from kmcflow.readers import read_json
 
+    if not isinstance(path, str | os.PathLike):
+        raise CatalogError(f"a catalog file must be a path, got a {type(path).__name__}",
+                           field="path", hint="e.g. load_catalog('catalog.json'); a parsed "
+                           "mapping goes to validate_catalog or Catalog.model_validate")
     p = Path(path)
     data = read_json(p, error=CatalogError, what="catalog file")
     return validate_catalog_data(data, p)

@@ -43,18 +43,18 @@ class KmcResult:
     variance; it is None when the run was too short or degenerate, and ``fit_error`` says why.
     """
 
-    catalog: Catalog
+    catalog: Catalog = field(repr=False)
     settings: RunSettings
-    time_s: np.ndarray
-    z_A: np.ndarray
-    concentration: np.ndarray
-    vacancy_concentration: np.ndarray
-    msd_A2: np.ndarray
-    n_events: np.ndarray
-    x_first_host: np.ndarray
-    width_10_90_A: np.ndarray
-    width_erfc_A: np.ndarray
-    geometry: CoupleGeometry
+    time_s: np.ndarray = field(repr=False)
+    z_A: np.ndarray = field(repr=False)
+    concentration: np.ndarray = field(repr=False)
+    vacancy_concentration: np.ndarray = field(repr=False)
+    msd_A2: np.ndarray = field(repr=False)
+    n_events: np.ndarray = field(repr=False)
+    x_first_host: np.ndarray = field(repr=False)
+    width_10_90_A: np.ndarray = field(repr=False)
+    width_erfc_A: np.ndarray = field(repr=False)
+    geometry: CoupleGeometry = field(repr=False)
     length_z_A: float
     periodic_z: bool
     interdiffusion: InterdiffusionFit | None
@@ -138,7 +138,7 @@ class KmcResult:
 
         check_output_folder(folder, "kmc_run", overwrite=overwrite)
         out = Path(folder)
-        work = out.with_name(f".{out.name}.partial")
+        work = partial_path(out)
         if work.exists():
             shutil.rmtree(work)
         self.write_into(work)
@@ -153,6 +153,12 @@ class KmcResult:
         write_json(out / "summary.json", self.summary)
         write_marker(out, "kmc_run")
         return out
+
+
+def partial_path(out_dir: str | os.PathLike[str]) -> Path:
+    """The folder a run is written into before it is renamed to ``out_dir``."""
+    out = Path(out_dir)
+    return out.with_name(f".{out.name}.partial")
 
 
 def kmc_result(*, catalog: Catalog, settings: RunSettings, samples: dict[str, np.ndarray],

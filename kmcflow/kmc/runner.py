@@ -34,7 +34,7 @@ from kmcflow.kmc.engine import Simulation
 from kmcflow.kmc.observables import (
     write_extxyz,
 )
-from kmcflow.kmc.result import KmcResult, kmc_result
+from kmcflow.kmc.result import KmcResult, kmc_result, partial_path
 from kmcflow.kmc.run_settings import RunSettings, check_run_settings, settings_from_catalog
 from kmcflow.outputs import check_output_folder, write_marker
 
@@ -102,12 +102,6 @@ class SampleRecorder:
         self.vacancy[:] = arrays["vacancy_concentration"]
         self.msd[:] = arrays["msd"]
         self.count = int(arrays["count"][0])
-
-
-def partial_path(out_dir: str | os.PathLike[str]) -> Path:
-    """The folder a run writes into before it is renamed to ``out_dir``."""
-    out = Path(out_dir)
-    return out.with_name(f".{out.name}.partial")
 
 
 def make_simulation(catalog: Catalog, settings: RunSettings,

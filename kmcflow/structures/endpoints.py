@@ -123,9 +123,19 @@ def _nearest_site(frac_all: np.ndarray, target: np.ndarray, matrix: np.ndarray) 
 def hop_endpoints(labelled: LabelledStructure, hop: Hop,
                   min_image_distance_A: float = DEFAULT_MIN_IMAGE_DISTANCE_A,
                   max_atoms: int = DEFAULT_MAX_ATOMS) -> EndpointPair:
-    """Build the initial and final supercells of one hop (see the module docstring)."""
+    """Build the initial and final supercells of one hop (see the module docstring).
+
+    ``labelled`` is the structure the hop was enumerated on, as anything
+    :func:`~kmcflow.structures.io.read_structure` takes.
+    """
     from pymatgen.core import Structure
 
+    from kmcflow.structures.io import read_structure
+
+    labelled = read_structure(labelled)
+    if not isinstance(hop, Hop):
+        raise StructureError(f"hop must be a Hop from enumerate_hops, got a "
+                             f"{type(hop).__name__}", field="hop")
     s = labelled.structure
     reps, image_distance = choose_supercell(
         s.lattice.matrix, len(s), min_image_distance_A, in_plane_only=labelled.is_interface,

@@ -180,6 +180,10 @@ def enumerate_hops(
     labelled = read_structure(labelled)
     s = labelled.structure
     elements = [_element(site) for site in s]
+    if not isinstance(species, str | list | tuple) or not all(
+            isinstance(s, str) for s in ([species] if isinstance(species, str) else species)):
+        raise StructureError(f"species must be an element symbol or a list of them, got "
+                             f"{species!r}", field="species", hint="e.g. 'Li' or ['Cu', 'Ni']")
     mobile_species = [species] if isinstance(species, str) else list(species)
     if not mobile_species:
         raise StructureError("no mobile species given", field="species", hint="e.g. --species Li")

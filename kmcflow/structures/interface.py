@@ -291,7 +291,17 @@ def find_matches(
 
     film, substrate = read_structure(film), read_structure(substrate)
 
+    if isinstance(limits, dict):
+        try:
+            limits = MatchLimits(**limits)
+        except TypeError as exc:
+            raise StructureError(f"unknown match limit ({exc})", field="limits",
+                                 hint="use max_strain, max_area_A2, max_atoms, max_angle_tol"
+                                 ) from exc
     limits = limits or MatchLimits()
+    if not isinstance(limits, MatchLimits):
+        raise StructureError(f"limits must be a MatchLimits, got a {type(limits).__name__}",
+                             field="limits", hint="e.g. MatchLimits(max_strain=0.05)")
     limits.check()
     _cache_pymatgen_jit()
     fm = check_miller(film_miller, "film_miller")
@@ -409,6 +419,11 @@ def build_interface(
         Build an ionic interface even when its closest cross contact joins like ions.
 
     """
+    if not isinstance(search, MatchSearch):
+        raise StructureError(f"build_interface takes the MatchSearch of find_matches, got a "
+                             f"{type(search).__name__}", field="search",
+                             hint="search = find_matches(film, substrate, film_miller, "
+                             "substrate_miller)")
     if not 0 <= match_index < len(search.matches):
         raise StructureError(f"no match {match_index}: there are {len(search.matches)} "
                              f"(0..{len(search.matches) - 1})", field="match",

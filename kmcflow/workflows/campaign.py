@@ -369,7 +369,7 @@ class CampaignResult:
         """JSON-ready: the catalog file's content, the report and the hop results."""
         return {"folder": str(self.folder), "catalog": self.catalog.to_json_dict(),
                 "report": self.report,
-                "results": [r.model_dump(mode="json", exclude_none=True) for r in self.results]}
+                "results": [r.model_dump(mode="json") for r in self.results]}
 
 
 def run_campaign(spec: CampaignSpec | str | os.PathLike[str], out_dir: str | Path, *,
