@@ -51,7 +51,8 @@ def barrier_command(
     steps: Annotated[int | None, typer.Option(
         "--steps", help="Optimizer steps per NEB stage.", show_default=_MODEL_DEFAULT)] = None,
     optimizer: Annotated[str | None, typer.Option(
-        "--optimizer", help="FIRE, BFGS or MDMin.", show_default=_MODEL_DEFAULT)] = None,
+        "--optimizer", help="auto (BFGS, or FIRE for a large band on a cheap calculator), "
+        "FIRE, BFGS or MDMin.", show_default=_MODEL_DEFAULT)] = None,
     relax: Annotated[bool | None, typer.Option(
         "--relax/--no-relax", help="Relax the endpoints first (fixed cell).",
         show_default=_MODEL_DEFAULT)] = None,

@@ -18,6 +18,7 @@ import numpy as np
 
 from kmcflow.errors import WorkflowError
 from kmcflow.workflows.calculators import (
+    DFT_CODES,
     CalculatorConfig,
     band_calculators,
     batch_evaluator,
@@ -75,7 +76,8 @@ def run_neb(initial, final, config: CalculatorConfig, settings: NebSettings,
                       settings, batch_evaluator(config) if settings.batched else None,
                       checkpoint=checkpoint,
                       identity={"calculator": config.model_dump(mode="json"),
-                                "hop": list(hop_inputs) if hop_inputs else None})
+                                "hop": list(hop_inputs) if hop_inputs else None},
+                      expensive_calls=config.name in DFT_CODES)
     return band.model_copy(update={"calculator": {"name": config.name}})
 
 

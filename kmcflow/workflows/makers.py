@@ -41,6 +41,7 @@ from pymatgen.io.ase import AseAtomsAdaptor
 
 from kmcflow.errors import ConfigError
 from kmcflow.workflows.calculators import (
+    DFT_CODES,
     band_calculators,
     batch_evaluator,
     load_calculator_config,
@@ -214,7 +215,8 @@ class NebMaker(AseNebFromImagesMaker):
                           batch_evaluator(config) if self.settings.batched else None,
                           checkpoint=self.checkpoint_dir,
                           identity={"calculator": config.model_dump(mode="json"),
-                                    **self.checkpoint_identity})
+                                    **self.checkpoint_identity},
+                          expensive_calls=config.name in DFT_CODES)
         return band.model_copy(update={"calculator": {"name": config.name}})
 
 

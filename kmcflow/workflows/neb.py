@@ -26,7 +26,10 @@ from kmcflow.errors import WorkflowError
 from kmcflow.readers import NPZ_ERRORS
 from kmcflow.workflows.results import HopNebResult
 from kmcflow.workflows.resume import OptimizerState
-from kmcflow.workflows.settings import NebSettings  # its home; imported from here too
+from kmcflow.workflows.settings import (  # NebSettings' home; imported from here too
+    NebSettings,
+    band_optimizer,
+)
 
 
 def counted(inner, counter: list[int]):
@@ -264,10 +267,19 @@ def _load_band(folder: Path, images: list, identity: str,
     return state, None
 
 
+def _fixed_count(atoms) -> int:
+    """Atoms held by ``FixAtoms`` constraints."""
+    from ase.constraints import FixAtoms
+
+    return len({int(i) for c in atoms.constraints if isinstance(c, FixAtoms)
+                for i in c.get_indices()})
+
+
 def relax_band(images: list, calculator_for: Callable[[int], Any],
                settings: NebSettings, evaluate_many: Callable[[list], list] | None = None,
                checkpoint: str | Path | None = None,
-               identity: dict[str, Any] | None = None) -> HopNebResult:
+               identity: dict[str, Any] | None = None,
+               expensive_calls: bool = True) -> HopNebResult:
     """Relax an interpolated band (plain NEB, then climbing image) and analyse it.
 
     The result keeps the relaxed ASE images (``result.atoms()``); a failure is its
@@ -283,6 +295,8 @@ def relax_band(images: list, calculator_for: Callable[[int], Any],
     walltime loses at most one step. ``identity`` (the calculator config and, under ``hop``,
     digests of the hop's unrelaxed endpoints) joins the band settings in the checkpoint's
     identity; a checkpoint of another band is refused (:func:`_load_band`).
+    ``expensive_calls`` (a DFT code) keeps ``optimizer: auto`` on BFGS whatever the band's size
+    (:func:`~kmcflow.workflows.settings.band_optimizer`).
     """
     import ase.optimize
     from ase.mep import NEB
@@ -290,8 +304,13 @@ def relax_band(images: list, calculator_for: Callable[[int], Any],
     counter = [0]
     reason, message, converged = None, "", False
     # the settings as run: the band's own image count, and whether it was batched
+    free = sum(len(im) - _fixed_count(im) for im in images[1:-1])
+    optimizer = band_optimizer(settings.optimizer, 3 * free, expensive_calls)
     record = {**settings.model_dump(mode="json"), "n_images": len(images) - 2,
-              "climbing_image": True, "batched": evaluate_many is not None}
+              "climbing_image": True, "batched": evaluate_many is not None,
+              "optimizer": optimizer}
+    if settings.optimizer == "auto":
+        record["optimizer_choice"] = "auto"
     tags = ["kmcflow", f"method:{settings.method}", "climbing_image"]
     try:
         batched = BatchedBand(images, evaluate_many, counter) if evaluate_many else None
@@ -326,7 +345,7 @@ def relax_band(images: list, calculator_for: Callable[[int], Any],
             record["resumed_from_stage"] = stage
             record["force_calls_before_resume"] = calls_before
         band = NEB(images, k=settings.spring_eV_per_A2, climb=False, method=settings.method)
-        opt_cls = getattr(ase.optimize, settings.optimizer)
+        opt_cls = getattr(ase.optimize, optimizer)
 
         def run(name: str, fmax: float) -> bool:
             opt = opt_cls(band, logfile=None)

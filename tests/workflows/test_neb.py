@@ -213,3 +213,30 @@ def test_the_same_hop_with_endpoints_relaxed_further_starts_its_band_afresh(
         relax_band(interpolate_band(ini, fin, 2), lambda i: EMT(),
                    NebSettings(n_images=2, steps=2), checkpoint=ck,
                    identity={"hop": ["another", "hop"]})
+
+
+def test_auto_optimizer_keeps_bfgs_where_calls_dominate_and_takes_fire_for_large_cheap_bands(
+        cu_vacancy_endpoints, monkeypatch):
+    """BFGS diagonalises the band Hessian every step: 2.3 s per step on a 255-atom x 4 EMT band
+    against 0.11 s of forces (benchmarks/bench_neb.py --overhead); FIRE needs no Hessian."""
+    from kmcflow.workflows import settings as settings_module
+    from kmcflow.workflows.settings import AUTO_BFGS_MAX_DOF, band_optimizer
+
+    assert NebSettings().optimizer == "auto"
+    assert band_optimizer("auto", 3 * 255 * 4, expensive_calls=False) == "FIRE"
+    assert band_optimizer("auto", 3 * 255 * 4, expensive_calls=True) == "BFGS"  # DFT
+    assert band_optimizer("auto", AUTO_BFGS_MAX_DOF, expensive_calls=False) == "BFGS"
+    assert band_optimizer("MDMin", 10**6, expensive_calls=False) == "MDMin"  # chosen: kept
+    ini, fin = cu_vacancy_endpoints
+
+    def band(**kwargs):
+        return relax_band(interpolate_band(ini, fin, 4), lambda i: EMT(), NebSettings(),
+                          expensive_calls=False, **kwargs)
+
+    small = band()
+    assert small.settings["optimizer"] == "BFGS" and small.settings["optimizer_choice"] == "auto"
+    monkeypatch.setattr(settings_module, "AUTO_BFGS_MAX_DOF", 0)  # as if the band were large
+    large = band()
+    assert large.settings["optimizer"] == "FIRE" and large.converged
+    # the same saddle, whichever optimizer found it
+    assert large.forward_barrier == pytest.approx(small.forward_barrier, abs=0.02)

@@ -166,7 +166,7 @@ def test_the_check_of_defaults_outside_settings_finds_one(tmp_path, monkeypatch)
 
 @pytest.mark.parametrize(("section", "words", "field"), [
     ("neb: {n_images: 0}", "1 to 64 intermediate images", "neb.n_images"),
-    ("neb: {optimizer: LBFGS}", "'FIRE', 'BFGS' or 'MDMin'", "neb.optimizer"),
+    ("neb: {optimizer: LBFGS}", "'auto', 'FIRE', 'BFGS' or 'MDMin'", "neb.optimizer"),
     ("neb: {fmax_eV_per_A: .nan}", "finite number", "neb.fmax_eV_per_A"),
     ("neb: {nimages: 4}", "known fields: n_images", "neb.nimages"),
     ("relax: {steps: 0}", "greater than or equal to 1", "relax.steps"),
