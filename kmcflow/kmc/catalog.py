@@ -428,17 +428,20 @@ def validate_catalog_data(
     return catalog, semantic_problems(catalog)
 
 
-def read_catalog(path: str | os.PathLike[str]) -> tuple[Catalog | None, list[Problem]]:
-    """Read and validate a catalog file; return it (or None) with every problem found."""
+def _catalog_json(path: str | os.PathLike[str]) -> Any:
+    """The parsed JSON of a catalog file (every refusal of :mod:`kmcflow.readers`)."""
     from kmcflow.readers import read_json
 
     if not isinstance(path, str | os.PathLike):
         raise CatalogError(f"a catalog file must be a path, got a {type(path).__name__}",
                            field="path", hint="e.g. load_catalog('catalog.json'); a parsed "
                            "mapping goes to validate_catalog or Catalog.model_validate")
-    p = Path(path)
-    data = read_json(p, error=CatalogError, what="catalog file")
-    return validate_catalog_data(data, p)
+    return read_json(Path(path), error=CatalogError, what="catalog file")
+
+
+def read_catalog(path: str | os.PathLike[str]) -> tuple[Catalog | None, list[Problem]]:
+    """Read and validate a catalog file; return it (or None) with every problem found."""
+    return validate_catalog_data(_catalog_json(path), Path(path))
 
 
 def validate_catalog(source: Catalog | dict[str, Any] | str | os.PathLike[str]) -> list[Problem]:
@@ -454,15 +457,24 @@ def validate_catalog(source: Catalog | dict[str, Any] | str | os.PathLike[str]) 
     return read_catalog(source)[1]
 
 
+def catalog_from_data(data: Any, file: str | os.PathLike[str] | None = None) -> Catalog:
+    """The :class:`Catalog` of parsed JSON; :class:`CatalogError` on its first error.
+
+    Warnings do not stop it (:func:`validate_catalog` lists them). ``file`` names where the
+    data came from in the error.
+    """
+    catalog, problems = validate_catalog_data(data, file)
+    errors = [p for p in problems if p.severity == "error"]
+    if catalog is None or errors:
+        first = (errors or problems)[0]
+        raise CatalogError(first.message, file=None if file is None else str(file),
+                           field=first.field, hint=first.hint)
+    return catalog
+
+
 def load_catalog(path: str | os.PathLike[str]) -> Catalog:
     """Read a catalog and raise :class:`CatalogError` on its first error-level problem."""
-    catalog, problems = read_catalog(path)
-    for problem in problems:
-        if problem.severity == "error":
-            raise CatalogError(problem.message, file=str(path), field=problem.field,
-                               hint=problem.hint)
-    assert catalog is not None
-    return catalog
+    return catalog_from_data(_catalog_json(path), path)
 
 
 def write_catalog(catalog: Catalog, path: str | os.PathLike[str]) -> None:

@@ -172,20 +172,14 @@ def _accelerated_extra(sim: Simulation, rec: SampleRecorder) -> dict | None:
 
 def as_catalog(catalog: Catalog | str | os.PathLike[str] | dict) -> Catalog:
     """A :class:`Catalog` from a catalog, a catalog file or its parsed JSON (checked)."""
-    from kmcflow.errors import CatalogError
-    from kmcflow.kmc.catalog import load_catalog, validate_catalog_data
+    from kmcflow.kmc.catalog import catalog_from_data, load_catalog
 
     if isinstance(catalog, Catalog):
         return catalog
     if isinstance(catalog, str | os.PathLike):
         return load_catalog(catalog)
     if isinstance(catalog, dict):
-        model, problems = validate_catalog_data(catalog)
-        errors = [p for p in problems if p.severity == "error"]
-        if model is None or errors:
-            first = (errors or problems)[0]
-            raise CatalogError(first.message, field=first.field, hint=first.hint)
-        return model
+        return catalog_from_data(catalog)
     raise ConfigError(f"a catalog must be a Catalog, a catalog file or its JSON mapping, got a "
                       f"{type(catalog).__name__}", field="catalog",
                       hint="e.g. kmcflow.load_catalog('catalog.json')")

@@ -15,11 +15,11 @@ from kmcflow.atomic_io import write_json
 from kmcflow.errors import ConfigError
 from kmcflow.kmc.catalog import Catalog
 from kmcflow.kmc.constants import K_B_EV_PER_K
+from kmcflow.kmc.run_settings import check_run_settings
 from kmcflow.kmc.runner import (
     ProgressCallback,
     RunSettings,
     as_run_settings,
-    check_run_settings,
     make_simulation,
     run_to_directory,
 )

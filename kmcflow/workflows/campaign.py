@@ -389,18 +389,11 @@ def run_campaign(spec: CampaignSpec | str | os.PathLike[str], out_dir: str | Pat
         # monty (via jobflow) warns that its cd() is deprecated on every job
         warnings.filterwarnings("ignore", message="cd is deprecated", category=FutureWarning)
         raw = _run_campaign(spec, out_dir, progress, only)
-    from kmcflow.errors import CatalogError
-    from kmcflow.kmc.catalog import validate_catalog_data
+    from kmcflow.kmc.catalog import catalog_from_data
     from kmcflow.workflows.results import HopResult
 
     folder = Path(out_dir).resolve()
-    catalog, problems = validate_catalog_data(raw["catalog"])
-    errors = [p for p in problems if p.severity == "error"]
-    if catalog is None or errors:
-        first = errors[0] if errors else problems[0]
-        raise CatalogError(f"the assembled catalog is not valid: {first.message}",
-                           file=str(folder / "catalog.json"), field=first.field,
-                           hint=first.hint or "check the campaign's conditions and results")
+    catalog = catalog_from_data(raw["catalog"], folder / "catalog.json")
     return CampaignResult(folder, catalog, raw["report"],
                           [HopResult.model_validate(r) for r in raw["results"]])
 
