@@ -36,6 +36,8 @@ images) with a cheap calculator, FIRE above: ASE's BFGS diagonalises the band's 
 every step, 2.3 s of optimizer time per step for 255 atoms x 4 images (3060 coordinates)
 against 0.1 ms for FIRE, while EMT's forces for that band take 0.11 s
 (``python benchmarks/bench_neb.py --overhead``)."""
+SURROGATES = ("none", "gp")
+"""Surrogates of the band's energy surface (:mod:`kmcflow.workflows.surrogate`)."""
 NEB_METHODS = ("improvedtangent", "aseneb", "eb", "spline", "string")
 """ASE NEB tangent methods."""
 
@@ -83,6 +85,15 @@ class NebSettings(_Settings):
         "Largest endpoint energy difference of a symmetric hop, eV."))
     batched: bool = Field(True, description=(
         "Evaluate the interior images in one batch when the calculator can (CHGNet)."))
+    surrogate: Literal[SURROGATES] = Field(  # type: ignore[valid-type]
+        "none", description=(
+            "Relax the band on a surrogate of the energy surface trained on the expensive "
+            "calls made so far, calling the expensive calculator only where the surrogate is "
+            "uncertain and to verify convergence: none, or gp (a Gaussian process with "
+            "derivative observations; on top of the warm-start calculator when there is one)."))
+    surrogate_max_calls: int = Field(200, ge=3, examples=[200], description=(
+        "Expensive force calls the surrogate band may spend (endpoints included) before it "
+        "fails as not_converged."))
 
     @field_validator("n_images", mode="wrap")
     @classmethod
