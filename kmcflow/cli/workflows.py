@@ -68,6 +68,14 @@ def barrier_command(
     allow_fallback: Annotated[bool | None, typer.Option(
         "--allow-fallback", help="Use a flagged 1e13 Hz prefactor when the saddle is not a "
         "first-order saddle.", show_default=_MODEL_DEFAULT)] = None,
+    warm_start: Annotated[str | None, typer.Option(
+        "--warm-start", help="A cheap calculator (code name or config YAML) that relaxes the "
+        "endpoints and the band first; --calculator refines them and judges convergence.",
+        show_default=False)] = None,
+    surrogate: Annotated[str | None, typer.Option(
+        "--surrogate", help="Relax the band on a surrogate trained on the expensive calls: "
+        "gp (a Gaussian process, on top of --warm-start when given) or none.",
+        show_default=_MODEL_DEFAULT)] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out.")] = False,
     checkpoint: Annotated[Path | None, typer.Option(
         "--checkpoint", help="Save the band here after every step; a rerun with the same "
@@ -77,6 +85,9 @@ def barrier_command(
     """Compute one hop: relax the endpoints, CI-NEB, Vineyard prefactor.
 
     Example: kmcflow barrier initial.extxyz final.extxyz --calculator emt --images 4 --out hop
+
+    With a DFT code: --calculator qe.yaml --warm-start chgnet --surrogate gp spends the
+    fewest DFT force calls (result.json: force_calls, warm_start_force_calls).
     """
     from kmcflow.outputs import check_output_folder
     from kmcflow.workflows.calculators import load_calculator_config
@@ -85,9 +96,10 @@ def barrier_command(
     from kmcflow.workflows.settings import NebSettings, PrefactorSettings, RelaxSettings
 
     neb = _settings(NebSettings, {"n_images": "--images", "fmax_eV_per_A": "--fmax",
-                                  "steps": "--steps", "optimizer": "--optimizer"},
+                                  "steps": "--steps", "optimizer": "--optimizer",
+                                  "surrogate": "--surrogate"},
                     n_images=images, fmax_eV_per_A=fmax, steps=steps, optimizer=optimizer,
-                    symmetric=symmetric)
+                    symmetric=symmetric, surrogate=surrogate)
     relax_settings = _settings(RelaxSettings, {"fmax_eV_per_A": "--relax-fmax"},
                                fmax_eV_per_A=relax_fmax, enabled=relax)
     prefactor = _settings(PrefactorSettings, {"radius_A": "--radius"}, radius_A=radius,
@@ -104,6 +116,17 @@ def barrier_command(
         if exc.file is not None:  # a config file names itself
             raise
         raise ConfigError(exc.message, field="--calculator", hint=exc.hint) from exc
+    if warm_start is not None:
+        try:
+            cheap = load_calculator_config(warm_start)
+        except ConfigError as exc:
+            if exc.file is not None:
+                raise
+            raise ConfigError(exc.message, field="--warm-start", hint=exc.hint) from exc
+        if cheap.warm_start is not None:
+            raise ConfigError("a warm-start calculator cannot have a warm start of its own",
+                              file=str(warm_start), field="warm_start", hint="remove it")
+        config = config.model_copy(update={"warm_start": cheap})
     from kmcflow.workflows.hop import read_atoms
     from kmcflow.workflows.neb import check_endpoints
 
@@ -112,7 +135,9 @@ def barrier_command(
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="kmcflow-barrier-") as work, err.status(
-            f"relaxing endpoints and the band ({neb.n_images} images, {config.name})"):
+            f"relaxing endpoints and the band ({neb.n_images} images, {config.name}"
+            + (f", warm start {config.warm_start.name}" if config.warm_start else "")
+            + (f", {neb.surrogate} surrogate" if neb.surrogate != "none" else "") + ")"):
         result = compute_hop(ini, fin, config, neb=neb, relax=relax_settings,
                              prefactor=prefactor, workdir=work,
                              hop={"initial_file": str(initial), "final_file": str(final)},
@@ -138,6 +163,12 @@ def _print_result(record: dict) -> None:
                   f"({record['prefactor_route']})")
     table.add_row("converged", str(record["converged"]))
     table.add_row("force calls", str(record["force_calls"]))
+    if record.get("warm_start") is not None:
+        warm = record["warm_start"]
+        table.add_row(f"warm-start force calls ({warm['calculator']})",
+                      str(record["warm_start_force_calls"]))
+        table.add_row(f"warm-start barrier (eV, {warm['calculator']})",
+                      _fmt(warm["forward_barrier_eV"], ".4f"))
     table.add_row("failure", record["failure_reason"] or "none")
     out.print(table)
 

@@ -35,7 +35,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_serializer,
+)
+from pydantic_core import PydanticCustomError
 
 from kmcflow.errors import ConfigError
 
@@ -86,11 +94,39 @@ class CalculatorConfig(BaseModel):
     cp2k_density_cutoff_Ry: Annotated[float, Field(gt=0)] = 400.0
     espresso_version: Annotated[str, Field(pattern=r"^\d+\.\d+")] | None = None
     extra: dict[str, Any] = {}
+    warm_start: CalculatorConfig | None = Field(None, description=(
+        "A cheap calculator (a code name or a config of its own) that relaxes the endpoints "
+        "and the band first; this calculator then refines them, and judges convergence."))
+
+    @field_validator("warm_start", mode="before")
+    @classmethod
+    def _cheap_config(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"name": value}
+        nested = (value.get("warm_start") if isinstance(value, dict)
+                  else getattr(value, "warm_start", None))
+        if nested is not None:
+            raise PydanticCustomError("nested_warm_start", "a warm-start calculator cannot "
+                                      "have a warm start of its own")
+        return value
+
+    @model_serializer(mode="wrap")
+    def _without_unset_warm_start(self, handler):
+        # a config without a warm start dumps exactly as before the field existed, so the
+        # cache keys and checkpoint identities of stored campaigns stay valid
+        data = handler(self)
+        if isinstance(data, dict) and data.get("warm_start") is None:
+            data.pop("warm_start", None)
+        return data
 
     @property
     def is_dft(self) -> bool:
         """Whether this is a DFT code (files, executables, pseudopotentials)."""
         return self.name in DFT_CODES
+
+    def without_warm_start(self) -> CalculatorConfig:
+        """The calculator alone (a warm start plans a hop, not one calculation)."""
+        return self.model_copy(update={"warm_start": None})
 
 
 def load_calculator_config(data: Any, file: str | None = None) -> CalculatorConfig:
@@ -115,6 +151,20 @@ def load_calculator_config(data: Any, file: str | None = None) -> CalculatorConf
                           "never read)", file=file, field="force_convergence_eV_per_A",
                           hint="remove it; the relaxation threshold is relax: {fmax_eV_per_A} "
                           "in the campaign, or kmcflow barrier --relax-fmax")
+    cheap = data.get("warm_start")
+    if isinstance(cheap, str | Path) and Path(cheap).suffix.lower() in (".yaml", ".yml",
+                                                                         ".json"):
+        path = Path(cheap)
+        if not path.is_absolute() and file is not None:  # relative to the file naming it
+            path = Path(file).parent / path
+        cheap = load_calculator_config(path)
+        data = {**data, "warm_start": cheap}
+    elif isinstance(cheap, dict):
+        try:
+            data = {**data, "warm_start": load_calculator_config(cheap)}
+        except ConfigError as exc:
+            raise ConfigError(exc.message, file=file, field=f"warm_start.{exc.field}"
+                              if exc.field else "warm_start", hint=exc.hint) from exc
     preset = data.get("preset")
     if preset == "slab":
         data = {"energy_convergence_eV": 1e-5, **data}
@@ -237,7 +287,14 @@ def espresso_pseudopotentials(config: CalculatorConfig, elements: list[str]) -> 
 
 
 def check_ready(config: CalculatorConfig, elements: list[str]) -> None:
-    """Raise :class:`ConfigError` now if the calculator cannot run on these elements."""
+    """Raise :class:`ConfigError` now if the calculator (or its warm start) cannot run here."""
+    if config.warm_start is not None:
+        try:
+            check_ready(config.warm_start, elements)
+        except ConfigError as exc:
+            raise ConfigError(f"the warm-start calculator: {exc.message}", file=exc.file,
+                              field=f"warm_start.{exc.field}" if exc.field else "warm_start",
+                              hint=exc.hint) from exc
     hubbard_u(config, elements)
     if config.name in ("chgnet", "sevenn"):
         module = "chgnet" if config.name == "chgnet" else "sevenn"

@@ -21,6 +21,7 @@ from kmcflow.workflows.makers import (
     NebMaker,
     PrefactorMaker,
     RelaxMaker,
+    carry_band_job,
     hop_result_job,
     interpolate_job,
 )
@@ -70,24 +71,73 @@ class HopFlowMaker(Maker):
                 "neb": neb.settings.model_dump(mode="json"),
                 "prefactor": prefactor.settings.model_dump(mode="json")}
 
+    def warm_start_makers(self) -> tuple[RelaxMaker, NebMaker] | None:
+        """The relax and NEB makers of the calculator's warm start, or None without one.
+
+        Their settings are the hop's (the band without a surrogate); their checkpoints, where
+        the hop's makers have one, are folders of their own beside them.
+        """
+        from kmcflow.workflows.calculators import load_calculator_config
+
+        cheap = load_calculator_config(self.calculator).warm_start
+        if cheap is None:
+            return None
+        relax, neb, _ = self.makers()
+        calc = cheap.model_dump(mode="json")
+
+        def beside(folder: str | None) -> str | None:
+            return None if folder is None else f"{folder}_warm_start"
+
+        return (RelaxMaker(name="kmcflow warm-start relax", calculator_config=calc,
+                           settings=relax.settings,
+                           checkpoint_dir=beside(relax.checkpoint_dir)),
+                NebMaker(name="kmcflow warm-start CI-NEB", calculator_config=calc,
+                         settings=neb.settings.model_copy(update={"surrogate": "none"}),
+                         checkpoint_dir=beside(neb.checkpoint_dir),
+                         checkpoint_identity=neb.checkpoint_identity))
+
     def make(self, initial, final, hop: dict[str, Any] | None = None) -> Flow:
-        """The flow of one hop from pymatgen endpoint structures (selective dynamics kept)."""
+        """The flow of one hop from pymatgen endpoint structures (selective dynamics kept).
+
+        With a warm-start calculator the cheap endpoints and band come first, and the hop's
+        own relaxations and band start from them (:mod:`kmcflow.workflows.warm_start`).
+        """
         hop = dict(hop or {})
         relax, neb_maker, pre_maker = self.makers()
-        relax_i = relax.make(initial)
+        jobs: list = []
+        warm_outputs = None
+        start_i, start_f = initial, final
+        cheap = self.warm_start_makers()
+        if cheap is not None:
+            cheap_relax, cheap_neb = cheap
+            cheap_i, cheap_f = cheap_relax.make(initial), cheap_relax.make(final)
+            cheap_i.append_name(" initial")
+            cheap_f.append_name(" final")
+            cheap_interp = interpolate_job(cheap_i.output.structure, cheap_f.output.structure,
+                                           neb_maker.settings.n_images,
+                                           neb_maker.settings.interpolation)
+            cheap_band = cheap_neb.make(cheap_interp.output)
+            jobs += [cheap_i, cheap_f, cheap_interp, cheap_band]
+            start_i, start_f = cheap_i.output.structure, cheap_f.output.structure
+            warm_outputs = [cheap_i.output, cheap_f.output, cheap_band.output]
+        relax_i = relax.make(start_i)
         relax_i.append_name(" initial")
-        relax_f = relax.make(final)
+        relax_f = relax.make(start_f)
         relax_f.append_name(" final")
-        band = interpolate_job(relax_i.output.structure, relax_f.output.structure,
-                               neb_maker.settings.n_images, neb_maker.settings.interpolation)
+        if cheap is None:
+            band = interpolate_job(relax_i.output.structure, relax_f.output.structure,
+                                   neb_maker.settings.n_images, neb_maker.settings.interpolation)
+        else:
+            band = carry_band_job(jobs[-1].output, relax_i.output.structure,
+                                  relax_f.output.structure)
         neb = neb_maker.make(band.output)
         pre = pre_maker.make(neb.output)
         result = hop_result_job(hop, relax_i.output, relax_f.output, neb.output, pre.output,
-                                self.calculator)
+                                self.calculator, warm_outputs)
         result.name = f"hop result {hop.get('event_key', '')}".strip()
         result.metadata["cache_key"] = cache_key(hop, initial, final, self.settings())
         result.metadata["event_key"] = hop.get("event_key")
-        return Flow([relax_i, relax_f, band, neb, pre, result], output=result.output,
+        return Flow([*jobs, relax_i, relax_f, band, neb, pre, result], output=result.output,
                     name=f"{self.name} {hop.get('event_key', '')}".strip())
 
 

@@ -72,13 +72,58 @@ def run_neb(initial, final, config: CalculatorConfig, settings: NebSettings,
     ``hop_inputs``: digests of the hop's unrelaxed endpoints, for the checkpoint's identity.
     """
     images = interpolate_band(initial, final, settings.n_images, settings.interpolation)
-    band = relax_band(images, band_calculators(config, images, workdir),
-                      settings, batch_evaluator(config) if settings.batched else None,
-                      checkpoint=checkpoint,
-                      identity={"calculator": config.model_dump(mode="json"),
-                                "hop": list(hop_inputs) if hop_inputs else None},
-                      expensive_calls=config.name in DFT_CODES)
+    return relax_band_with(config, images, settings, workdir, checkpoint,
+                           {"hop": list(hop_inputs) if hop_inputs else None})
+
+
+def relax_band_with(config: CalculatorConfig, images: list, settings: NebSettings,
+                    workdir: str | Path, checkpoint: str | Path | None = None,
+                    identity: dict[str, Any] | None = None) -> HopNebResult:
+    """Relax a band (interpolated, or carried over from a warm start) with ``config``.
+
+    One place for ``kmcflow barrier``, the makers and the table recipes: the calculator of
+    each image (one folder each), the batched evaluation, the optimizer choice for the code,
+    and the surrogate band (``settings.surrogate``), whose prior is the config's warm-start
+    calculator when it has one. ``identity`` joins the calculator config in the checkpoint's.
+    """
+    own = config.without_warm_start()
+    work = Path(workdir)
+    ident = {"calculator": config.model_dump(mode="json"), **(identity or {})}
+    if settings.surrogate == "gp":
+        from kmcflow.workflows.surrogate import relax_band_surrogate
+
+        cheap = config.warm_start
+        band = relax_band_surrogate(
+            images, band_calculators(own, images, work), settings,
+            prior_for=None if cheap is None else band_calculators(cheap, images,
+                                                                  work / "prior"),
+            checkpoint=checkpoint, identity=ident)
+    else:
+        band = relax_band(images, band_calculators(own, images, work), settings,
+                          batch_evaluator(own) if settings.batched else None,
+                          checkpoint=checkpoint, identity=ident,
+                          expensive_calls=own.name in DFT_CODES)
     return band.model_copy(update={"calculator": {"name": config.name}})
+
+
+def warm_start_hop(initial, final, config: CalculatorConfig, relax: RelaxSettings,
+                   neb: NebSettings, workdir: str | Path
+                   ) -> tuple[RelaxResult, RelaxResult, HopNebResult]:
+    """The cheap part of a warm start: both endpoints and the band with ``config.warm_start``.
+
+    The band runs without a surrogate (cheap calls need none). See
+    :mod:`kmcflow.workflows.warm_start`.
+    """
+    cheap = config.warm_start
+    if cheap is None:
+        raise WorkflowError("the calculator config has no warm start", field="warm_start",
+                            hint="e.g. {name: espresso, warm_start: chgnet}")
+    work = Path(workdir)
+    ini = relax_endpoint(initial, cheap, relax, work / "relax_initial")
+    fin = relax_endpoint(final, cheap, relax, work / "relax_final")
+    band = run_neb(ini.atoms, fin.atoms, cheap, neb.model_copy(update={"surrogate": "none"}),
+                   work / "neb")
+    return ini, fin, band
 
 
 def run_prefactor(initial, neb: HopNebResult, config: CalculatorConfig,
@@ -102,10 +147,12 @@ def run_prefactor(initial, neb: HopNebResult, config: CalculatorConfig,
 
 def hop_result(hop: dict[str, Any], initial: RelaxResult, final: RelaxResult,
                neb: HopNebResult, prefactor: PrefactorResult, config: CalculatorConfig,
-               atoms) -> HopResult:
+               atoms, warm_start: dict[str, Any] | None = None) -> HopResult:
     """The result of one hop (one function for every path: ``barrier``, the flows, HPC).
 
-    ``atoms`` (a structure of the hop) resolves the calculator's parameters for the record.
+    ``atoms`` (a structure of the hop) resolves the calculator's parameters for the record;
+    ``warm_start`` is :func:`~kmcflow.workflows.warm_start.warm_start_record` of a hop that
+    had one (its calls are ``warm_start_force_calls``, never ``force_calls``).
     """
     e = list(neb.energies or [])
     saddle = e[neb.saddle_index] if e and neb.saddle_index is not None else None
@@ -137,7 +184,8 @@ def hop_result(hop: dict[str, Any], initial: RelaxResult, final: RelaxResult,
         neb_settings=neb.settings,
         calculator=(resolved_parameters(config, atoms) if atoms is not None
                     else {"code": config.name, "config": config.model_dump(mode="json")}),
-        code_versions=code_versions(config))
+        code_versions=code_versions(config), warm_start=warm_start,
+        warm_start_force_calls=None if warm_start is None else warm_start["force_calls"])
     return result.with_band(neb)
 
 
@@ -163,6 +211,10 @@ def compute_hop(initial, final, config: CalculatorConfig | str | dict[str, Any],
                 checkpoint: str | Path | None = None) -> HopResult:
     """Relax both endpoints, run the CI-NEB and the prefactor of one hop.
 
+    A config with a ``warm_start`` calculator relaxes endpoints and band with it first
+    (:mod:`kmcflow.workflows.warm_start`); ``neb.surrogate="gp"`` relaxes the band on a
+    Gaussian-process surrogate (:mod:`kmcflow.workflows.surrogate`).
+
     ``initial`` and ``final`` are ASE ``Atoms`` (same atoms, same order); ``config`` a
     :class:`CalculatorConfig`, a code name (``"emt"``) or a config mapping/file. Settings left
     out are the models' defaults. The calculators' files go to ``workdir`` (default: a
@@ -182,16 +234,28 @@ def compute_hop(initial, final, config: CalculatorConfig | str | dict[str, Any],
     initial, final = endpoint_atoms(initial, "initial"), endpoint_atoms(final, "final")
     check_endpoints(initial, final)
     moving = moved_index(initial, final)
+    from kmcflow.workflows.resume import structure_digest
+    from kmcflow.workflows.warm_start import carry_band, warm_start_record
+
+    identity = {"hop": [structure_digest(initial), structure_digest(final)]}
+    own = config.without_warm_start()
+    warm = None
     with tempfile.TemporaryDirectory(prefix="kmcflow-hop-") as scratch:
         work = Path(workdir) if workdir is not None else Path(scratch)
-        ini = relax_endpoint(initial, config, relax, work / "relax_initial")
-        fin = relax_endpoint(final, config, relax, work / "relax_final")
-        from kmcflow.workflows.resume import structure_digest
-
-        band = run_neb(ini.atoms, fin.atoms, config, neb, work / "neb", checkpoint,
-                       hop_inputs=(structure_digest(initial), structure_digest(final)))
-        pre = run_prefactor(ini.atoms, band, config, prefactor, work, moving)
-    return hop_result(hop_record, ini, fin, band, pre, config, ini.atoms)
+        if config.warm_start is not None:
+            ini_c, fin_c, band_c = warm_start_hop(initial, final, config, relax, neb,
+                                                  work / "warm_start")
+            warm = warm_start_record(config.warm_start.name, ini_c, fin_c, band_c)
+            ini = relax_endpoint(ini_c.atoms, own, relax, work / "relax_initial")
+            fin = relax_endpoint(fin_c.atoms, own, relax, work / "relax_final")
+            images = carry_band(band_c.atoms(), ini.atoms, fin.atoms)
+        else:
+            ini = relax_endpoint(initial, own, relax, work / "relax_initial")
+            fin = relax_endpoint(final, own, relax, work / "relax_final")
+            images = interpolate_band(ini.atoms, fin.atoms, neb.n_images, neb.interpolation)
+        band = relax_band_with(config, images, neb, work / "neb", checkpoint, identity)
+        pre = run_prefactor(ini.atoms, band, own, prefactor, work, moving)
+    return hop_result(hop_record, ini, fin, band, pre, config, ini.atoms, warm_start=warm)
 
 
 def _hop_record(hop: Any) -> dict[str, Any]:

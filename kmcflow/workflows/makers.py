@@ -41,14 +41,11 @@ from pymatgen.io.ase import AseAtomsAdaptor
 
 from kmcflow.errors import ConfigError
 from kmcflow.workflows.calculators import (
-    DFT_CODES,
-    band_calculators,
-    batch_evaluator,
     load_calculator_config,
     make_calculator,
 )
-from kmcflow.workflows.hop import hop_result, run_prefactor
-from kmcflow.workflows.neb import counted, interpolate_band, relax_band
+from kmcflow.workflows.hop import hop_result, relax_band_with, run_prefactor
+from kmcflow.workflows.neb import counted, interpolate_band
 from kmcflow.workflows.results import HopNebResult, HopResult, PrefactorResult, RelaxResult
 from kmcflow.workflows.resume import checkpoint_path, resume_positions, saving_positions
 from kmcflow.workflows.settings import (
@@ -57,6 +54,7 @@ from kmcflow.workflows.settings import (
     RelaxSettings,
     as_settings,
 )
+from kmcflow.workflows.warm_start import carry_band, warm_start_record
 
 
 def _note_given(maker, name: str, value) -> None:
@@ -211,13 +209,9 @@ class NebMaker(AseNebFromImagesMaker):
         """
         config = load_calculator_config(self.calculator_config)
         atoms = [_atoms(im) for im in images]
-        band = relax_band(atoms, band_calculators(config, atoms, Path.cwd()), self.settings,
-                          batch_evaluator(config) if self.settings.batched else None,
-                          checkpoint=self.checkpoint_dir,
-                          identity={"calculator": config.model_dump(mode="json"),
-                                    **self.checkpoint_identity},
-                          expensive_calls=config.name in DFT_CODES)
-        return band.model_copy(update={"calculator": {"name": config.name}})
+        return relax_band_with(config, atoms, self.settings, Path.cwd(),
+                               checkpoint=self.checkpoint_dir,
+                               identity=self.checkpoint_identity)
 
 
 @dataclass
@@ -246,12 +240,29 @@ def interpolate_job(initial, final, n_images: int, method: str) -> list[Structur
     return [AseAtomsAdaptor.get_structure(a) for a in images]
 
 
+@job
+def carry_band_job(cheap_band: HopNebResult, initial, final) -> list[Structure]:
+    """A warm start's cheap band carried onto the relaxed endpoints (:func:`carry_band`)."""
+    images = carry_band(cheap_band.atoms(), _atoms(initial), _atoms(final))
+    return [AseAtomsAdaptor.get_structure(a) for a in images]
+
+
 @job(output_schema=HopResult)
 def hop_result_job(hop: dict, relax_initial, relax_final, neb: HopNebResult,
-                   prefactor: PrefactorResult, calculator: dict) -> HopResult:
-    """The result of one hop (the same :class:`HopResult` ``kmcflow barrier`` writes)."""
+                   prefactor: PrefactorResult, calculator: dict,
+                   warm_start: list | None = None) -> HopResult:
+    """The result of one hop (the same :class:`HopResult` ``kmcflow barrier`` writes).
+
+    ``warm_start``: the warm start's relaxed endpoints and band, ``[initial, final, band]``.
+    """
     config = load_calculator_config(calculator)
     images = neb.atoms()
+    warm = None
+    if warm_start is not None and config.warm_start is not None:
+        ini, fin, band = warm_start
+        warm = warm_start_record(config.warm_start.name, RelaxResult.from_task_doc(ini),
+                                 RelaxResult.from_task_doc(fin), HopNebResult.model_validate(
+                                     band) if isinstance(band, dict) else band)
     return hop_result(hop, RelaxResult.from_task_doc(relax_initial),
                       RelaxResult.from_task_doc(relax_final), neb, prefactor, config,
-                      images[0] if images else None)
+                      images[0] if images else None, warm_start=warm)

@@ -171,7 +171,8 @@ class PrefactorResult(_Document):
         return self.prefactor_Hz is not None
 
 
-_BOOKKEEPING = ("job_id", "job_index", "attempt", "exception")
+_BOOKKEEPING = ("job_id", "job_index", "attempt", "exception", "warm_start",
+                "warm_start_force_calls")
 
 
 class HopResult(_Document):
@@ -216,6 +217,11 @@ class HopResult(_Document):
     attempt: str | None = Field(None, description="The HPC task attempt that computed it.")
     exception: dict[str, Any] | None = Field(None, description="The exception of a job "
                                              "that raised (type, message, traceback).")
+    warm_start_force_calls: int | None = Field(None, description=(
+        "Force calls of the warm-start calculator (endpoints and band); force_calls counts "
+        "only the calculator's own. Written when the hop had a warm start."))
+    warm_start: dict[str, Any] | None = Field(None, description=(
+        "The warm start: its calculator, its barrier and whether its band converged."))
     _band: HopNebResult | None = PrivateAttr(None)
 
     @model_serializer(mode="wrap")
