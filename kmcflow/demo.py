@@ -22,9 +22,11 @@ imports all three stages.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,7 +56,11 @@ COUPLES: dict[str, dict[str, Any]] = {
                       "substrate_miller": [1, 0, 0], "vacuum_A": 0,
                       "film_thickness": "4layers", "substrate_thickness": "4layers"},
         "species": ["Mg", "Ni"], "band_thickness_A": 0.0, "min_image_distance_A": 7.0,
-        "neb": {"n_images": 4, "fmax_eV_per_A": 0.05}, "relax": {"fmax_eV_per_A": 0.05},
+        # one CHGNet call per image: a batch of the four 143-atom interface images cost
+        # 20 s of CPU against 10 s for four single calls (CHGNet 0.4.2, one torch thread);
+        # the same for the 63-atom bulk images. Barriers unchanged (1.5928 vs 1.5929 eV)
+        "neb": {"n_images": 4, "fmax_eV_per_A": 0.05, "batched": False},
+        "relax": {"fmax_eV_per_A": 0.05},
         # CHGNet's Mg-in-NiO saddle has two imaginary modes: a flagged 1e13 Hz fallback
         # (recorded in the provenance) rather than a hole in the catalog
         "prefactor": {"radius_A": 0.0, "allow_fallback": True},
@@ -62,25 +68,72 @@ COUPLES: dict[str, dict[str, Any]] = {
 }
 
 
+DEMO_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
+    "emt": {"full": {},
+            "quick": {"temperatures_K": [950.0, 1050.0, 1150.0, 1250.0], "cells": (12, 12, 24),
+                      "samples": 11}},
+    # MgO|NiO under CHGNet: cation barriers 0.9-2.0 eV and a cation vacancy about 0.6 eV
+    # cheaper in NiO than in MgO, so the MgO side mixes only above about 1500 K (the range of
+    # MgO-NiO interdiffusion experiments); at 1250 K a 12x12x24 couple had widened by 2 A
+    # after 2e8 events. Runs aim at the width of the erfc fit: the raw 10-90 % width follows
+    # the dilute Mg tail that runs ahead into NiO and is noise on a small box.
+    "chgnet": {"full": {"temperatures_K": [1600.0, 1700.0, 1800.0, 1900.0],
+                        "cells": (12, 12, 24), "width_measure": "erfc"},
+               # two images instead of four halve the band's calls (bulk Ni: 46 calls
+               # instead of 106, 0.9203 vs 0.9196 eV; interface Mg: 80 instead of 138,
+               # 1.580 eV as four images with BFGS, 1.593 with FIRE)
+               "quick": {"temperatures_K": [1600.0, 1700.0, 1800.0, 1900.0],
+                         "cells": (8, 8, 16), "samples": 11, "width_measure": "erfc",
+                         "replicas": 1, "campaign": {"neb": {"n_images": 2}}}},
+}
+"""Settings of each couple, full and ``--quick``; what is not named is DemoSettings'."""
+
+WIDTH_COLUMNS = {"10_90": "width_10_90", "erfc": "width_erfc"}
+"""The pilot's width measures and their columns in ``observables.npz``."""
+
+
 @dataclass
 class DemoSettings:
-    """What the demo runs (temperatures K, cells of the kMC box, kMC steps per temperature)."""
+    """What the demo runs (temperatures K, cells of the kMC box, kMC steps per temperature).
+
+    ``campaign`` overrides sections of the couple's campaign (:data:`COUPLES`), e.g.
+    ``{"neb": {"n_images": 2}}``. ``width_measure`` is the width the pilot runs aim at:
+    ``10_90`` (the profile's own 10-90 % width) or ``erfc`` (the 10-90 % width of the erfc
+    fit, 2.563 sigma, the fit D comes from).
+    """
 
     calculator: str = "emt"
+    campaign: dict[str, dict[str, Any]] = field(default_factory=dict)
     temperatures_K: list[float] = field(default_factory=lambda: [950.0, 1025.0, 1100.0,
                                                                  1175.0, 1250.0])
     cells: tuple[int, int, int] = (16, 16, 32)
     vacancy_fraction: float = 0.01
     width_fraction: float = 0.35
+    width_measure: str = "10_90"
     samples: int = 21
     seed: int = 1
     replicas: int = 2
 
     @classmethod
+    def full(cls, calculator: str = "emt") -> DemoSettings:
+        """The couple's own defaults (see :data:`DEMO_DEFAULTS`)."""
+        chosen = DEMO_DEFAULTS.get(calculator, {}).get("full", {})
+        return cls(calculator=calculator, **copy.deepcopy(chosen))
+
+    @classmethod
     def quick(cls, calculator: str = "emt") -> DemoSettings:
-        """A few minutes on two cores: fewer temperatures, a smaller box, shorter runs."""
-        return cls(calculator=calculator, temperatures_K=[950.0, 1050.0, 1150.0, 1250.0],
-                   cells=(12, 12, 24), samples=11, replicas=2)
+        """Minutes on two cores: fewer temperatures, a smaller box, shorter runs."""
+        chosen = DEMO_DEFAULTS.get(calculator, DEMO_DEFAULTS["emt"])["quick"]
+        return cls(calculator=calculator, **copy.deepcopy(chosen))
+
+
+def campaign_for(settings: DemoSettings) -> dict[str, Any]:
+    """The couple's campaign (:data:`COUPLES`) with the sections ``settings.campaign`` sets."""
+    spec = {k: dict(v) if isinstance(v, dict) else v
+            for k, v in COUPLES[settings.calculator].items()}
+    for section, fields in settings.campaign.items():
+        spec[section] = {**spec.get(section, {}), **fields}
+    return spec
 
 
 def _stage(progress: Progress | None, stage: str, fraction: float, message: str) -> None:
@@ -110,15 +163,23 @@ def run_demo(settings: DemoSettings, out_dir: str | os.PathLike[str],
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     write_marker(out, "demo")
-    spec = CampaignSpec.model_validate(COUPLES[settings.calculator])
+    spec = CampaignSpec.model_validate(campaign_for(settings))
 
     def hop_progress(k: int, n: int, hop, state: str) -> None:
         number = k + 1 if state == "running" else k  # "running" reports the index, then done
         _stage(progress, "barriers", k / max(n, 1),
                f"hop {number}/{n} {hop.record['event_key']} ({hop.origin}): {state}")
 
+    clock = {"start": time.monotonic()}
+
+    def lap(name: str) -> None:  # this run's wall time per stage (a rerun reuses, so less)
+        now = time.monotonic()
+        clock[name] = now - clock.get("last", clock["start"])
+        clock["last"] = now
+
     _stage(progress, "structures", 0.0, "building the interface and enumerating hops")
     campaign = run_campaign(spec, out / "campaign", progress=hop_progress)
+    lap("structures_and_barriers")
     _stage(progress, "barriers", 1.0, f"{campaign.report['n_results']} hops computed or "
            "reused")
     catalog_path = out / "campaign" / "catalog.json"
@@ -130,7 +191,9 @@ def run_demo(settings: DemoSettings, out_dir: str | os.PathLike[str],
     _stage(progress, "kmc", 0.0, "pilot runs: sizing the run time at each temperature")
     time_s_at, sizing = run_time(catalog, base, settings.temperatures_K, out / "kmc_pilot",
                                  str(catalog_path), settings.width_fraction,
-                                 lambda message: _stage(progress, "kmc", 0.0, message))
+                                 lambda message: _stage(progress, "kmc", 0.0, message),
+                                 settings.width_measure)
+    lap("kmc_pilot")
 
     def kmc_progress(fraction: float, info: str) -> None:
         _stage(progress, "kmc", fraction, info)
@@ -139,9 +202,14 @@ def run_demo(settings: DemoSettings, out_dir: str | os.PathLike[str],
                             catalog_file=str(catalog_path), progress=kmc_progress,
                             replicas=settings.replicas, reuse_finished=True,
                             time_s_at=time_s_at)
+    lap("kmc_runs")
     _stage(progress, "report", 0.0, "writing report.md and figures")
     summary = _summarize(settings, spec, campaign, catalog, study, out)
     summary["run_sizing"] = sizing
+    lap("report")
+    summary["wall_time_s"] = {k: round(v, 1) for k, v in clock.items()
+                              if k not in ("start", "last")}
+    summary["wall_time_s"]["total"] = round(time.monotonic() - clock["start"], 1)
     write_json(out / "demo.json", summary)
     write_text(out / "report.md", _report(summary))
     _stage(progress, "report", 1.0, f"wrote {out / 'report.md'}")
@@ -149,11 +217,12 @@ def run_demo(settings: DemoSettings, out_dir: str | os.PathLike[str],
 
 
 def _pilot_time(catalog, base, temperature_K: float, time_s: float, target_width_A: float,
-                folder: Path, catalog_file: str, report: Callable[[str], None] | None = None
-                ) -> float:
-    """The simulated time (s) after which the 10-90 % width first exceeds the target at T.
+                folder: Path, catalog_file: str, report: Callable[[str], None] | None = None,
+                width_measure: str = "10_90") -> float:
+    """The simulated time (s) after which the width first exceeds the target at T.
 
     Runs of doubling length until one reaches the target; the time is read off its samples.
+    ``width_measure``: the profile's 10-90 % width (``10_90``) or the erfc fit's (``erfc``).
     """
     from dataclasses import replace
 
@@ -169,7 +238,7 @@ def _pilot_time(catalog, base, temperature_K: float, time_s: float, target_width
         if finished_run(run, settings, catalog_file) is None:
             run_to_directory(catalog, settings, run, catalog_file, overwrite=True)
         with np.load(run / "observables.npz", allow_pickle=False) as obs:
-            t, width = obs["time"], obs["width_10_90"]
+            t, width = obs["time"], obs[WIDTH_COLUMNS[width_measure]]
         reached = np.flatnonzero(np.isfinite(width) & (width >= target_width_A))
         if reached.size:
             return float(t[reached[0]])
@@ -193,13 +262,15 @@ def slope_bound_eV(catalog) -> float:
 
 
 def run_time(catalog, base, temperatures_K: list[float], folder: Path, catalog_file: str,
-             width_fraction: float = 0.35, report: Callable[[str], None] | None = None
+             width_fraction: float = 0.35, report: Callable[[str], None] | None = None,
+             width_measure: str = "10_90"
              ) -> tuple[Callable[[float], float], dict[str, Any]]:
     """Simulated time (s) per temperature for the interface to reach a target width.
 
     A run must be long enough for the interface to widen well beyond a lattice spacing and
     short enough that the two halves are not yet mixed (a saturated profile gives no D).
     Pilot runs at the highest temperature find the time t_max at which the 10-90 % width
+    (``width_measure``: the profile's, or the erfc fit's 2.563 sigma)
     reaches ``width_fraction`` of a half couple; colder runs last t_max exp(E (1/T -
     1/T_max) / k_B) with E the upper bound of the activation energy (:func:`slope_bound_eV`),
     so that they are, if anything, long enough. (A pilot at the lowest temperature would be
@@ -214,14 +285,19 @@ def run_time(catalog, base, temperatures_K: list[float], folder: Path, catalog_f
     length = float(block.length_z_A)
     target = width_fraction * length / 2.0
     guess = 1e-10 * 12 / base.vacancy_fraction  # s; doubled until the target is reached
-    t_hi = _pilot_time(catalog, base, hi, guess, target, folder, catalog_file, report)
+    if width_measure not in WIDTH_COLUMNS:
+        raise ConfigError(f"unknown width measure {width_measure!r}", field="width_measure",
+                          hint=f"use {' or '.join(WIDTH_COLUMNS)}")
+    t_hi = _pilot_time(catalog, base, hi, guess, target, folder, catalog_file, report,
+                       width_measure)
     slope_eV = slope_bound_eV(catalog)
 
     def time_s_at(temperature_K: float) -> float:
         return t_hi * math.exp(slope_eV / K_B_EV_PER_K * (1.0 / temperature_K - 1.0 / hi))
 
     return time_s_at, {"pilot_time_s": {f"{hi:g}": t_hi}, "sizing_slope_eV": slope_eV,
-                       "couple_length_A": length, "target_width_10_90_A": target}
+                       "couple_length_A": length, "target_width_10_90_A": target,
+                       "width_measure": width_measure}
 
 
 def _runs(out: Path, temps: list[float], replicas: int):
@@ -267,12 +343,18 @@ def _summarize(settings, spec, campaign, catalog, study, out: Path) -> dict[str,
                 transfer[e["event_key"]] = e["barrier_eV"] - back["barrier_eV"]
     return {
         "schema": "kmcflow.demo", "calculator": settings.calculator, "couple": spec.name,
-        "interface": spec.interface.model_dump(), "settings": {
+        "interface": spec.interface.model_dump(),
+        "barrier_settings": {"neb": spec.neb.model_dump(mode="json"),
+                             "relax": spec.relax.model_dump(mode="json"),
+                             "prefactor": spec.prefactor.model_dump(mode="json")},
+        "settings": {
             "temperatures_K": sorted(settings.temperatures_K), "cells": list(settings.cells),
             "vacancy_fraction": settings.vacancy_fraction,
             "width_fraction": settings.width_fraction,
+            "width_measure": settings.width_measure,
             "samples": settings.samples, "seed": settings.seed,
             "replicas": settings.replicas},
+        "hops": [_hop_line(r) for r in campaign.results],
         "catalog": "campaign/catalog.json", "events": events,
         "boundary_z": catalog.interface.boundary_z,
         "bulk_barriers_eV": bulk,
@@ -283,12 +365,53 @@ def _summarize(settings, spec, campaign, catalog, study, out: Path) -> dict[str,
     }
 
 
+def _hop_line(result) -> dict[str, Any]:
+    """One computed hop as the report lists it: what it gave, what it cost, whether it failed."""
+    r = result.model_dump(mode="json")
+    hop = r.get("hop") or {}
+    return {"event_key": r.get("event_key"), "origin": hop.get("origin"),
+            "n_atoms": hop.get("n_atoms"), "succeeded": bool(result.succeeded),
+            "failure_reason": r.get("failure_reason"),
+            "failure_message": r.get("failure_message") or None,
+            "forward_barrier_eV": r.get("forward_barrier_eV"),
+            "reverse_barrier_eV": r.get("reverse_barrier_eV"),
+            "prefactor_route": r.get("prefactor_route"), "converged": r.get("converged"),
+            "force_calls": r.get("force_calls"),
+            "optimizer": (r.get("neb_settings") or {}).get("optimizer")}
+
+
 def _plot_widths(study: Path, temperatures_K: list[float], replicas: int, path: Path) -> None:
     """sigma^2(t) per temperature: replica mean ± 1 s.e. and the line of the reported D."""
     from kmcflow.kmc.plots import plot_sigma2
     from kmcflow.kmc.study import study_sigma2_curves
 
     plot_sigma2(study_sigma2_curves(study, temperatures_K, replicas), path)
+
+
+def _hop_lines(hops: list[dict[str, Any]]) -> list[str]:
+    """The report's hop table: every computed hop, a failed one with its reason."""
+    if not hops:
+        return []
+    failed = [h for h in hops if not h["succeeded"]]
+    lines = ["## Hops", "",
+             (f"{len(hops) - len(failed)} of {len(hops)} hops succeeded"
+              + (f"; **failed**: {', '.join(h['event_key'] for h in failed)}" if failed else "")
+              + "."), "",
+             "| hop | origin | atoms | barrier fwd/rev (eV) | prefactor | force calls | "
+             "optimizer | status |", "|---|---|---|---|---|---|---|---|"]
+
+    def num(x: float | None) -> str:
+        return "-" if x is None else f"{x:.3f}"
+
+    for h in hops:
+        status = "ok" if h["succeeded"] else (f"failed: {h['failure_reason']}"
+                                              + (f" ({h['failure_message']})"
+                                                 if h.get("failure_message") else ""))
+        lines.append(f"| {h['event_key']} | {h['origin']} | {h['n_atoms']} | "
+                     f"{num(h['forward_barrier_eV'])} / {num(h['reverse_barrier_eV'])} | "
+                     f"{h['prefactor_route'] or '-'} | {h['force_calls']} | "
+                     f"{h['optimizer'] or '-'} | {status} |")
+    return [*lines, ""]
 
 
 def _report(s: dict[str, Any]) -> str:
@@ -299,9 +422,11 @@ def _report(s: dict[str, Any]) -> str:
              f"{s['interface']['substrate']}"
              f"({''.join(map(str, s['interface']['substrate_miller']))}). "
              f"kMC: {'x'.join(map(str, s['settings']['cells']))} cells, vacancy fraction "
-             f"{s['settings']['vacancy_fraction']:g}; each run lasts until the 10-90 % width "
-             f"reaches about {s['run_sizing']['target_width_10_90_A']:.0f} Å (sized by a "
+             f"{s['settings']['vacancy_fraction']:g}; each run lasts until the 10-90 % width"
+             + (" of the erfc fit" if s["run_sizing"].get("width_measure") == "erfc" else "")
+             + f" reaches about {s['run_sizing']['target_width_10_90_A']:.0f} Å (sized by a "
              f"pilot run); {s['settings']['replicas']} replica(s) per temperature.", "",
+             *_hop_lines(s.get("hops", [])),
              "## Event catalog", "",
              "| event | species | from | to | E_a (eV) | prefactor (Hz) | origin | executed |",
              "|---|---|---|---|---|---|---|---|"]
@@ -313,7 +438,8 @@ def _report(s: dict[str, Any]) -> str:
               "## Interface width versus time", "",
               "D is read from the width σ of the erfc fit of each profile, σ² = 2 D t + b: "
               "each panel shows the replica mean of σ² against time, its standard error as "
-              "a band, and the line 2 D t + b whose D is the one in the table below.",
+              "a band (from two replicas on), and the line 2 D t + b whose D is the one in "
+              "the table below.",
               "",
               f"![w(t)]({s['width_plot']})", "",
               "## Interdiffusion coefficient and Arrhenius law", "",
@@ -331,6 +457,10 @@ def _report(s: dict[str, Any]) -> str:
               + (f" The ± is one standard error from {source}."
                  if source and err is not None and math.isfinite(err) else ""),
               "", f"![Arrhenius]({s['arrhenius_plot']})", ""]
+    if s.get("wall_time_s"):
+        lines += ["Wall time of this run (s; stages reused from an earlier run cost nothing): "
+                  + ", ".join(f"{k.replace('_', ' ')} {v:.0f}"
+                              for k, v in s["wall_time_s"].items()) + ".", ""]
     if s["executed_barrier_range_eV"]:
         lo, hi = s["executed_barrier_range_eV"]
         lines += [
@@ -346,5 +476,13 @@ def _report(s: dict[str, Any]) -> str:
             "asymmetric, and the vacancies gather in the host where they cost less. Energy "
             "change of each cross-interface hop, E(A->B) - E(B->A) (eV):", ""]
         lines += [f"- {k}: {v:+.3f}" for k, v in s["transfer_energies_eV"].items()]
+        top = max(s["transfer_energies_eV"].values(), default=0.0)
+        above = a["Ea_eV"] - hi
+        if above > 0 and top > 0:
+            lines += ["", f"Here E_a lies {above:.3f} eV above the highest executed barrier, "
+                      + ("within" if above <= top else "more than")
+                      + f" the largest energy change of a cross-interface hop ({top:.3f} eV): "
+                      "the hops of the host where vacancies cost more need vacancies that "
+                      "first move in from the other host."]
         lines.append("")
     return "\n".join(lines)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Annotated
@@ -13,28 +14,56 @@ from kmcflow.cli.console import err, out
 STAGES = ("structures", "barriers", "kmc", "report")
 
 
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _one_thread_each() -> None:
+    """CHGNet's torch and numpy's BLAS on one thread each, unless the environment chose.
+
+    Measured on the 2-core machine with another process busy on one core: a 63-atom CHGNet
+    force call took 1.1 s on one torch thread and 9.3 s on two, and the BFGS step of a
+    143-atom endpoint relaxation (numpy's eigh of a 429 x 429 matrix) 0.9 s on two BLAS threads
+    against milliseconds on one: threads that wait on each other for a busy core. The BLAS
+    variables take effect only before numpy is imported (on the command line, not when
+    ``main`` is called inside a process that has numpy already).
+    """
+    if any(os.environ.get(name) for name in THREAD_VARIABLES):
+        return  # the user chose
+    for name in THREAD_VARIABLES:
+        os.environ[name] = "1"
+    try:
+        import torch
+    except ImportError:  # the ml extra is missing: the campaign says so, naming the extra
+        return
+    torch.set_num_threads(1)
+
+
 def demo_command(
     write: Annotated[Path, typer.Option("--out", help="Output folder (rerun to continue).")
                      ] = Path("demo"),
-    quick: Annotated[bool, typer.Option("--quick", help="A few minutes: 4 temperatures, a "
-                                        "small box, fewer events.")] = False,
+    quick: Annotated[bool, typer.Option("--quick", help="Fewer minutes: 4 temperatures, a "
+                                        "small box, fewer events (EMT about 3 minutes, "
+                                        "CHGNet about 15).")] = False,
     calculator: Annotated[str, typer.Option(
         "--calculator", help="emt (Cu|Ni, no extra) or chgnet (MgO|NiO, the ml extra).")
     ] = "emt",
     temperature: Annotated[list[float] | None, typer.Option(
-        "--temperature", "-T", help="kMC temperature in K (repeat; default 950-1250 K, "
-        "quick 950/1050/1150/1250 K).", show_default=False)] = None,
+        "--temperature", "-T", help="kMC temperature in K (repeat; EMT: 950-1250 K, quick "
+        "950/1050/1150/1250 K; CHGNet: 1600/1700/1800/1900 K).", show_default=False)] = None,
     width_fraction: Annotated[float | None, typer.Option(
         "--width-fraction", help="Run length: the 10-90 % width each run aims at, as a "
         "fraction of half the couple (default 0.35).", show_default=False)] = None,
 ) -> None:
     """Two bulk crystals to an Arrhenius law: interface, hops, CI-NEB, catalog, kMC, report.
 
-    Example: kmcflow demo --out demo   (about 6 minutes on 2 cores; --quick: about 3)
+    Example: kmcflow demo --out demo   (about 6 minutes on 2 cores; --quick: about 3;
+    --calculator chgnet --quick: about 15)
     """
+    if calculator == "chgnet":
+        _one_thread_each()  # before kmcflow.demo imports numpy
     from kmcflow.demo import DemoSettings, run_demo
 
-    settings = DemoSettings.quick(calculator) if quick else DemoSettings(calculator=calculator)
+    settings = DemoSettings.quick(calculator) if quick else DemoSettings.full(calculator)
     if temperature:
         settings.temperatures_K = list(temperature)
     if width_fraction is not None:
