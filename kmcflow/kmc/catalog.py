@@ -15,7 +15,11 @@ A catalog is one JSON document (see ``docs/reference/catalog-schema.md`` and
   (E_a = E_KRA + dE/2 with the site/pair ``energy_model``);
 - ``events``: one entry per distinct vacancy hop, keyed by species x initial region x final
   region, with barrier (or E_KRA), prefactor, optional uncertainty and provenance;
-- ``missing_event_policy``: what to do with a hop the lattice can produce but no event covers.
+- ``missing_event_policy``: what to do with a hop the lattice can produce but no event covers;
+- ``environments`` (schema version 2): barriers resolved by the local environment of a hop
+  (the occupation of the first neighbour shells of both its sites, see
+  :mod:`kmcflow.kmc.environment`): an exact ``table`` of keys and a fitted ``model`` for keys
+  the table lacks. The engine looks up the table first, then the model, then the events.
 
 Rates are never stored: they are computed from (E_a, nu, T) with k_B = 8.617333262e-5 eV/K.
 
@@ -39,9 +43,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from kmcflow.atomic_io import write_text
 from kmcflow.errors import CatalogError
 from kmcflow.kmc.constants import K_B_EV_PER_K as K_B_EV_PER_K  # re-exported
+from kmcflow.kmc.environment_rates import environment_problems
 
 SCHEMA_NAME = "kmcflow.catalog"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+SUPPORTED_SCHEMA_VERSIONS = (1, 2)
+"""Version 2 adds the optional ``environments`` section; a version 1 file loads unchanged."""
 INTERFACE_SUFFIX = ":interface"
 
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
@@ -215,6 +222,65 @@ class MissingEventPolicy(_Model):
     prefactor_Hz: PositiveFloat | None = None
 
 
+class EnvironmentEntry(_Model):
+    """One environment-resolved hop: its key text and the forward barrier and prefactor.
+
+    ``key`` is ``"species|cN|site,site,..."`` (:func:`kmcflow.kmc.environment.key_text`): the
+    moving species, the hop class and the occupation of every environment site in the class's
+    order (``V`` a vacancy, ``-`` no site). Any symmetry-equivalent order is accepted; the
+    engine canonicalises it.
+    """
+
+    key: Annotated[str, Field(min_length=1)]
+    barrier_eV: NonNegativeFloat
+    prefactor_Hz: PositiveFloat
+    uncertainty: Uncertainty | None = None
+    provenance: Provenance
+
+
+class EnvironmentModelTerm(_Model):
+    """The barrier model of one moving species and hop class.
+
+    E_KRA = ``kra_eV`` + sum over environment sites e of ``orbit_eV[orbit(e)][occupant(e)]``,
+    with the orbits of the class's environment under its symmetry and the reversal of the hop
+    (:attr:`kmcflow.kmc.environment.HopEnvironments.orbits_with_reversal`, numbered in the
+    order of their first site); an occupant not named contributes 0. E_a = max(E_KRA + dE/2,
+    dE, 0) with dE from the ``energy_model``, so the model obeys detailed balance.
+    """
+
+    species: str
+    hop_class: Annotated[int, Field(ge=0)] = 0
+    kra_eV: FiniteFloat
+    prefactor_Hz: PositiveFloat
+    orbit_eV: list[dict[str, FiniteFloat]] = []
+
+
+class EnvironmentFit(_Model):
+    """How well the model reproduces computed barriers (eV)."""
+
+    n_train: Annotated[int, Field(ge=0)]
+    rmse_eV: NonNegativeFloat
+    cv_rmse_eV: NonNegativeFloat | None = None
+    max_error_eV: NonNegativeFloat | None = None
+    notes: str | None = None
+
+
+class EnvironmentModel(_Model):
+    """A local cluster expansion (point terms) of the kinetically resolved barrier."""
+
+    kind: Literal["kra_orbit_expansion"] = "kra_orbit_expansion"
+    terms: Annotated[list[EnvironmentModelTerm], Field(min_length=1)]
+    fit: EnvironmentFit | None = None
+
+
+class Environments(_Model):
+    """Environment-resolved barriers: the exact table, then the model, then the events."""
+
+    shell: Literal["first"] = "first"
+    table: list[EnvironmentEntry] = []
+    model: EnvironmentModel | None = None
+
+
 class Catalog(_Model):
     """A whole event catalog (see the module docstring for the meaning of each section)."""
 
@@ -234,6 +300,7 @@ class Catalog(_Model):
     energy_model: EnergyModel | None = None
     missing_event_policy: MissingEventPolicy = MissingEventPolicy()
     events: Annotated[list[Event], Field(min_length=1)]
+    environments: Environments | None = None
     notes: list[str] = []
 
     @property
@@ -377,7 +444,8 @@ def semantic_problems(catalog: Catalog) -> list[Problem]:
             if len(parts) != 2 or any(p not in species for p in parts):
                 err(f"energy_model.pair_interactions_eV.{pair}", f"bad pair key {pair!r}",
                     f"write 'A-B' with A, B in {species}")
-        if em.pair_interactions_eV and catalog.rate_model == "table":
+        if (em.pair_interactions_eV and catalog.rate_model == "table"
+                and catalog.environments is None):
             err("energy_model.pair_interactions_eV", "pair interactions need rate_model 'kra'",
                 "a table model cannot make barriers depend on the local environment")
 
@@ -387,6 +455,10 @@ def semantic_problems(catalog: Catalog) -> list[Problem]:
             "vibration frequency", "typical values are 1e11-1e14 Hz")
     if mp.policy == "fallback" and (mp.barrier_eV is None or mp.prefactor_Hz is None):
         err("missing_event_policy", "policy 'fallback' needs barrier_eV and prefactor_Hz")
+
+    if catalog.environments is not None and not any(p.severity == "error" for p in problems):
+        for field, message, hint in environment_problems(catalog):
+            err(field, message, hint)
 
     if catalog.rate_model == "kra" and not any(p.severity == "error" for p in problems):
         for i, ev in enumerate(catalog.events):
@@ -412,10 +484,15 @@ def validate_catalog_data(
         return None, [Problem(severity="error", field="schema",
                               message=f"not a kmcflow catalog (schema {data.get('schema')!r})",
                               hint=f"set schema to {SCHEMA_NAME!r}")]
-    if version != SCHEMA_VERSION:
+    if version not in SUPPORTED_SCHEMA_VERSIONS:
         return None, [Problem(severity="error", field="schema_version",
                               message=f"unsupported schema_version {version!r}",
-                              hint=f"this kmcflow reads version {SCHEMA_VERSION}")]
+                              hint="this kmcflow reads versions "
+                              f"{', '.join(map(str, SUPPORTED_SCHEMA_VERSIONS))}")]
+    if version == 1 and isinstance(data.get("environments"), dict):
+        return None, [Problem(severity="error", field="environments",
+                              message="an environments section needs schema_version 2",
+                              hint="set schema_version to 2")]
     try:
         catalog = Catalog.model_validate(data)
     except ValidationError as exc:

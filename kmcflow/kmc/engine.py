@@ -25,7 +25,13 @@ from kmcflow.errors import CheckpointError, ConfigError
 from kmcflow.kmc import kernels
 from kmcflow.kmc.analysis import CoupleGeometry
 from kmcflow.kmc.catalog import Catalog
-from kmcflow.kmc.lattice import LatticeBlock, LatticeDefinition, build_block, general, preset
+from kmcflow.kmc.environment_rates import (
+    SOURCE_NAMES,
+    catalog_lattice,
+    no_environments,
+    resolve_environments,
+)
+from kmcflow.kmc.lattice import LatticeBlock, LatticeDefinition, build_block
 from kmcflow.kmc.rates import ResolvedRates, interface_band_regions, resolve_rates
 from kmcflow.readers import NPZ_ERRORS
 
@@ -34,10 +40,7 @@ CHECKPOINT_FORMAT = "kmcflow.checkpoint/1"
 
 def lattice_from_catalog(catalog: Catalog) -> LatticeDefinition:
     """Return the :class:`LatticeDefinition` of a catalog's ``lattice`` section."""
-    spec = catalog.lattice
-    if spec.preset is not None:
-        return preset(spec.preset, spec.a_A or 1.0)
-    return general(spec.vectors_A, spec.basis_frac, spec.dimension, spec.nn_tolerance)
+    return catalog_lattice(catalog)
 
 
 @dataclass(frozen=True)
@@ -195,6 +198,11 @@ class Simulation:
         self.couple, host, self.region = couple_regions(catalog, self.block)
         self.rates = resolve_block_rates(catalog, self.block, self.region, self.temperature_K,
                                          catalog_file)
+        self.environments = resolve_environments(catalog, self.temperature_K, catalog_file)
+        if self.environments is not None:
+            self.environments.log_model = True  # every hop the table lacks is recorded
+        self.unlisted_keys: dict[tuple[int, int, int], int] = {}
+        self.species_jumps: list[np.ndarray] = []  # drained log records of logged species
         n = self.block.n_sites
         if initial_occupation is None:
             codes = np.array([catalog.species.index(h.initial_species) + 1
@@ -242,9 +250,11 @@ class Simulation:
         self.class_basis = (np.arange(self.block.offsets.shape[0]) % defn.n_basis).astype(np.int64)
         self.nbr_shift = self.block.shell.shift.astype(np.int64)
         self.reverse_slot = self.block.shell.reverse
+        env = (self.environments.kernel_tuple() if self.environments is not None
+               else no_environments(len(self.catalog.species)))
         self._kernel_tables = (self.rates.rate_Hz, self.rates.kra_eV, self.rates.prefactor_Hz,
                                self.rates.site_energy_eV, self.rates.pair_eV,
-                               1.0 / self.rates.kT_eV, self.rates.use_pairs)
+                               1.0 / self.rates.kT_eV, self.rates.use_pairs, env)
         kernels.build_tree(self.vac_site, self.slot_rate, self.tree, self.leaf0, self.occ,
                            self.region,
                            self.block.site_class, self.block.offsets, *self._kernel_tables)
@@ -271,6 +281,10 @@ class Simulation:
         """
         from kmcflow.kmc.acceleration import PairScaler
 
+        if self.environments is not None:
+            raise ConfigError("temporal acceleration scales region event types; it cannot be "
+                              "combined with an environment-resolved catalog",
+                              field="acceleration", hint="run without --accelerate")
         s, r = self.rates.rate_Hz.shape[0], self.rates.rate_Hz.shape[1]
         idx = np.arange(s * r * r).reshape(s, r, r)
         reverse = idx.transpose(0, 2, 1).ravel()
@@ -379,17 +393,81 @@ class Simulation:
         return status
 
     def _run(self, max_events: int | None = None, t_stop: float = math.inf) -> int:
-        max_ev = np.iinfo(np.int64).max if max_events is None else int(max_events)
-        done, status = kernels.run_events(
-            self.occ, self.region, self.block.site_class, self.class_basis, self.block.offsets,
-            self.nbr_shift, self.reverse_slot, self.disp, self.basis0, self.vac_site,
-            self.vac_of_site, self.slot_rate, self.tree, self.leaf0, self.rng, self.clock,
-            self.event_counts, *self._kernel_tables, max_ev, float(t_stop))
-        self.n_events += int(done)
+        left = np.iinfo(np.int64).max if max_events is None else int(max_events)
+        while True:
+            done, status = kernels.run_events(
+                self.occ, self.region, self.block.site_class, self.class_basis,
+                self.block.offsets, self.nbr_shift, self.reverse_slot, self.disp, self.basis0,
+                self.vac_site, self.vac_of_site, self.slot_rate, self.tree, self.leaf0,
+                self.rng, self.clock, self.event_counts, *self._kernel_tables, left,
+                float(t_stop))
+            self.n_events += int(done)
+            left -= int(done)
+            if self.environments is not None:
+                self._drain_event_log()
+            if status != kernels.STATUS_LOG_FULL:
+                break
+            if left <= 0:
+                status = kernels.STATUS_MAX_EVENTS
+                break
         if status == kernels.STATUS_OVERFLOW:
             raise ConfigError("an atom moved more than 32000 cells: the displacement counters "
                               "would overflow", hint="run shorter segments or a larger lattice")
         return int(status)
+
+    # ------------------------------------------------------------------ environments
+    def log_species_jumps(self, species: str) -> None:
+        """Record every executed hop of ``species`` (environment catalogs only).
+
+        The records (one row per hop, columns
+        :data:`kmcflow.kmc.environment_rates.LOG_FIELDS`) collect in :attr:`species_jumps`;
+        the jump vector of a row is ``-shell.vector_A[basis, slot]``.
+        """
+        if self.environments is None:
+            raise ConfigError("jump records need an environment-resolved catalog",
+                              field="catalog.environments")
+        self.environments.log_species[self.catalog.species.index(species) + 1] = True
+
+    def _drain_event_log(self) -> None:
+        env = self.environments
+        n = int(env.log_n[0])
+        if n == 0:
+            return
+        records = env.log[:n].copy()
+        env.log_n[0] = 0
+        unlisted = records[records[:, 3] != kernels.SOURCE_TABLE]
+        for s, c, key in map(tuple, unlisted[:, :3].tolist()):
+            self.unlisted_keys[s, c, key] = self.unlisted_keys.get((s, c, key), 0) + 1
+        logged = records[env.log_species[records[:, 0]]]
+        if logged.size:
+            self.species_jumps.append(logged)
+
+    def environment_report(self) -> dict | None:
+        """Executed hops by rate source, and the environments met that the table lacks.
+
+        ``events_by_source``: executed hops from the exact ``table``, the fitted ``model`` and
+        the region ``events``; ``unlisted``: every (species, hop class, key) executed without a
+        table entry, with how often, most frequent first. None without environments.
+        """
+        if self.environments is None:
+            return None
+        from kmcflow.kmc.environment import key_digits, key_text
+
+        envs = self.environments.geometry.envs
+        counts = self.environments.source_counts
+        total = max(int(counts.sum()), 1)
+        unlisted = sorted(self.unlisted_keys.items(), key=lambda item: -item[1])
+        return {
+            "events_by_source": {name: int(n) for name, n in
+                                 zip(SOURCE_NAMES, counts.tolist(), strict=True)},
+            "fraction_by_source": {name: int(n) / total for name, n in
+                                   zip(SOURCE_NAMES, counts.tolist(), strict=True)},
+            "unlisted": [
+                {"key": key_text(self.catalog.species, s, c,
+                                 key_digits(key, envs, len(self.catalog.species))),
+                 "executed": n, "executed_fraction": n / total}
+                for (s, c, key), n in unlisted],
+        }
 
     def sample(self) -> dict[str, np.ndarray]:
         """Per-layer concentrations (fraction of the layer's sites) and tracer MSD per species.
@@ -448,6 +526,10 @@ class Simulation:
             "vac_site": self.vac_site, "rng": self.rng, "clock": self.clock,
             "n_events": np.array([self.n_events], np.int64), "event_counts": self.event_counts,
         }
+        if self.environments is not None:
+            arrays["env_source_counts"] = self.environments.source_counts
+            arrays["env_unlisted"] = np.array([[*k, n] for k, n in self.unlisted_keys.items()],
+                                              np.int64).reshape(-1, 4)
         if self.scaler is not None:
             arrays.update({f"acc_{k}": v for k, v in self.scaler.state().items()})
             arrays["acc_window_counts"] = self._window_counts
@@ -499,6 +581,8 @@ class Simulation:
                                   "vacancy fraction and seed as the run that wrote it")
         for name, current in self.state_arrays().items():
             arr = content.get(name)
+            if name == "env_unlisted" and arr is not None and arr.ndim == 2 and arr.shape[1] == 4:
+                continue  # as many rows as environments met
             if arr is None or arr.shape != current.shape or arr.dtype != current.dtype:
                 raise CheckpointError(f"array {name!r} is missing or has the wrong shape",
                                       file=str(p), hint="the checkpoint is damaged: drop "
@@ -522,6 +606,10 @@ class Simulation:
         self.clock[:] = content["clock"]
         self.n_events = int(content["n_events"][0])
         self.event_counts[:] = content["event_counts"]
+        if self.environments is not None:
+            self.environments.source_counts[:] = content["env_source_counts"]
+            self.unlisted_keys = {(int(s), int(c), int(k)): int(n)
+                                  for s, c, k, n in content["env_unlisted"].tolist()}
         self._build_index()
         if self.scaler is not None:
             self._kernel_tables = self._scaled_tables(self.scaler.factor)

@@ -366,7 +366,7 @@ def _build(lat: LatticeDefinition) -> HopEnvironments:
 # --- kernels -------------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@njit(inline="always")
 def environment_codes(occ, v, j, site_class, offsets, reach_row, none_code, out) -> None:
     """Fill ``out[e]`` with the occupation of environment site ``e`` of hop ``j -> v``.
 
@@ -392,7 +392,7 @@ def environment_codes(occ, v, j, site_class, offsets, reach_row, none_code, out)
             out[e] = occ[base_site + off]
 
 
-@njit(cache=True)
+@njit(inline="always")
 def canonical_key(codes, perms, base) -> int:
     """Return ``min over g of sum_e codes[perms[g, e]] * base**e`` (int64)."""
     best = np.int64(-1)

@@ -23,10 +23,19 @@ import math
 import numpy as np
 from numba import njit
 
+from kmcflow.kmc.environment import canonical_key, environment_codes
+
 STATUS_MAX_EVENTS = 0
 STATUS_TIME_REACHED = 1
 STATUS_STALLED = 2
 STATUS_OVERFLOW = 3
+STATUS_LOG_FULL = 4
+
+SOURCE_TABLE = 0
+SOURCE_MODEL = 1
+SOURCE_REGION = 2
+"""Where an executed hop's rate came from (environment catalogs): the exact environment
+table, the fitted model, or the region events."""
 
 _DISP_LIMIT = 32000
 
@@ -95,16 +104,14 @@ def tree_select(tree: np.ndarray, leaf0: int, u: float) -> tuple[int, float]:
 
 
 @njit(inline="always")
-def hop_rate(
-    j: int, v: int, s: int, occ, region, site_class, offsets, rate_tab, kra, pref, site_e,
-    pair, inv_kT: float, use_pairs: bool,
-) -> float:
-    """Rate of the atom of species ``s`` at ``j`` jumping into the vacancy at ``v``."""
-    rj = region[j]
-    rv = region[v]
-    if not use_pairs:
-        return rate_tab[s, rj, rv]
-    d_e = site_e[s, rv] - site_e[s, rj]
+def hop_energy_change(j: int, v: int, s: int, occ, region, site_class, offsets, site_e,
+                      pair) -> float:
+    """Energy change (eV) of the atom of species ``s`` at ``j`` jumping into the vacancy at ``v``.
+
+    Site energies of the two regions plus the first-shell pair bonds of the moving atom (the
+    vacancy carries no interaction).
+    """
+    d_e = site_e[s, region[v]] - site_e[s, region[j]]
     cv = site_class[v]
     for k in range(offsets.shape[1]):
         off = offsets[cv, k]
@@ -117,18 +124,103 @@ def hop_rate(
         off = offsets[cj, k]
         if off != 0:
             d_e -= pair[s, occ[j + off]]
-    ea = kra[s, rj, rv] + 0.5 * d_e
+    return d_e
+
+
+@njit(inline="always")
+def kra_barrier(e_kra: float, d_e: float) -> float:
+    """E_a = max(E_KRA + dE/2, dE, 0): detailed balance by construction."""
+    ea = e_kra + 0.5 * d_e
     if ea < d_e:
         ea = d_e
     if ea < 0.0:
         ea = 0.0
+    return ea
+
+
+@njit(inline="always")
+def hop_rate(
+    j: int, v: int, s: int, occ, region, site_class, offsets, rate_tab, kra, pref, site_e,
+    pair, inv_kT: float, use_pairs: bool,
+) -> float:
+    """Rate of the atom of species ``s`` at ``j`` jumping into the vacancy at ``v`` (regions)."""
+    rj = region[j]
+    rv = region[v]
+    if not use_pairs:
+        return rate_tab[s, rj, rv]
+    d_e = hop_energy_change(j, v, s, occ, region, site_class, offsets, site_e, pair)
+    ea = kra_barrier(kra[s, rj, rv], d_e)
     return pref[s, rj, rv] * math.exp(-ea * inv_kT)
+
+
+@njit(inline="always")
+def environment_lookup(k: int, j: int, v: int, s: int, occ, site_class, offsets, env,
+                       want_key: bool):
+    """Classify hop ``j -> v`` (``j`` is neighbour slot ``k`` of ``v``) of species ``s``.
+
+    Returns ``(source, hop class, environment key, table row)``: the source is
+    :data:`SOURCE_TABLE` (row >= 0), :data:`SOURCE_MODEL` or :data:`SOURCE_REGION`. Leaves
+    the environment's codes in ``env[13]``. The key is -1 when the table has no entry for the
+    species and class and ``want_key`` is False.
+    """
+    hop_class, reach, perms = env[1], env[2], env[3]
+    nb = reach.shape[0]
+    bv = site_class[v] % nb
+    c = hop_class[bv, k]
+    codes = env[13]
+    environment_codes(occ, v, j, site_class, offsets, reach[bv, k], env[5], codes)
+    n_classes = perms.shape[0]
+    g = s * n_classes + c
+    table_start, table_key = env[6], env[7]
+    lo = table_start[g]
+    hi = table_start[g + 1]
+    key = np.int64(-1)
+    if lo < hi or want_key:  # the canonical key costs a pass per symmetry operation
+        key = canonical_key(codes, perms[c], env[4])
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if table_key[mid] < key:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo < table_start[g + 1] and table_key[lo] == key:
+        return SOURCE_TABLE, c, key, lo
+    if env[9][s, c]:
+        return SOURCE_MODEL, c, key, -1
+    return SOURCE_REGION, c, key, -1
+
+
+@njit(inline="always")
+def environment_rate(
+    k: int, j: int, v: int, s: int, occ, region, site_class, offsets, rate_tab, kra, pref,
+    site_e, pair, inv_kT: float, use_pairs: bool, env,
+) -> float:
+    """Rate of hop ``j -> v`` from an environment catalog: table, else model, else regions.
+
+    The model is a cluster expansion of the kinetically resolved barrier over the environment
+    sites, E_KRA = K[s, c] + sum_e J[s, c, e, code_e], with E_a = max(E_KRA + dE/2, dE, 0) and
+    dE from the energy model (:func:`hop_energy_change`).
+    """
+    source, c, _key, row = environment_lookup(k, j, v, s, occ, site_class, offsets, env,
+                                              False)
+    if source == SOURCE_TABLE:
+        return env[8][row]
+    if source == SOURCE_MODEL:
+        codes = env[13]
+        site_terms = env[11]
+        e_kra = env[10][s, c]
+        for e in range(codes.shape[0]):
+            e_kra += site_terms[s, c, e, codes[e]]
+        d_e = hop_energy_change(j, v, s, occ, region, site_class, offsets, site_e, pair)
+        return env[12][s, c] * math.exp(-kra_barrier(e_kra, d_e) * inv_kT)
+    return hop_rate(j, v, s, occ, region, site_class, offsets, rate_tab, kra, pref, site_e,
+                    pair, inv_kT, use_pairs)
 
 
 @njit(cache=True)
 def fill_vacancy(
     q: int, v: int, slot_rate, occ, region, site_class, offsets, rate_tab, kra, pref, site_e,
-    pair, inv_kT: float, use_pairs: bool,
+    pair, inv_kT: float, use_pairs: bool, env,
 ) -> float:
     """Compute the rate of every hop into vacancy ``q`` at ``v``; cache them; return the sum."""
     total = 0.0
@@ -140,8 +232,13 @@ def fill_vacancy(
             j = v + off
             s = occ[j]
             if s != 0:
-                rate = hop_rate(j, v, s, occ, region, site_class, offsets, rate_tab, kra, pref,
-                                site_e, pair, inv_kT, use_pairs)
+                if env[0]:
+                    rate = environment_rate(k, j, v, s, occ, region, site_class, offsets,
+                                            rate_tab, kra, pref, site_e, pair, inv_kT,
+                                            use_pairs, env)
+                else:
+                    rate = hop_rate(j, v, s, occ, region, site_class, offsets, rate_tab, kra,
+                                    pref, site_e, pair, inv_kT, use_pairs)
         slot_rate[q, k] = rate
         total += rate
     return total
@@ -159,35 +256,71 @@ def slot_sum(q: int, slot_rate) -> float:
 @njit(cache=True)
 def build_tree(
     vac_site, slot_rate, tree, leaf0: int, occ, region, site_class, offsets, rate_tab, kra,
-    pref, site_e, pair, inv_kT: float, use_pairs: bool,
+    pref, site_e, pair, inv_kT: float, use_pairs: bool, env,
 ) -> None:
     """Fill the slot-rate cache and the sum tree from scratch (internal nodes bottom-up)."""
     tree[:] = 0.0
     for q in range(vac_site.shape[0]):
         tree[leaf0 + q] = fill_vacancy(q, vac_site[q], slot_rate, occ, region, site_class,
                                        offsets, rate_tab, kra, pref, site_e, pair, inv_kT,
-                                       use_pairs)
+                                       use_pairs, env)
     for i in range(leaf0 - 1, 0, -1):
         tree[i] = tree[2 * i] + tree[2 * i + 1]
 
 
 @njit(cache=True)
-def _refill(
-    site: int, vac_of_site, slot_rate, tree, leaf0: int, occ, region, site_class, offsets,
-    rate_tab, kra, pref, site_e, pair, inv_kT: float, use_pairs: bool,
+def _refill_around(
+    v: int, j: int, vac_of_site, slot_rate, tree, leaf0: int, occ, region, site_class, offsets,
+    rate_tab, kra, pref, site_e, pair, inv_kT: float, use_pairs: bool, env,
 ) -> None:
-    """Recompute every slot of the vacancy at ``site`` and its leaf."""
-    q = vac_of_site[site]
-    tree_update(tree, leaf0, q, fill_vacancy(q, site, slot_rate, occ, region, site_class,
-                                             offsets, rate_tab, kra, pref, site_e, pair,
-                                             inv_kT, use_pairs))
+    """Recompute, once each, every vacancy within two neighbour shells of ``v`` or ``j``.
+
+    Their hops' rates depend on the two changed sites (pair bonds, environments). A vacancy
+    reached along several paths is recomputed once (``env[19]`` lists those done); the values
+    do not depend on the order, so the tree is the same as after a full rebuild.
+    """
+    done = env[19]
+    n_done = 0
+    zmax = offsets.shape[1]
+    for centre in (v, j):
+        cc = site_class[centre]
+        for k in range(zmax):
+            off = offsets[cc, k]
+            if off == 0:
+                continue
+            n = centre + off
+            cn = site_class[n]
+            for k2 in range(zmax + 1):
+                if k2 < zmax:
+                    off2 = offsets[cn, k2]
+                    if off2 == 0:
+                        continue
+                    m = n + off2
+                else:
+                    m = n
+                if occ[m] != 0 or m == j:
+                    continue
+                u = vac_of_site[m]
+                seen = False
+                for i in range(n_done):
+                    if done[i] == u:
+                        seen = True
+                        break
+                if seen:
+                    continue
+                done[n_done] = u
+                n_done += 1
+                tree_update(tree, leaf0, u, fill_vacancy(u, m, slot_rate, occ, region,
+                                                         site_class, offsets, rate_tab, kra,
+                                                         pref, site_e, pair, inv_kT, use_pairs,
+                                                         env))
 
 
 @njit(cache=True)
 def run_events(
     occ, region, site_class, class_basis, offsets, nbr_shift, reverse_slot, disp, basis0,
     vac_site, vac_of_site, slot_rate, tree, leaf0: int, rng, clock, event_counts, rate_tab, kra,
-    pref, site_e, pair, inv_kT: float, use_pairs: bool, max_events: int, t_stop: float,
+    pref, site_e, pair, inv_kT: float, use_pairs: bool, env, max_events: int, t_stop: float,
 ) -> tuple[int, int]:
     """Execute events until ``max_events`` are done or the next one lies beyond ``t_stop``.
 
@@ -196,12 +329,19 @@ def run_events(
 
     After a hop j -> v, the moved vacancy is recomputed in full. Without pair interactions a
     neighbouring vacancy changes in one slot only (the one pointing at v or j), so only that
-    slot is recomputed and its leaf re-summed; with pair interactions every vacancy within two
-    shells of v or j is recomputed in full.
+    slot is recomputed and its leaf re-summed; with pair interactions or an environment catalog
+    every vacancy within two shells of v or j is recomputed in full.
+
+    With an environment catalog (``env[0]``) every executed hop is classified again: its
+    source is counted in ``env[14]`` and, for the species flagged in ``env[15]`` or (with
+    ``env[16]``) for model-rated hops, a record (species, hop class, key, source, basis of v,
+    slot) is appended to ``env[17]`` (count in ``env[18][0]``); a full log stops the loop after
+    the event with :data:`STATUS_LOG_FULL`.
     """
     n_done = 0
     status = STATUS_MAX_EVENTS
     zmax = offsets.shape[1]
+    wide = use_pairs or env[0]
     while n_done < max_events:
         t_next = clock[1]
         if t_next > t_stop:
@@ -227,6 +367,22 @@ def run_events(
         j = v + offsets[cv, chosen]
         s = occ[j]
         bv = class_basis[cv]
+        log_full = False
+        if env[0]:
+            source, hop_c, key, _row = environment_lookup(chosen, j, v, s, occ, site_class,
+                                                          offsets, env, True)
+            env[14][source] += 1
+            log, log_n = env[17], env[18]
+            if env[15][s] or (env[16] and source != SOURCE_TABLE):
+                n_log = log_n[0]
+                log[n_log, 0] = s
+                log[n_log, 1] = hop_c
+                log[n_log, 2] = key
+                log[n_log, 3] = source
+                log[n_log, 4] = bv
+                log[n_log, 5] = chosen
+                log_n[0] = n_log + 1
+                log_full = log_n[0] >= log.shape[0]
         ok = True
         for a in range(3):
             new = np.int32(disp[j, a]) - np.int32(nbr_shift[bv, chosen, a])
@@ -247,40 +403,30 @@ def run_events(
         vac_site[q] = j
         tree_update(tree, leaf0, q, fill_vacancy(q, j, slot_rate, occ, region, site_class,
                                                  offsets, rate_tab, kra, pref, site_e, pair,
-                                                 inv_kT, use_pairs))
-        for centre in (v, j):
-            cc = site_class[centre]
-            bc = class_basis[cc]
-            for k in range(zmax):
-                off = offsets[cc, k]
-                if off == 0:
-                    continue
-                n = centre + off
-                if use_pairs:
-                    cn = site_class[n]
-                    for k2 in range(zmax):
-                        off2 = offsets[cn, k2]
-                        if off2 == 0:
-                            continue
-                        m = n + off2
-                        if occ[m] == 0 and m != j:
-                            _refill(m, vac_of_site, slot_rate, tree, leaf0, occ, region,
-                                    site_class, offsets, rate_tab, kra, pref, site_e, pair,
-                                    inv_kT, use_pairs)
-                elif occ[n] == 0 and n != j:
-                    # the slot of vacancy n that points at the centre (v now holds s, j is
-                    # now vacant)
-                    u = vac_of_site[n]
-                    back = reverse_slot[bc, k]
-                    rate = 0.0
-                    if centre == v:
-                        rate = hop_rate(v, n, s, occ, region, site_class, offsets, rate_tab,
-                                        kra, pref, site_e, pair, inv_kT, use_pairs)
-                    slot_rate[u, back] = rate
-                    tree_update(tree, leaf0, u, slot_sum(u, slot_rate))
-                if use_pairs and occ[n] == 0 and n != j:
-                    _refill(n, vac_of_site, slot_rate, tree, leaf0, occ, region, site_class,
-                            offsets, rate_tab, kra, pref, site_e, pair, inv_kT, use_pairs)
+                                                 inv_kT, use_pairs, env))
+        if wide:
+            _refill_around(v, j, vac_of_site, slot_rate, tree, leaf0, occ, region, site_class,
+                           offsets, rate_tab, kra, pref, site_e, pair, inv_kT, use_pairs, env)
+        else:
+            for centre in (v, j):
+                cc = site_class[centre]
+                bc = class_basis[cc]
+                for k in range(zmax):
+                    off = offsets[cc, k]
+                    if off == 0:
+                        continue
+                    n = centre + off
+                    if occ[n] == 0 and n != j:
+                        # the slot of vacancy n that points at the centre (v now holds s, j is
+                        # now vacant)
+                        u = vac_of_site[n]
+                        back = reverse_slot[bc, k]
+                        rate = 0.0
+                        if centre == v:
+                            rate = hop_rate(v, n, s, occ, region, site_class, offsets, rate_tab,
+                                            kra, pref, site_e, pair, inv_kT, use_pairs)
+                        slot_rate[u, back] = rate
+                        tree_update(tree, leaf0, u, slot_sum(u, slot_rate))
         clock[0] = t_next
         n_done += 1
         total = tree[1]
@@ -288,6 +434,9 @@ def run_events(
             clock[1] = t_next - math.log(uniform_open(rng)) / total
         else:
             clock[1] = np.inf
+        if log_full:
+            status = STATUS_LOG_FULL
+            break
     return n_done, status
 
 

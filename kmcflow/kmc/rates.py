@@ -28,6 +28,7 @@ import numpy as np
 
 from kmcflow.errors import CatalogError
 from kmcflow.kmc.catalog import K_B_EV_PER_K, Catalog
+from kmcflow.kmc.environment_rates import pair_energy_matrix
 
 MISSING = -1
 FALLBACK = -2
@@ -79,18 +80,6 @@ def _site_energies(catalog: Catalog) -> np.ndarray:
     return out
 
 
-def _pair_energies(catalog: Catalog) -> np.ndarray:
-    n = len(catalog.species) + 1
-    out = np.zeros((n, n))
-    if catalog.energy_model is None:
-        return out
-    code = {name: i for i, name in enumerate(catalog.species, start=1)}
-    for key, value in catalog.energy_model.pair_interactions_eV.items():
-        a, b = key.split("-")
-        out[code[a], code[b]] = out[code[b], code[a]] = value
-    return out
-
-
 def _lookup(catalog: Catalog, keys: dict, species: str, ri: str, rf: str) -> int | None:
     hi, hf = catalog.host_of_region(ri), catalog.host_of_region(rf)
     for cand in ((ri, rf), (hi, rf), (ri, hf), (hi, hf)):
@@ -132,7 +121,7 @@ def resolve_rates(
     kT = K_B_EV_PER_K * temperature_K
     keys = {(e.species, e.initial_region, e.final_region): i for i, e in enumerate(catalog.events)}
     site = _site_energies(catalog)
-    pair = _pair_energies(catalog)
+    pair = pair_energy_matrix(catalog)
     event_index = np.full((n_s, n_r, n_r), MISSING, np.int64)
     prefactor = np.zeros((n_s, n_r, n_r))
     base = np.full((n_s, n_r, n_r), np.nan)  # barrier (table) or E_KRA (kra)

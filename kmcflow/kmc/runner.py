@@ -392,6 +392,7 @@ class RunFacts:
     time_s: float
     bytes_per_site: float
     geometry: CoupleGeometry
+    environments: dict | None = None  # Simulation.environment_report() of a schema-2 catalog
 
     @classmethod
     def of(cls, sim: Simulation) -> RunFacts:
@@ -400,7 +401,7 @@ class RunFacts:
         return cls(sim.catalog, b.layer_z_A, b.length_z_A, b.periodic_z, b.definition.name,
                    b.n_sites, int(sim.vac_site.size), sim.rates.regions, sim.rates.event_index,
                    sim.event_counts, sim.n_events, sim.time_s, sim.bytes_per_site(),
-                   sim.couple.geometry(b))
+                   sim.couple.geometry(b), sim.environment_report())
 
 
 def event_count_record(facts: RunFacts) -> dict[str, int]:
@@ -431,6 +432,8 @@ def result_of(facts: RunFacts, settings: RunSettings, rec: SampleRecorder,
               extra: dict | None = None) -> KmcResult:
     """The :class:`~kmcflow.kmc.result.KmcResult` of a finished run (nothing written)."""
     simulated = facts.time_s if settings.steps is not None else float(rec.time[-1])
+    if facts.environments is not None:  # hops by rate source, environments the table lacks
+        extra = {**(extra or {}), "environments": facts.environments}
     return kmc_result(
         catalog=facts.catalog, settings=settings, samples=rec.arrays(),
         layer_z_A=facts.layer_z_A, length_z_A=facts.length_z_A, periodic_z=facts.periodic_z,

@@ -43,6 +43,7 @@ from kmcflow.errors import ParallelError
 from kmcflow.kmc import kernels
 from kmcflow.kmc.catalog import Catalog
 from kmcflow.kmc.engine import couple_regions, lattice_from_catalog, resolve_block_rates
+from kmcflow.kmc.environment_rates import no_environments
 from kmcflow.kmc.lattice import LatticeBlock, build_block
 from kmcflow.kmc.parallel import exchange_kernels as xk
 from kmcflow.kmc.parallel.exchange_kernels import SITE_BYTES
@@ -106,6 +107,10 @@ class DomainSimulation:
         self.debug_checks = debug_checks
         if periodic_z is None:
             periodic_z = catalog.interface.boundary_z == "periodic"
+        if catalog.environments is not None:
+            raise ParallelError("an environment-resolved catalog runs serially or as "
+                                "independent replicas, not in a decomposed domain",
+                                field="--decompose", hint="drop --decompose")
         defn = lattice_from_catalog(catalog)
         nx, ny, nz = self.cells
         if defn.dimension == 2 and ny != 1:
@@ -198,7 +203,7 @@ class DomainSimulation:
 
         self.tables = (widen(r.rate_Hz, True), widen(r.kra_eV, False),
                        widen(r.prefactor_Hz, True), r.site_energy_eV[:, src].copy(), r.pair_eV,
-                       1.0 / r.kT_eV, r.use_pairs)
+                       1.0 / r.kT_eV, r.use_pairs, no_environments(len(self.catalog.species)))
 
     def _global_site(self, local_sites: np.ndarray) -> np.ndarray:
         nx, ny, _ = self.cells

@@ -105,7 +105,7 @@ def refresh_vacancies(occ, vac_site, vac_of_site, candidates) -> np.ndarray:
 @njit(cache=True)
 def build_tree_active(
     vac_site, slot_rate, tree, leaf0: int, occ, region, site_class, offsets, rate_tab, kra,
-    pref, site_e, pair, inv_kT: float, use_pairs: bool, n_regions: int,
+    pref, site_e, pair, inv_kT: float, use_pairs: bool, env, n_regions: int,
 ) -> None:
     """As :func:`kmcflow.kmc.kernels.build_tree`, with inactive vacancies zeroed, not computed.
 
@@ -120,6 +120,6 @@ def build_tree_active(
         else:
             tree[leaf0 + q] = kernels.fill_vacancy(q, v, slot_rate, occ, region, site_class,
                                                    offsets, rate_tab, kra, pref, site_e, pair,
-                                                   inv_kT, use_pairs)
+                                                   inv_kT, use_pairs, env)
     for i in range(leaf0 - 1, 0, -1):
         tree[i] = tree[2 * i] + tree[2 * i + 1]

@@ -1,0 +1,346 @@
+"""Environment-resolved rates: check a catalog's ``environments`` section, build kernel tables.
+
+A catalog of schema version 2 may resolve barriers by the local environment of a hop (see
+:mod:`kmcflow.kmc.environment` for the key). The engine rates a hop from
+
+1. the exact ``table`` entry of its (moving species, hop class, environment key), else
+2. the ``model``: E_KRA = K + sum_e J[orbit(e), occupant(e)], E_a = max(E_KRA + dE/2, dE, 0),
+   dE from the energy model (site energies and first-shell pair bonds), else
+3. the region events of the catalog, as a version 1 catalog would.
+
+Detailed balance. An environment key says nothing about regions, so a catalog with
+environments may not give a species different site energies in different regions. A table
+entry and its reverse (the same atom going back, same environment) must differ by the pair
+energy change dE of the energy model (0 without one), within its tolerance; the model obeys
+detailed balance by construction as long as its terms are the same for a hop and its reverse,
+which the orbit parametrisation (orbits under the hop's symmetry *and* its reversal) ensures.
+
+:func:`environment_problems` lists what is wrong with a section (each problem names the field
+and the fix); :func:`resolve_environments` turns a valid one into the arrays of the kernel's
+``env`` tuple (:func:`kmcflow.kmc.kernels.run_events`), :func:`no_environments` is the tuple
+of a catalog without them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from kmcflow.errors import CatalogError
+from kmcflow.kmc.constants import K_B_EV_PER_K
+from kmcflow.kmc.environment import (
+    NO_SITE_TEXT,
+    VACANCY_TEXT,
+    HopEnvironments,
+    check_key_fits,
+    environment_key,
+    hop_environments,
+    key_base,
+    parse_key_text,
+    reverse_key,
+)
+from kmcflow.kmc.lattice import LatticeDefinition, general, nearest_neighbours, preset
+
+Catalog = Any
+"""A :class:`kmcflow.kmc.catalog.Catalog` (not imported: the catalog module validates with
+this one)."""
+
+LOG_CAPACITY = 1 << 16
+"""Records the kernel's event log holds before it returns to Python to be drained."""
+LOG_FIELDS = ("species", "hop_class", "key", "source", "basis", "slot")
+REFILL_CAPACITY = 1024
+"""Vacancies one hop can make the kernel recompute: those within two shells of two sites,
+at most 2 (1 + z + z^2) (1014 for z = 22, more neighbours than any lattice here has)."""
+SOURCE_NAMES = ("table", "model", "region")
+
+
+def catalog_lattice(catalog: Catalog) -> LatticeDefinition:
+    """The :class:`LatticeDefinition` of a catalog's ``lattice`` section."""
+    spec = catalog.lattice
+    if spec.preset is not None:
+        return preset(spec.preset, spec.a_A or 1.0)
+    return general(spec.vectors_A, spec.basis_frac, spec.dimension, spec.nn_tolerance)
+
+
+@dataclass(frozen=True)
+class EnvironmentGeometry:
+    """Which environment sites of each hop class neighbour the vacancy site and the atom's site.
+
+    ``near_v[c, e]`` / ``near_j[c, e]``: site ``e`` of the reference hop of class ``c`` is a
+    nearest neighbour of ``v`` (the site the atom jumps into) / of ``j`` (where it starts).
+    """
+
+    envs: HopEnvironments
+    near_v: np.ndarray
+    near_j: np.ndarray
+    orbit_index: np.ndarray  # (C, E) 0-based orbit number (stabiliser + reversal), -1 padding
+    n_orbits: np.ndarray  # (C,)
+
+
+def environment_geometry(lattice: LatticeDefinition) -> EnvironmentGeometry:
+    """The hop environments of ``lattice`` with their neighbour flags and orbit numbers."""
+    envs = hop_environments(lattice)
+    d_nn = nearest_neighbours(lattice).distance_A
+    tol = d_nn * lattice.nn_tolerance + 1e-6
+    pos = envs.positions_A
+    dist_v = np.linalg.norm(pos, axis=-1)
+    dist_j = np.linalg.norm(pos - envs.hop_vector_A[:, None, :], axis=-1)
+    with np.errstate(invalid="ignore"):
+        near_v = np.abs(dist_v - d_nn) <= tol
+        near_j = np.abs(dist_j - d_nn) <= tol
+    orbit_index = np.full(envs.orbits_with_reversal.shape, -1, np.int64)
+    n_orbits = np.zeros(envs.n_classes, np.int64)
+    for c in range(envs.n_classes):
+        n = int(envs.n_env_of_class[c])
+        labels = envs.orbits_with_reversal[c, :n]
+        order = {lab: i for i, lab in enumerate(dict.fromkeys(labels.tolist()))}
+        orbit_index[c, :n] = [order[lab] for lab in labels.tolist()]
+        n_orbits[c] = len(order)
+    return EnvironmentGeometry(envs, near_v, near_j, orbit_index, n_orbits)
+
+
+def pair_energy_change(codes: np.ndarray, species: int, hop_class: int,
+                       geometry: EnvironmentGeometry, pair: np.ndarray) -> float:
+    """The pair-bond energy change (eV) when ``species`` jumps from j to v in this environment.
+
+    The sum of ``pair[species, occupant]`` over the neighbours of ``v`` (other than ``j``)
+    less that over the neighbours of ``j`` (other than ``v``); the none code counts 0.
+    """
+    n_codes = pair.shape[0]
+    total = 0.0
+    for e, code in enumerate(np.asarray(codes).tolist()):
+        if code >= n_codes:
+            continue
+        if geometry.near_v[hop_class, e]:
+            total += pair[species, code]
+        if geometry.near_j[hop_class, e]:
+            total -= pair[species, code]
+    return total
+
+
+def pair_energy_matrix(catalog: Catalog) -> np.ndarray:
+    """(S+1, S+1) first-shell pair energies (eV) of the energy model, by species code."""
+    n = len(catalog.species) + 1
+    out = np.zeros((n, n))
+    em = catalog.energy_model
+    if em is None:
+        return out
+    code = {name: i for i, name in enumerate(catalog.species, start=1)}
+    for key, value in em.pair_interactions_eV.items():
+        a, b = key.split("-")
+        out[code[a], code[b]] = out[code[b], code[a]] = value
+    return out
+
+
+@dataclass
+class ParsedTable:
+    """The table's entries as (species code, hop class, canonical key) and their codes."""
+
+    keys: list[tuple[int, int, int]] = field(default_factory=list)
+    codes: list[np.ndarray] = field(default_factory=list)
+
+
+def _parse_table(catalog: Catalog, geometry: EnvironmentGeometry,
+                 problems: list[tuple[str, str, str | None]]) -> ParsedTable:
+    envs = geometry.envs
+    n_species = len(catalog.species)
+    parsed = ParsedTable()
+    seen: dict[tuple[int, int, int], int] = {}
+    for i, entry in enumerate(catalog.environments.table):
+        where = f"environments.table[{i}].key"
+        try:
+            s, c, codes = parse_key_text(entry.key, catalog.species, envs)
+        except CatalogError as exc:  # exc.field: key, key.hop_class, key.environment, ...
+            problems.append((f"environments.table[{i}].{exc.field}", exc.message, exc.hint))
+            continue
+        n = int(envs.n_env_of_class[c])
+        none = key_base(n_species) - 1
+        if np.any(codes[n:] != none):
+            problems.append((where, f"hop class {c} has {n} environment sites; the sites after "
+                             f"them must be {NO_SITE_TEXT!r}", None))
+            continue
+        key = environment_key(codes, c, envs, n_species)
+        if (s, c, key) in seen:
+            problems.append((f"environments.table[{i}]", "the same environment (up to symmetry) "
+                             f"as environments.table[{seen[s, c, key]}]",
+                             "keep one entry per environment"))
+            continue
+        seen[s, c, key] = i
+        parsed.keys.append((s, c, key))
+        parsed.codes.append(codes)
+    return parsed
+
+
+def environment_problems(catalog: Catalog) -> list[tuple[str, str, str | None]]:
+    """Every problem of ``catalog.environments`` as (field, message, hint)."""
+    problems: list[tuple[str, str, str | None]] = []
+    section = catalog.environments
+    if section is None:
+        return problems
+    try:
+        geometry = environment_geometry(catalog_lattice(catalog))
+        check_key_fits(geometry.envs, len(catalog.species))
+    except CatalogError as exc:
+        return [(exc.field or "environments", exc.message, exc.hint)]
+    em = catalog.energy_model
+    if em is not None:
+        for name, per_region in em.site_energies_eV.items():
+            if len(set(per_region.values())) > 1:
+                problems.append((f"energy_model.site_energies_eV.{name}", "site energies that "
+                                 "differ between regions cannot be combined with environments "
+                                 "(an environment key does not know the region)",
+                                 "give one site energy per species, or drop the environments"))
+    parsed = _parse_table(catalog, geometry, problems)
+    if problems:
+        return problems
+    pair = pair_energy_matrix(catalog)
+    tol = em.detailed_balance_tolerance_eV if em else 1e-6
+    index = {k: i for i, k in enumerate(parsed.keys)}
+    n_species = len(catalog.species)
+    for i, (s, c, key) in enumerate(parsed.keys):
+        c_rev, key_rev = reverse_key(key, c, geometry.envs, n_species)
+        j = index.get((s, c_rev, key_rev))
+        if j is None or j <= i:
+            continue
+        fwd, rev = catalog.environments.table[i], catalog.environments.table[j]
+        d_e = pair_energy_change(parsed.codes[i], s, c, geometry, pair)
+        if abs((fwd.barrier_eV - rev.barrier_eV) - d_e) > tol:
+            problems.append((
+                f"environments.table[{j}].barrier_eV",
+                f"detailed balance broken: environments.table[{i}] and its reverse "
+                f"environments.table[{j}] differ by {fwd.barrier_eV - rev.barrier_eV:.6g} eV, "
+                f"but the energy model gives dE = {d_e:.6g} eV",
+                "make E_fwd - E_rev equal the pair-energy change of the hop "
+                "(energy_model.pair_interactions_eV)"))
+    model = section.model
+    if model is not None:
+        occupants = {VACANCY_TEXT, NO_SITE_TEXT, *catalog.species}
+        seen_terms: dict[tuple[str, int], int] = {}
+        for t, term in enumerate(model.terms):
+            where = f"environments.model.terms[{t}]"
+            if term.species not in catalog.species:
+                problems.append((f"{where}.species", f"unknown species {term.species!r}",
+                                 f"use one of {catalog.species}"))
+                continue
+            if term.hop_class >= geometry.envs.n_classes:
+                problems.append((f"{where}.hop_class", f"hop class {term.hop_class}: the "
+                                 f"lattice has {geometry.envs.n_classes}", None))
+                continue
+            if (term.species, term.hop_class) in seen_terms:
+                problems.append((where, f"a second term for {term.species} in hop class "
+                                 f"{term.hop_class}", "keep one term per species and class"))
+            seen_terms[term.species, term.hop_class] = t
+            n_orb = int(geometry.n_orbits[term.hop_class])
+            if len(term.orbit_eV) not in (0, n_orb):
+                problems.append((f"{where}.orbit_eV", f"{len(term.orbit_eV)} orbits given; hop "
+                                 f"class {term.hop_class} has {n_orb}",
+                                 f"give one mapping per orbit ({n_orb})"))
+            for o, mapping in enumerate(term.orbit_eV):
+                for name in mapping:
+                    if name not in occupants:
+                        problems.append((f"{where}.orbit_eV[{o}].{name}",
+                                         f"unknown occupant {name!r}",
+                                         f"use {', '.join(sorted(occupants))}"))
+            if geometry.envs.reverse_class[term.hop_class] != term.hop_class:
+                problems.append((f"{where}.hop_class", "the reverse of this hop class is another "
+                                 "class; the model supports classes that are their own reverse",
+                                 "list these environments in the table instead"))
+    return problems
+
+
+@dataclass
+class EnvironmentTables:
+    """The kernel arrays of a catalog's environments at one temperature (see the kernels)."""
+
+    geometry: EnvironmentGeometry
+    table_start: np.ndarray
+    table_key: np.ndarray
+    table_rate_Hz: np.ndarray
+    table_entry: np.ndarray  # sorted row -> index in catalog.environments.table
+    model_on: np.ndarray
+    model_kra_eV: np.ndarray
+    model_site_eV: np.ndarray
+    model_prefactor_Hz: np.ndarray
+    codes: np.ndarray
+    source_counts: np.ndarray
+    log_species: np.ndarray
+    log_model: bool
+    log: np.ndarray
+    log_n: np.ndarray
+
+    def kernel_tuple(self) -> tuple:
+        """The ``env`` argument of the kernels (positions documented in run_events)."""
+        envs = self.geometry.envs
+        return (True, envs.hop_class, envs.reach, envs.permutations,
+                np.int64(key_base(self.model_on.shape[0] - 1)),
+                np.int64(key_base(self.model_on.shape[0] - 1) - 1), self.table_start,
+                self.table_key, self.table_rate_Hz, self.model_on, self.model_kra_eV,
+                self.model_site_eV, self.model_prefactor_Hz, self.codes, self.source_counts,
+                self.log_species, self.log_model, self.log, self.log_n,
+                np.zeros(REFILL_CAPACITY, np.int64))
+
+
+def resolve_environments(catalog: Catalog, temperature_K: float,
+                         file: str | None = None) -> EnvironmentTables | None:
+    """Build the kernel tables of ``catalog.environments`` at ``temperature_K`` (None without)."""
+    if catalog.environments is None:
+        return None
+    problems = environment_problems(catalog)
+    if problems:
+        where, message, hint = problems[0]
+        raise CatalogError(message, file=file, field=where, hint=hint)
+    geometry = environment_geometry(catalog_lattice(catalog))
+    envs = geometry.envs
+    n_species = len(catalog.species)
+    base = key_base(n_species)
+    n_classes, n_env = envs.n_classes, envs.n_env
+    kT = K_B_EV_PER_K * temperature_K
+    parsed = _parse_table(catalog, geometry, [])
+    table = catalog.environments.table
+    rows = sorted(range(len(parsed.keys)),
+                  key=lambda i: (parsed.keys[i][0] * n_classes + parsed.keys[i][1],
+                                 parsed.keys[i][2]))
+    groups = np.array([parsed.keys[i][0] * n_classes + parsed.keys[i][1] for i in rows],
+                      np.int64)
+    table_start = np.searchsorted(groups, np.arange((n_species + 1) * n_classes + 1)).astype(
+        np.int64)
+    table_key = np.array([parsed.keys[i][2] for i in rows], np.int64)
+    table_rate = np.array([table[i].prefactor_Hz * math.exp(-table[i].barrier_eV / kT)
+                           for i in rows], float)
+    model_on = np.zeros((n_species + 1, n_classes), np.bool_)
+    model_kra = np.zeros((n_species + 1, n_classes))
+    model_site = np.zeros((n_species + 1, n_classes, n_env, base))
+    model_pref = np.zeros((n_species + 1, n_classes))
+    code_of = {VACANCY_TEXT: 0, NO_SITE_TEXT: base - 1}
+    code_of.update({name: i for i, name in enumerate(catalog.species, start=1)})
+    model = catalog.environments.model
+    for term in (model.terms if model else []):
+        s, c = catalog.species.index(term.species) + 1, term.hop_class
+        model_on[s, c] = True
+        model_kra[s, c] = term.kra_eV
+        model_pref[s, c] = term.prefactor_Hz
+        for e in range(int(envs.n_env_of_class[c])):
+            if not term.orbit_eV:
+                break
+            for name, value in term.orbit_eV[int(geometry.orbit_index[c, e])].items():
+                model_site[s, c, e, code_of[name]] = value
+    return EnvironmentTables(
+        geometry, table_start, table_key if table_key.size else np.zeros(0, np.int64),
+        table_rate if table_rate.size else np.zeros(0), np.array(rows, np.int64), model_on,
+        model_kra, model_site, model_pref, np.zeros(n_env, np.int64), np.zeros(3, np.int64),
+        np.zeros(n_species + 1, np.bool_), False, np.zeros((LOG_CAPACITY, 6), np.int64),
+        np.zeros(1, np.int64))
+
+
+def no_environments(n_species: int) -> tuple:
+    """The ``env`` tuple of a catalog without environments (typed like a real one)."""
+    return (False, np.zeros((1, 1), np.int64), np.zeros((1, 1, 1), np.int64),
+            np.zeros((1, 1, 1), np.int64), np.int64(2), np.int64(1), np.zeros(2, np.int64),
+            np.zeros(0, np.int64), np.zeros(0), np.zeros((n_species + 1, 1), np.bool_),
+            np.zeros((n_species + 1, 1)), np.zeros((n_species + 1, 1, 1, 1)),
+            np.zeros((n_species + 1, 1)), np.zeros(1, np.int64), np.zeros(3, np.int64),
+            np.zeros(n_species + 1, np.bool_), False, np.zeros((1, 6), np.int64),
+            np.zeros(1, np.int64), np.zeros(REFILL_CAPACITY, np.int64))
