@@ -183,6 +183,9 @@ def campaign_run(
         "--only", help="Run only these hop indices (comma separated), e.g. to split a "
         "campaign.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    workers: Annotated[int, typer.Option(
+        "--workers", help="Hops computed at a time, each in a process of its own (give each "
+        "one core: OMP_NUM_THREADS=1).")] = 1,
 ) -> None:
     """Plan the hops of a campaign, compute each (CI-NEB + prefactor), assemble the catalog.
 
@@ -207,7 +210,7 @@ def campaign_run(
             progress.update(task, total=total, completed=n,
                             info=f"{hop.record['event_key']}: {state}")
 
-        summary = run_campaign(spec, target, progress=report, only=selected)
+        summary = run_campaign(spec, target, progress=report, only=selected, workers=workers)
     rep = summary.report
     if as_json:
         print(json.dumps(rep, indent=2))

@@ -374,12 +374,15 @@ class CampaignResult:
 
 def run_campaign(spec: CampaignSpec | str | os.PathLike[str], out_dir: str | Path, *,
                  progress: Callable[[int, int, PlannedHop, str], None] | None = None,
-                 only: list[int] | None = None) -> CampaignResult:
+                 only: list[int] | None = None, workers: int = 1) -> CampaignResult:
     """Run (or resume) a campaign locally in ``out_dir`` (see the module docstring).
 
     ``spec`` is a :class:`CampaignSpec` or a campaign YAML file. ``only`` restricts the run to
     these hop indices (the rest are neither run nor assembled); used to split a campaign, and
-    by the tests to interrupt one. The process's warning filters are left as they were.
+    by the tests to interrupt one. ``workers`` > 1 computes that many hops at a time, each in
+    a process of its own (a hop's result does not depend on it: each hop has its own store and
+    job folders); give each process one core (one BLAS/torch thread), as the demo does. The
+    process's warning filters are left as they were.
     """
     import warnings
 
@@ -388,7 +391,7 @@ def run_campaign(spec: CampaignSpec | str | os.PathLike[str], out_dir: str | Pat
     with warnings.catch_warnings():
         # monty (via jobflow) warns that its cd() is deprecated on every job
         warnings.filterwarnings("ignore", message="cd is deprecated", category=FutureWarning)
-        raw = _run_campaign(spec, out_dir, progress, only)
+        raw = _run_campaign(spec, out_dir, progress, only, workers)
     from kmcflow.kmc.catalog import catalog_from_data
     from kmcflow.workflows.results import HopResult
 
@@ -398,14 +401,87 @@ def run_campaign(spec: CampaignSpec | str | os.PathLike[str], out_dir: str | Pat
                           [HopResult.model_validate(r) for r in raw["results"]])
 
 
+def _compute_hop(spec: CampaignSpec, config, k: int, hop: PlannedHop, out: Path
+                 ) -> tuple[dict[str, Any], bool]:
+    """The result of hop ``k`` (computed, or reused from its store) and whether it was computed.
+
+    A hop whose flow raised is reported as failed with why; a worker process runs this too.
+    """
+    import warnings
+
+    from kmcflow.workflows.execution import JobFailure, run_flow
+    from kmcflow.workflows.flows import cache_key
+
+    maker = hop_flow_maker(spec, config)
+    key = cache_key(hop.record, hop.initial, hop.final, maker.settings())
+    # one store per hop: the JSON store rewrites its file on every update, so a kill
+    # mid-write can cost at most this hop
+    store = campaign_store(out / "store" / f"hop_{k:03d}")
+    result = find_done(store, key)
+    if result is not None:
+        return dict(result), False
+    flow = maker.make(hop.initial, hop.final, hop.record)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="cd is deprecated", category=FutureWarning)
+        failed = run_flow(flow, store, out / "jobs")
+    # a flow that raised has no result of its own (the store may hold an earlier run's failed
+    # one: it must not stand in for this one)
+    result = None if failed else find_done(store, key, include_failed=True)
+    if result is None:  # a job raised: report the hop as failed with why, go on
+        cause = failed or JobFailure(None, "RuntimeError",
+                                     "the hop flow stopped before its result job", "")
+        result = {"hop": hop.record, "event_key": hop.record["event_key"],
+                  "failure_reason": "job_error", "failure_message": cause.summary(),
+                  "exception": cause.record()}
+    return dict(result), True
+
+
+def _hop_results(spec: CampaignSpec, config, chosen: list[tuple[int, PlannedHop]], out: Path,
+                 progress: Callable[[int, int, PlannedHop, str], None] | None, workers: int
+                 ) -> list[tuple[dict[str, Any], bool]]:
+    """Every chosen hop's result in hop order, ``workers`` at a time (see run_campaign)."""
+    def report(n_done: int, hop: PlannedHop, result: dict[str, Any]) -> None:
+        if progress:
+            progress(n_done, len(chosen), hop, "done" if not result.get("failure_reason")
+                     else f"failed: {result.get('failure_reason')}")
+
+    outcomes: dict[int, tuple[dict[str, Any], bool]] = {}
+    if workers <= 1 or len(chosen) <= 1:
+        for n, (k, hop) in enumerate(chosen):
+            if progress:
+                progress(n, len(chosen), hop, "running")
+            outcomes[k] = _compute_hop(spec, config, k, hop, out)
+            outcomes[k][0]["job_index"] = k
+            export_result(out / "results", k, outcomes[k][0])
+            report(n + 1, hop, outcomes[k][0])
+        return [outcomes[k] for k, _ in chosen]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    # spawn: a forked copy of a process with torch or BLAS threads can hang
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = {}
+        for n, (k, hop) in enumerate(chosen):
+            if progress:
+                progress(n, len(chosen), hop, "running")
+            futures[pool.submit(_compute_hop, spec, config, k, hop, out)] = (k, hop)
+        for n, future in enumerate(as_completed(futures)):
+            k, hop = futures[future]
+            outcomes[k] = future.result()
+            outcomes[k][0]["job_index"] = k
+            export_result(out / "results", k, outcomes[k][0])
+            report(n + 1, hop, outcomes[k][0])
+    return [outcomes[k] for k, _ in chosen]
+
+
 def _run_campaign(spec: CampaignSpec, out_dir: str | Path,
                   progress: Callable[[int, int, PlannedHop, str], None] | None,
-                  only: list[int] | None) -> dict[str, Any]:
+                  only: list[int] | None, workers: int = 1) -> dict[str, Any]:
     from jobflow import run_locally
 
     from kmcflow.workflows.calculators import load_calculator_config
-    from kmcflow.workflows.execution import JobFailure, run_flow
-    from kmcflow.workflows.flows import assemble_job, cache_key
+    from kmcflow.workflows.flows import assemble_job
 
     check_output_folder(out_dir, "campaign", reuse=True)  # a campaign folder continues
     out = Path(out_dir).resolve()
@@ -420,41 +496,16 @@ def _run_campaign(spec: CampaignSpec, out_dir: str | Path,
     if bad:
         raise ConfigError(f"no hops {bad} in this campaign (it has {len(planned)})",
                           field="--only", hint=f"choose among 0-{len(planned) - 1}")
-    maker = hop_flow_maker(spec, config)
+    if not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"workers must be a whole number >= 1, got {workers!r}",
+                          field="--workers", hint="e.g. --workers 2")
     out.mkdir(parents=True, exist_ok=True)
     write_marker(out, "campaign")
-    results, computed, reused = [], 0, 0
     chosen = [(k, p) for k, p in enumerate(planned) if only is None or k in only]
-    for n, (k, hop) in enumerate(chosen):
-        key = cache_key(hop.record, hop.initial, hop.final, maker.settings())
-        # one store per hop: the JSON store rewrites its file on every update, so a kill
-        # mid-write can cost at most this hop
-        store = campaign_store(out / "store" / f"hop_{k:03d}")
-        result = find_done(store, key)
-        if result is None:
-            if progress:
-                progress(n, len(chosen), hop, "running")
-            flow = maker.make(hop.initial, hop.final, hop.record)
-            failed = run_flow(flow, store, out / "jobs")
-            # a flow that raised has no result of its own (the store may hold an earlier
-            # run's failed one: it must not stand in for this one)
-            result = None if failed else find_done(store, key, include_failed=True)
-            if result is None:  # a job raised: report the hop as failed with why, go on
-                cause = failed or JobFailure(None, "RuntimeError",
-                                             "the hop flow stopped before its result job", "")
-                result = {"hop": hop.record, "event_key": hop.record["event_key"],
-                          "failure_reason": "job_error", "failure_message": cause.summary(),
-                          "exception": cause.record()}
-            computed += 1
-        else:
-            reused += 1
-        result = dict(result)
-        result["job_index"] = k
-        results.append(result)
-        export_result(out / "results", k, result)
-        if progress:
-            progress(n + 1, len(chosen), hop, "done" if not result.get("failure_reason")
-                     else f"failed: {result.get('failure_reason')}")
+    outcomes = _hop_results(spec, config, chosen, out, progress, workers)
+    results = [result for result, _ in outcomes]
+    computed = sum(1 for _, was_computed in outcomes if was_computed)
+    reused = len(outcomes) - computed
     options = {"conditions": spec.conditions_record(),
                "allow_mixed_theory": spec.allow_mixed_theory}
     assemble = assemble_job(results, sections, spec.name, options)

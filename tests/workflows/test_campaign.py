@@ -52,6 +52,26 @@ def test_rerun_computes_only_the_missing_hops(campaign):
         assert result["force_calls_all_runs"] == result["force_calls"]
 
 
+def test_two_workers_compute_the_same_hops(campaign, tmp_path):
+    """Hops in two worker processes: the same barriers, prefactors and calls as one by one."""
+    out, _, _ = campaign
+    assert main(["campaign", "run", str(EXAMPLE), "--out", str(tmp_path / "w2"), "--workers",
+                 "2", "--json"]) == 0
+    serial = read_results(out / "results")
+    parallel = read_results(tmp_path / "w2" / "results")
+    assert [r["event_key"] for r in parallel] == [r["event_key"] for r in serial]
+    for a, b in zip(serial, parallel, strict=True):
+        assert b["job_index"] == a["job_index"]
+        assert b["forward_barrier_eV"] == pytest.approx(a["forward_barrier_eV"], abs=1e-9)
+        assert b["prefactor_Hz"] == pytest.approx(a["prefactor_Hz"], rel=1e-9)
+        assert b["force_calls"] == a["force_calls"]
+    numbers = [[(e.key, e.barrier_eV, e.prefactor_Hz) for e in load_catalog(f).events]
+               for f in (tmp_path / "w2" / "catalog.json", out / "catalog.json")]
+    assert numbers[0] == numbers[1]
+    assert main(["campaign", "run", str(EXAMPLE), "--out", str(tmp_path / "w0"), "--workers",
+                 "0"]) == 2
+
+
 def test_catalog_covers_every_key_and_the_engine_runs_it(campaign, tmp_path, capsys):
     out, _, _ = campaign
     catalog = load_catalog(out / "catalog.json")
