@@ -43,13 +43,14 @@ def demo_command(
                      ] = Path("demo"),
     quick: Annotated[bool, typer.Option("--quick", help="Fewer minutes: 4 temperatures, a "
                                         "small box, fewer events (EMT about 3 minutes, "
-                                        "CHGNet about 15).")] = False,
+                                        "CHGNet about 13, two hops at a time).")] = False,
     calculator: Annotated[str, typer.Option(
         "--calculator", help="emt (Cu|Ni, no extra) or chgnet (MgO|NiO, the ml extra).")
     ] = "emt",
     temperature: Annotated[list[float] | None, typer.Option(
         "--temperature", "-T", help="kMC temperature in K (repeat; EMT: 950-1250 K, quick "
-        "950/1050/1150/1250 K; CHGNet: 1600/1700/1800/1900 K).", show_default=False)] = None,
+        "950/1050/1150/1250 K; CHGNet: 1600-1900 K, quick 1700-2000 K).",
+        show_default=False)] = None,
     width_fraction: Annotated[float | None, typer.Option(
         "--width-fraction", help="Run length: the 10-90 % width each run aims at, as a "
         "fraction of half the couple (default 0.35).", show_default=False)] = None,
@@ -57,7 +58,7 @@ def demo_command(
     """Two bulk crystals to an Arrhenius law: interface, hops, CI-NEB, catalog, kMC, report.
 
     Example: kmcflow demo --out demo   (about 6 minutes on 2 cores; --quick: about 3;
-    --calculator chgnet --quick: about 15)
+    --calculator chgnet --quick: about 13)
     """
     if calculator == "chgnet":
         _one_thread_each()  # before kmcflow.demo imports numpy
