@@ -467,18 +467,45 @@ def kmc_validate(
                        ] = None,
     quick: Annotated[bool, typer.Option(help="Fewer replicas (looser statistics).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON records.")] = False,
+    check: Annotated[str, typer.Option(
+        "--check", help="'engine' (the lattice checks) or 'five-frequency' (one solute and "
+        "one vacancy in fcc against Manning's correlation factor).")] = "engine",
+    rates: Annotated[str | None, typer.Option(
+        "--rates", help="five-frequency: W0,W1,W2,W3,W4 in Hz (host far, rotation, exchange, "
+        "dissociation, association), e.g. 1e6,1e6,1e6,1e6,1e6.", show_default=False)] = None,
+    solute_jumps: Annotated[int, typer.Option(
+        "--solute-jumps", help="five-frequency: solute jumps to average over.")] = 40_000,
 ) -> None:
     """Run the engine's reference checks: measured vs reference, tolerance, pass/fail.
 
     Example: kmcflow kmc validate --lattice fcc
+    Example: kmcflow kmc validate --check five-frequency --rates 1e6,1e6,1e7,1e6,1e6 --json
     """
     from kmcflow.kmc.lattice import PRESET_NAMES
-    from kmcflow.kmc.validate import run_checks
 
-    if lattice is not None and lattice not in PRESET_NAMES:
-        raise ConfigError(f"unknown lattice {lattice!r}", field="--lattice",
-                          hint=f"use one of {', '.join(PRESET_NAMES)}")
-    results = run_checks(lattice, quick=quick)
+    if check not in ("engine", "five-frequency"):
+        raise ConfigError(f"unknown check {check!r}", field="--check",
+                          hint="use engine or five-frequency")
+    if check == "five-frequency":
+        from kmcflow.kmc.five_frequency import check_five_frequency, parse_rates
+
+        if lattice not in (None, "fcc"):
+            raise ConfigError("the five-frequency model is an fcc model", field="--lattice",
+                              hint="drop --lattice or use --lattice fcc")
+        if solute_jumps < 1000:
+            raise ConfigError(f"--solute-jumps {solute_jumps} is too few for a correlation "
+                              "factor", field="--solute-jumps", hint="use at least 1000")
+        results = [check_five_frequency(parse_rates(rates), solute_jumps=solute_jumps
+                                        ).as_check_result()]
+    else:
+        from kmcflow.kmc.validate import run_checks
+
+        if lattice is not None and lattice not in PRESET_NAMES:
+            raise ConfigError(f"unknown lattice {lattice!r}", field="--lattice",
+                              hint=f"use one of {', '.join(PRESET_NAMES)}")
+        if rates is not None:
+            raise ConfigError("--rates belongs to --check five-frequency", field="--rates")
+        results = run_checks(lattice, quick=quick)
     if as_json:
         print(json.dumps([r.as_dict() for r in results], indent=2))
     else:
