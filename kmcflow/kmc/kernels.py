@@ -201,16 +201,37 @@ def environment_rate(
     sites, E_KRA = K[s, c] + sum_e J[s, c, e, code_e], with E_a = max(E_KRA + dE/2, dE, 0) and
     dE from the energy model (:func:`hop_energy_change`).
     """
-    source, c, _key, row = environment_lookup(k, j, v, s, occ, site_class, offsets, env,
-                                              False)
-    if source == SOURCE_TABLE:
-        return env[8][row]
-    if source == SOURCE_MODEL:
-        codes = env[13]
+    hop_class, reach = env[1], env[2]
+    bv = site_class[v] % reach.shape[0]
+    c = hop_class[bv, k]
+    g = s * env[3].shape[0] + c
+    if env[6][g] < env[6][g + 1]:  # the table has entries for this species and class
+        source, c, _key, row = environment_lookup(k, j, v, s, occ, site_class, offsets, env,
+                                                  False)
+        if source == SOURCE_TABLE:
+            return env[8][row]
+    if env[9][s, c]:
+        # the model's sum, read straight off the lattice (no codes, no key)
         site_terms = env[11]
+        none_code = env[5]
+        zmax = offsets.shape[1]
+        cls_v = site_class[v]
+        cls_j = site_class[j]
+        row_reach = reach[bv, k]
         e_kra = env[10][s, c]
-        for e in range(codes.shape[0]):
-            e_kra += site_terms[s, c, e, codes[e]]
+        for e in range(row_reach.shape[0]):
+            r = row_reach[e]
+            code = none_code
+            if r >= 0:
+                if r < zmax:
+                    off = offsets[cls_v, r]
+                    if off != 0:
+                        code = occ[v + off]
+                else:
+                    off = offsets[cls_j, r - zmax]
+                    if off != 0:
+                        code = occ[j + off]
+            e_kra += site_terms[s, c, e, code]
         d_e = hop_energy_change(j, v, s, occ, region, site_class, offsets, site_e, pair)
         return env[12][s, c] * math.exp(-kra_barrier(e_kra, d_e) * inv_kT)
     return hop_rate(j, v, s, occ, region, site_class, offsets, rate_tab, kra, pref, site_e,
