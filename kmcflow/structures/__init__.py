@@ -10,6 +10,8 @@ Stage 1 of the pipeline; needs the ``structures`` extra. One module per job:
 - :mod:`~kmcflow.structures.hops`: symmetry-distinct vacancy hops with catalog event keys;
 - :mod:`~kmcflow.structures.endpoints`: NEB endpoint supercells and the ``hops.json`` manifest;
 - :mod:`~kmcflow.structures.sublattice`: the kMC lattice (catalog sections) of a structure;
+- :mod:`~kmcflow.structures.environment`: the environment key of a hop in a structure (the
+  key the engine computes on its lattice, :mod:`kmcflow.kmc.environment`);
 - :mod:`~kmcflow.structures.plots`: the side view of an interface.
 
 Importing this package needs nothing beyond the standard library; the modules import pymatgen.
