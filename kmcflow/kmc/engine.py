@@ -36,6 +36,8 @@ from kmcflow.kmc.rates import ResolvedRates, interface_band_regions, resolve_rat
 from kmcflow.readers import NPZ_ERRORS
 
 CHECKPOINT_FORMAT = "kmcflow.checkpoint/1"
+UNLISTED_SHOWN = 200
+"""The environments without a table entry that a run's summary lists (most executed first)."""
 
 
 def lattice_from_catalog(catalog: Catalog) -> LatticeDefinition:
@@ -446,8 +448,9 @@ class Simulation:
         """Executed hops by rate source, and the environments met that the table lacks.
 
         ``events_by_source``: executed hops from the exact ``table``, the fitted ``model`` and
-        the region ``events``; ``unlisted``: every (species, hop class, key) executed without a
-        table entry, with how often, most frequent first. None without environments.
+        the region ``events``; ``unlisted``: the (species, hop class, key) executed without a
+        table entry, with how often, most frequent first (the first :data:`UNLISTED_SHOWN`;
+        ``unlisted_distinct`` counts them all). None without environments.
         """
         if self.environments is None:
             return None
@@ -457,6 +460,7 @@ class Simulation:
         counts = self.environments.source_counts
         total = max(int(counts.sum()), 1)
         unlisted = sorted(self.unlisted_keys.items(), key=lambda item: -item[1])
+        shown = unlisted[:UNLISTED_SHOWN]
         return {
             "events_by_source": {name: int(n) for name, n in
                                  zip(SOURCE_NAMES, counts.tolist(), strict=True)},
@@ -466,7 +470,9 @@ class Simulation:
                 {"key": key_text(self.catalog.species, s, c,
                                  key_digits(key, envs, len(self.catalog.species))),
                  "executed": n, "executed_fraction": n / total}
-                for (s, c, key), n in unlisted],
+                for (s, c, key), n in shown],
+            "unlisted_distinct": len(unlisted),
+            "unlisted_executed": sum(n for _, n in unlisted),
         }
 
     def sample(self) -> dict[str, np.ndarray]:

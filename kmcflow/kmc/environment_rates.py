@@ -39,6 +39,8 @@ from kmcflow.kmc.environment import (
     environment_key,
     hop_environments,
     key_base,
+    key_digits,
+    key_text,
     parse_key_text,
     reverse_key,
 )
@@ -121,6 +123,22 @@ def pair_energy_change(codes: np.ndarray, species: int, hop_class: int,
     return total
 
 
+def model_barrier(term, codes: np.ndarray, hop_class: int, geometry: EnvironmentGeometry,
+                  d_e: float, species_names: list[str]) -> float:
+    """E_a (eV) the model ``term`` gives a hop of class ``hop_class`` with environment ``codes``.
+
+    E_KRA = kra_eV + sum_e orbit_eV[orbit(e)][occupant(e)]; E_a = max(E_KRA + dE/2, dE, 0).
+    """
+    names = {0: VACANCY_TEXT, len(species_names) + 1: NO_SITE_TEXT}
+    names.update({i: name for i, name in enumerate(species_names, start=1)})
+    e_kra = term.kra_eV
+    if term.orbit_eV:
+        for e in range(int(geometry.envs.n_env_of_class[hop_class])):
+            mapping = term.orbit_eV[int(geometry.orbit_index[hop_class, e])]
+            e_kra += mapping.get(names[int(codes[e])], 0.0)
+    return max(e_kra + 0.5 * d_e, d_e, 0.0)
+
+
 def pair_energy_matrix(catalog: Catalog) -> np.ndarray:
     """(S+1, S+1) first-shell pair energies (eV) of the energy model, by species code."""
     n = len(catalog.species) + 1
@@ -196,25 +214,6 @@ def environment_problems(catalog: Catalog) -> list[tuple[str, str, str | None]]:
     parsed = _parse_table(catalog, geometry, problems)
     if problems:
         return problems
-    pair = pair_energy_matrix(catalog)
-    tol = em.detailed_balance_tolerance_eV if em else 1e-6
-    index = {k: i for i, k in enumerate(parsed.keys)}
-    n_species = len(catalog.species)
-    for i, (s, c, key) in enumerate(parsed.keys):
-        c_rev, key_rev = reverse_key(key, c, geometry.envs, n_species)
-        j = index.get((s, c_rev, key_rev))
-        if j is None or j <= i:
-            continue
-        fwd, rev = catalog.environments.table[i], catalog.environments.table[j]
-        d_e = pair_energy_change(parsed.codes[i], s, c, geometry, pair)
-        if abs((fwd.barrier_eV - rev.barrier_eV) - d_e) > tol:
-            problems.append((
-                f"environments.table[{j}].barrier_eV",
-                f"detailed balance broken: environments.table[{i}] and its reverse "
-                f"environments.table[{j}] differ by {fwd.barrier_eV - rev.barrier_eV:.6g} eV, "
-                f"but the energy model gives dE = {d_e:.6g} eV",
-                "make E_fwd - E_rev equal the pair-energy change of the hop "
-                "(energy_model.pair_interactions_eV)"))
     model = section.model
     if model is not None:
         occupants = {VACANCY_TEXT, NO_SITE_TEXT, *catalog.species}
@@ -248,6 +247,54 @@ def environment_problems(catalog: Catalog) -> list[tuple[str, str, str | None]]:
                 problems.append((f"{where}.hop_class", "the reverse of this hop class is another "
                                  "class; the model supports classes that are their own reverse",
                                  "list these environments in the table instead"))
+    if problems:
+        return problems
+    pair = pair_energy_matrix(catalog)
+    tol = em.detailed_balance_tolerance_eV if em else 1e-6
+    index = {k: i for i, k in enumerate(parsed.keys)}
+    n_species = len(catalog.species)
+    terms = {(catalog.species.index(t.species) + 1, t.hop_class): t
+             for t in (section.model.terms if section.model else [])}
+    table = section.table
+    for i, (s, c, key) in enumerate(parsed.keys):
+        c_rev, key_rev = reverse_key(key, c, geometry.envs, n_species)
+        j = index.get((s, c_rev, key_rev))
+        if j == i or (j is not None and j < i):
+            continue  # its own reverse, or a pair checked already
+        fwd = table[i]
+        d_e = pair_energy_change(parsed.codes[i], s, c, geometry, pair)
+        if j is not None:
+            rev_barrier, rev_prefactor, rev_where = (table[j].barrier_eV, table[j].prefactor_Hz,
+                                                     f"environments.table[{j}]")
+        elif (s, c_rev) in terms:
+            term = terms[s, c_rev]
+            codes = key_digits(key_rev, geometry.envs, n_species)
+            rev_barrier = model_barrier(term, codes, c_rev, geometry, -d_e, catalog.species)
+            rev_prefactor = term.prefactor_Hz
+            rev_where = f"the model's term for {term.species} (its reverse)"
+        else:
+            reverse_text = key_text(catalog.species, s, c_rev,
+                                    key_digits(key_rev, geometry.envs, n_species))
+            problems.append((
+                f"environments.table[{i}]", "its reverse (the same atom going back, the same "
+                "environment) is neither in the table nor rated by the model, so detailed "
+                "balance between them cannot hold", f"add {reverse_text!r} to the table, or a "
+                f"model term for {catalog.species[s - 1]}"))
+            continue
+        if abs((fwd.barrier_eV - rev_barrier) - d_e) > tol:
+            problems.append((
+                f"environments.table[{i}].barrier_eV",
+                f"detailed balance broken: environments.table[{i}] and its reverse "
+                f"({rev_where}) differ by {fwd.barrier_eV - rev_barrier:.6g} eV, but the "
+                f"energy model gives dE = {d_e:.6g} eV",
+                "make E_fwd - E_rev equal the pair-energy change of the hop "
+                "(energy_model.pair_interactions_eV)"))
+        elif not math.isclose(fwd.prefactor_Hz, rev_prefactor, rel_tol=1e-9):
+            problems.append((
+                f"environments.table[{i}].prefactor_Hz",
+                f"detailed balance broken: prefactor {fwd.prefactor_Hz:.6g} Hz, its reverse "
+                f"({rev_where}) {rev_prefactor:.6g} Hz",
+                "give a hop and its reverse the same prefactor"))
     return problems
 
 

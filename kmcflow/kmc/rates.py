@@ -144,7 +144,9 @@ def resolve_rates(
             event_index[s, ri, rf] = idx
             base[s, ri, rf] = ev.barrier_eV if catalog.rate_model == "table" else ev.kra_eV
             prefactor[s, ri, rf] = ev.prefactor_Hz
-    use_pairs = bool(np.any(pair != 0))
+    # pair bonds enter the region events' rates only in the KRA model; a table catalog with
+    # environments uses them for its environment model and its checks, its events are barriers
+    use_pairs = catalog.rate_model == "kra" and bool(np.any(pair != 0))
     if catalog.rate_model == "table":
         barrier = base.copy()
         _check_table_balance(catalog, barrier, site, produced_pairs, file)

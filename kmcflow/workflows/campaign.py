@@ -460,18 +460,23 @@ def _hop_results(spec: CampaignSpec, config, chosen: list[tuple[int, PlannedHop]
 
     # spawn: a forked copy of a process with torch or BLAS threads can hang
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = {}
-        for n, (k, hop) in enumerate(chosen):
-            if progress:
-                progress(n, len(chosen), hop, "running")
-            futures[pool.submit(_compute_hop, spec, config, k, hop, out)] = (k, hop)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    try:
+        futures = {pool.submit(_compute_hop, spec, config, k, hop, out): (k, hop)
+                   for k, hop in chosen}
+        # progress counts finished hops only: several run at once, in no fixed order
         for n, future in enumerate(as_completed(futures)):
             k, hop = futures[future]
             outcomes[k] = future.result()
             outcomes[k][0]["job_index"] = k
             export_result(out / "results", k, outcomes[k][0])
             report(n + 1, hop, outcomes[k][0])
+    except BaseException:
+        # a worker that raised (or died: BrokenProcessPool): stop at once, the hops written so
+        # far stay in their stores for the rerun
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     return [outcomes[k] for k, _ in chosen]
 
 
