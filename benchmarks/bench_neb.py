@@ -231,7 +231,11 @@ def barrier_table(names: list[str], ml: bool, dft: bool, methods: list[str]) -> 
                              "wall_s": time.perf_counter() - start,
                              "reference_barrier_eV": reference,
                              "barrier_error_eV": row["barrier_eV"] - reference})
-                print(f"  {case}: {method} done ({rows[-1]['wall_s']:.1f} s)", flush=True)
+                r = rows[-1]  # each row as it comes: a long case must not hide the others
+                print(f"  {case}: {method} done ({r['wall_s']:.1f} s): expensive "
+                      f"{r['relax_calls']} + {r['band_calls']} = {r['expensive_calls']}, cheap "
+                      f"{r['cheap_calls']}, barrier {r['barrier_eV']:.4f} eV "
+                      f"({r['barrier_error_eV']:+.4f}), converged {r['converged']}", flush=True)
     return rows
 
 
