@@ -67,7 +67,9 @@ def test_two_workers_compute_the_same_hops(campaign, tmp_path):
         assert b["force_calls"] == a["force_calls"]
     numbers = [[(e.key, e.barrier_eV, e.prefactor_Hz) for e in load_catalog(f).events]
                for f in (tmp_path / "w2" / "catalog.json", out / "catalog.json")]
-    assert numbers[0] == numbers[1]
+    assert [n[:2] for n in numbers[0]] == [n[:2] for n in numbers[1]]
+    # a prefactor is a product of eigenvalues: another process may round its last digits
+    assert [n[2] for n in numbers[0]] == pytest.approx([n[2] for n in numbers[1]], rel=1e-9)
     assert main(["campaign", "run", str(EXAMPLE), "--out", str(tmp_path / "w0"), "--workers",
                  "0"]) == 2
 
