@@ -211,7 +211,9 @@ def environment_rate(
         if source == SOURCE_TABLE:
             return env[8][row]
     if env[9][s, c]:
-        # the model's sum, read straight off the lattice (no codes, no key)
+        # the model's sum, read straight off the lattice (no codes, no key). This repeats
+        # environment_codes on purpose: sharing a helper function (or reusing the codes
+        # of a table lookup) made the kernel 40 % slower (1.33e5 -> 8.1e4 events/s)
         site_terms = env[11]
         none_code = env[5]
         zmax = offsets.shape[1]
