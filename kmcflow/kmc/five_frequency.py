@@ -33,7 +33,7 @@ import numpy as np
 from kmcflow.errors import ConfigError
 from kmcflow.kmc.catalog import K_B_EV_PER_K, Catalog
 from kmcflow.kmc.engine import Simulation
-from kmcflow.kmc.environment import NO_SITE_TEXT, environment_key, key_text, parse_key_text
+from kmcflow.kmc.environment import environment_key, key_text
 from kmcflow.kmc.environment_rates import environment_geometry
 from kmcflow.kmc.lattice import build_block, preset
 from kmcflow.kmc.validate import CheckResult
@@ -96,25 +96,26 @@ def five_frequency_catalog(rates_Hz: tuple[float, float, float, float, float],
     barrier = {name: _barrier_eV(w, temperature_K)
                for name, w in zip(("w0", "w1", "w2", "w3", "w4"), rates_Hz, strict=True)}
 
-    def entry(moving: str, solute_at: int | None, frequency: str) -> dict:
-        sites = ["B" if e == solute_at else "A" for e in range(n)]
-        sites += [NO_SITE_TEXT] * (geometry.envs.n_env - n)
-        codes = [{"A": 1, "B": 2, NO_SITE_TEXT: 3}[x] for x in sites]
-        return {"key": key_text(["A", "B"], 1 if moving == "A" else 2, 0, codes),
-                "barrier_eV": barrier[frequency], "prefactor_Hz": PREFACTOR_HZ,
-                "provenance": {"source": "five-frequency model", "notes": frequency}}
+    none_code = 3  # codes: 1 host A, 2 solute B, 3 no site (padding)
+    table, keys = [], set()
 
-    table = [entry("A", None, "w0"), entry("B", None, "w2")]
-    for e in range(n):
+    def add(moving: int, solute_at: int | None, frequency: str) -> None:
+        """One entry per symmetry-distinct environment (equivalent ones are skipped)."""
+        codes = [2 if e == solute_at else 1 for e in range(n)]
+        codes += [none_code] * (geometry.envs.n_env - n)
+        key = (moving, environment_key(codes, 0, geometry.envs, 2))
+        if key in keys:
+            return
+        keys.add(key)
+        table.append({"key": key_text(["A", "B"], moving, 0, codes),
+                      "barrier_eV": barrier[frequency], "prefactor_Hz": PREFACTOR_HZ,
+                      "provenance": {"source": "five-frequency model", "notes": frequency}})
+
+    add(1, None, "w0")
+    add(2, None, "w2")
+    for e in range(n):  # one solute at each environment site: w1, w3 or w4 by where it sits
         near_v, near_j = bool(geometry.near_v[0, e]), bool(geometry.near_j[0, e])
-        table.append(entry("A", e, "w1" if near_v and near_j else ("w3" if near_v else "w4")))
-    unique, keys = [], set()  # one entry per symmetry-distinct environment
-    for item in table:
-        s, c, codes = parse_key_text(item["key"], ["A", "B"], geometry.envs)
-        key = (s, c, environment_key(codes, c, geometry.envs, 2))
-        if key not in keys:
-            keys.add(key)
-            unique.append(item)
+        add(1, e, "w1" if near_v and near_j else ("w3" if near_v else "w4"))
     events = [{"id": f"{sp}_{ri}_{rf}", "species": sp, "initial_region": ri,
                "final_region": rf, "barrier_eV": barrier["w0"], "prefactor_Hz": PREFACTOR_HZ,
                "provenance": {"source": "five-frequency model (never used: the table covers "
@@ -127,7 +128,7 @@ def five_frequency_catalog(rates_Hz: tuple[float, float, float, float, float],
                   {"name": "other", "initial_species": "A"}],
         "rate_model": "table", "events": events,
         "energy_model": {"pair_interactions_eV": {"A-B": barrier["w3"] - barrier["w4"]}},
-        "environments": {"table": unique},
+        "environments": {"table": table},
     }
     return Catalog.model_validate(data)
 
