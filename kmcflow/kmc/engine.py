@@ -25,19 +25,13 @@ from kmcflow.errors import CheckpointError, ConfigError
 from kmcflow.kmc import kernels
 from kmcflow.kmc.analysis import CoupleGeometry
 from kmcflow.kmc.catalog import Catalog
-from kmcflow.kmc.environment_rates import (
-    SOURCE_NAMES,
-    catalog_lattice,
-    no_environments,
-    resolve_environments,
-)
+from kmcflow.kmc.environment_log import EnvironmentLog
+from kmcflow.kmc.environment_rates import catalog_lattice, no_environments, resolve_environments
 from kmcflow.kmc.lattice import LatticeBlock, LatticeDefinition, build_block
 from kmcflow.kmc.rates import ResolvedRates, interface_band_regions, resolve_rates
 from kmcflow.readers import NPZ_ERRORS
 
 CHECKPOINT_FORMAT = "kmcflow.checkpoint/1"
-UNLISTED_SHOWN = 200
-"""The environments without a table entry that a run's summary lists (most executed first)."""
 
 
 def lattice_from_catalog(catalog: Catalog) -> LatticeDefinition:
@@ -201,10 +195,8 @@ class Simulation:
         self.rates = resolve_block_rates(catalog, self.block, self.region, self.temperature_K,
                                          catalog_file)
         self.environments = resolve_environments(catalog, self.temperature_K, catalog_file)
-        if self.environments is not None:
-            self.environments.log_model = True  # every hop the table lacks is recorded
-        self.unlisted_keys: dict[tuple[int, int, int], int] = {}
-        self.species_jumps: list[np.ndarray] = []  # drained log records of logged species
+        self.environment_log = (None if self.environments is None
+                                else EnvironmentLog(self.environments, catalog.species))
         n = self.block.n_sites
         if initial_occupation is None:
             codes = np.array([catalog.species.index(h.initial_species) + 1
@@ -405,8 +397,8 @@ class Simulation:
                 float(t_stop))
             self.n_events += int(done)
             left -= int(done)
-            if self.environments is not None:
-                self._drain_event_log()
+            if self.environment_log is not None:
+                self.environment_log.drain()
             if status != kernels.STATUS_LOG_FULL:
                 break
             if left <= 0:
@@ -425,55 +417,22 @@ class Simulation:
         :data:`kmcflow.kmc.environment_rates.LOG_FIELDS`) collect in :attr:`species_jumps`;
         the jump vector of a row is ``-shell.vector_A[basis, slot]``.
         """
-        if self.environments is None:
+        if self.environment_log is None:
             raise ConfigError("jump records need an environment-resolved catalog",
                               field="catalog.environments")
-        self.environments.log_species[self.catalog.species.index(species) + 1] = True
+        self.environment_log.log_species(species)
 
-    def _drain_event_log(self) -> None:
-        env = self.environments
-        n = int(env.log_n[0])
-        if n == 0:
-            return
-        records = env.log[:n].copy()
-        env.log_n[0] = 0
-        unlisted = records[records[:, 3] != kernels.SOURCE_TABLE]
-        for s, c, key in map(tuple, unlisted[:, :3].tolist()):
-            self.unlisted_keys[s, c, key] = self.unlisted_keys.get((s, c, key), 0) + 1
-        logged = records[env.log_species[records[:, 0]]]
-        if logged.size:
-            self.species_jumps.append(logged)
+    @property
+    def species_jumps(self) -> list[np.ndarray]:
+        """The drained records of the species :meth:`log_species_jumps` asked for."""
+        return [] if self.environment_log is None else self.environment_log.species_jumps
 
     def environment_report(self) -> dict | None:
-        """Executed hops by rate source, and the environments met that the table lacks.
+        """Executed hops by rate source and the environments the table lacked, or None.
 
-        ``events_by_source``: executed hops from the exact ``table``, the fitted ``model`` and
-        the region ``events``; ``unlisted``: the (species, hop class, key) executed without a
-        table entry, with how often, most frequent first (the first :data:`UNLISTED_SHOWN`;
-        ``unlisted_distinct`` counts them all). None without environments.
+        See :meth:`kmcflow.kmc.environment_log.EnvironmentLog.report`.
         """
-        if self.environments is None:
-            return None
-        from kmcflow.kmc.environment import key_digits, key_text
-
-        envs = self.environments.geometry.envs
-        counts = self.environments.source_counts
-        total = max(int(counts.sum()), 1)
-        unlisted = sorted(self.unlisted_keys.items(), key=lambda item: -item[1])
-        shown = unlisted[:UNLISTED_SHOWN]
-        return {
-            "events_by_source": {name: int(n) for name, n in
-                                 zip(SOURCE_NAMES, counts.tolist(), strict=True)},
-            "fraction_by_source": {name: int(n) / total for name, n in
-                                   zip(SOURCE_NAMES, counts.tolist(), strict=True)},
-            "unlisted": [
-                {"key": key_text(self.catalog.species, s, c,
-                                 key_digits(key, envs, len(self.catalog.species))),
-                 "executed": n, "executed_fraction": n / total}
-                for (s, c, key), n in shown],
-            "unlisted_distinct": len(unlisted),
-            "unlisted_executed": sum(n for _, n in unlisted),
-        }
+        return None if self.environment_log is None else self.environment_log.report()
 
     def sample(self) -> dict[str, np.ndarray]:
         """Per-layer concentrations (fraction of the layer's sites) and tracer MSD per species.
@@ -532,10 +491,8 @@ class Simulation:
             "vac_site": self.vac_site, "rng": self.rng, "clock": self.clock,
             "n_events": np.array([self.n_events], np.int64), "event_counts": self.event_counts,
         }
-        if self.environments is not None:
-            arrays["env_source_counts"] = self.environments.source_counts
-            arrays["env_unlisted"] = np.array([[*k, n] for k, n in self.unlisted_keys.items()],
-                                              np.int64).reshape(-1, 4)
+        if self.environment_log is not None:
+            arrays.update(self.environment_log.state_arrays())
         if self.scaler is not None:
             arrays.update({f"acc_{k}": v for k, v in self.scaler.state().items()})
             arrays["acc_window_counts"] = self._window_counts
@@ -612,10 +569,8 @@ class Simulation:
         self.clock[:] = content["clock"]
         self.n_events = int(content["n_events"][0])
         self.event_counts[:] = content["event_counts"]
-        if self.environments is not None:
-            self.environments.source_counts[:] = content["env_source_counts"]
-            self.unlisted_keys = {(int(s), int(c), int(k)): int(n)
-                                  for s, c, k, n in content["env_unlisted"].tolist()}
+        if self.environment_log is not None:
+            self.environment_log.restore(content)
         self._build_index()
         if self.scaler is not None:
             self._kernel_tables = self._scaled_tables(self.scaler.factor)
