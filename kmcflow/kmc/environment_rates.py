@@ -54,8 +54,9 @@ LOG_CAPACITY = 1 << 16
 """Records the kernel's event log holds before it returns to Python to be drained."""
 LOG_FIELDS = ("species", "hop_class", "key", "source", "basis", "slot")
 REFILL_CAPACITY = 1024
-"""Vacancies one hop can make the kernel recompute: those within two shells of two sites,
-at most 2 (1 + z + z^2) (1014 for z = 22, more neighbours than any lattice here has)."""
+"""Rows of the kernel's work list after one hop (``kernels.collect_work``): the moved vacancy,
+the vacancies next to two sites and one row per hop from a neighbour of those two sites, at
+most 1 + 2 z + 2 z^2 (1013 for z = 22, more neighbours than any lattice here has)."""
 SOURCE_NAMES = ("table", "model", "region")
 
 
@@ -317,9 +318,18 @@ class EnvironmentTables:
     log_model: bool
     log: np.ndarray
     log_n: np.ndarray
+    raw_start: np.ndarray  # (groups + 1,) first raw key of each (species, class) group
+    raw_key: np.ndarray  # raw keys of the entries' symmetry images, sorted within a group
+    raw_row: np.ndarray  # table row of each raw key
 
     def kernel_tuple(self) -> tuple:
-        """The ``env`` argument of the kernels (positions documented in run_events)."""
+        """The ``env`` argument of the kernels.
+
+        Positions: 0 on, 1 hop_class, 2 reach, 3 permutations, 4 key base, 5 none code,
+        6 table_start, 7 table_key, 8 table_rate_Hz, 9-12 model on/K/J/prefactor, 13 codes
+        scratch, 14-18 source counts and log (see run_events), 19 work list scratch
+        (``collect_work``), 20-22 raw_start, raw_key, raw_row (``_table_row``).
+        """
         envs = self.geometry.envs
         return (True, envs.hop_class, envs.reach, envs.permutations,
                 np.int64(key_base(self.model_on.shape[0] - 1)),
@@ -327,7 +337,8 @@ class EnvironmentTables:
                 self.table_key, self.table_rate_Hz, self.model_on, self.model_kra_eV,
                 self.model_site_eV, self.model_prefactor_Hz, self.codes, self.source_counts,
                 self.log_species, self.log_model, self.log, self.log_n,
-                np.zeros(REFILL_CAPACITY, np.int64))
+                np.zeros((REFILL_CAPACITY, 3), np.int64), self.raw_start, self.raw_key,
+                self.raw_row)
 
 
 def resolve_environments(catalog: Catalog, temperature_K: float,
@@ -374,12 +385,44 @@ def resolve_environments(catalog: Catalog, temperature_K: float,
                 break
             for name, value in term.orbit_eV[int(geometry.orbit_index[c, e])].items():
                 model_site[s, c, e, code_of[name]] = value
+    raw = raw_table(envs, n_species, table_start, table_key)
     return EnvironmentTables(
         geometry, table_start, table_key if table_key.size else np.zeros(0, np.int64),
         table_rate if table_rate.size else np.zeros(0), np.array(rows, np.int64), model_on,
         model_kra, model_site, model_pref, np.zeros(n_env, np.int64), np.zeros(3, np.int64),
         np.zeros(n_species + 1, np.bool_), False, np.zeros((LOG_CAPACITY, 6), np.int64),
-        np.zeros(1, np.int64))
+        np.zeros(1, np.int64), *raw)
+
+
+def raw_table(envs: HopEnvironments, n_species: int, table_start: np.ndarray,
+              table_key: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(raw_start, raw_key, raw_row)``: every arrangement of every table entry's environment.
+
+    An environment is in the table iff its codes, read in its own order as the *raw key*
+    ``sum_e code_e * base**(E-1-e)``, are those of a symmetry image of an entry: the images are
+    the entry's canonical codes permuted by its class's stabiliser. The kernel looks the raw key
+    up in its (species, class) group (sorted) and needs no canonical key.
+    """
+    base = key_base(n_species)
+    n_classes = envs.n_classes
+    weights = [base ** (envs.n_env - 1 - e) for e in range(envs.n_env)]
+    starts, keys, rows = [0], [], []
+    for g in range(table_start.size - 1):
+        c = g % n_classes
+        images: dict[int, int] = {}
+        for row in range(int(table_start[g]), int(table_start[g + 1])):
+            digits = key_digits(int(table_key[row]), envs, n_species)
+            for perm in envs.permutations[c, :int(envs.group_order[c])]:
+                image = digits[perm]
+                if environment_key(image, c, envs, n_species) != table_key[row]:
+                    raise CatalogError("a symmetry image of a table entry has another key "
+                                       "(internal error)", field="environments.table")
+                images[sum(int(d) * w for d, w in zip(image.tolist(), weights))] = row
+        for raw in sorted(images):
+            keys.append(raw)
+            rows.append(images[raw])
+        starts.append(len(keys))
+    return (np.array(starts, np.int64), np.array(keys, np.int64), np.array(rows, np.int64))
 
 
 def no_environments(n_species: int) -> tuple:
@@ -390,4 +433,5 @@ def no_environments(n_species: int) -> tuple:
             np.zeros((n_species + 1, 1)), np.zeros((n_species + 1, 1, 1, 1)),
             np.zeros((n_species + 1, 1)), np.zeros(1, np.int64), np.zeros(3, np.int64),
             np.zeros(n_species + 1, np.bool_), False, np.zeros((1, 6), np.int64),
-            np.zeros(1, np.int64), np.zeros(REFILL_CAPACITY, np.int64))
+            np.zeros(1, np.int64), np.zeros((REFILL_CAPACITY, 3), np.int64), np.zeros(2, np.int64),
+            np.zeros(0, np.int64), np.zeros(0, np.int64))

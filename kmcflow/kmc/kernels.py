@@ -5,8 +5,8 @@ Algorithm: rejection-free residence-time kMC (BKL / n-fold way) over vacancies. 
 jumping from ``j`` to ``v``) in ``slot_rate[q]``; its sum is a leaf of a binary sum tree. The
 tree picks a vacancy with probability proportional to its total (O(log N_v)); a scan over its
 at most ``z`` cached slots picks the hop. After the hop only the rates that could change are
-recomputed: the moved vacancy, and the vacancies next to the two changed sites (two shells with
-pair interactions). Every leaf is always the in-order sum of its slots and every internal node
+recomputed: the moved vacancy, and the hops into vacancies that read one of the two changed
+sites (with pair interactions or environments: :func:`collect_work`). Every leaf is always the in-order sum of its slots and every internal node
 the sum of its children, so an incrementally updated tree equals a rebuilt one bit for bit.
 Time advances by ``-ln(u) / R`` with ``R`` the tree's root.
 
@@ -154,90 +154,107 @@ def hop_rate(
 
 
 @njit(inline="always")
-def environment_lookup(k: int, j: int, v: int, s: int, occ, site_class, offsets, env,
-                       want_key: bool):
-    """Classify hop ``j -> v`` (``j`` is neighbour slot ``k`` of ``v``) of species ``s``.
-
-    Returns ``(source, hop class, environment key, table row)``: the source is
-    :data:`SOURCE_TABLE` (row >= 0), :data:`SOURCE_MODEL` or :data:`SOURCE_REGION`. Leaves
-    the environment's codes in ``env[13]``. The key is -1 when the table has no entry for the
-    species and class and ``want_key`` is False.
-    """
-    hop_class, reach, perms = env[1], env[2], env[3]
-    nb = reach.shape[0]
-    bv = site_class[v] % nb
-    c = hop_class[bv, k]
-    codes = env[13]
-    environment_codes(occ, v, j, site_class, offsets, reach[bv, k], env[5], codes)
-    n_classes = perms.shape[0]
-    g = s * n_classes + c
-    table_start, table_key = env[6], env[7]
-    lo = table_start[g]
-    hi = table_start[g + 1]
-    key = np.int64(-1)
-    if lo < hi or want_key:  # the canonical key costs a pass per symmetry operation
-        key = canonical_key(codes, perms[c], env[4])
+def _lower_bound(arr, lo: int, hi: int, x) -> int:
+    """First index in ``arr[lo:hi]`` (sorted) whose value is not below ``x`` (``hi`` if none)."""
     while lo < hi:
         mid = (lo + hi) >> 1
-        if table_key[mid] < key:
+        if arr[mid] < x:
             lo = mid + 1
         else:
             hi = mid
-    if lo < table_start[g + 1] and table_key[lo] == key:
-        return SOURCE_TABLE, c, key, lo
-    if env[9][s, c]:
-        return SOURCE_MODEL, c, key, -1
-    return SOURCE_REGION, c, key, -1
+    return lo
 
 
-@njit(inline="always")
-def environment_rate(
-    k: int, j: int, v: int, s: int, occ, region, site_class, offsets, rate_tab, kra, pref,
-    site_e, pair, inv_kT: float, use_pairs: bool, env,
-) -> float:
-    """Rate of hop ``j -> v`` from an environment catalog: table, else model, else regions.
+@njit(cache=True)
+def fill_work(
+    work, n_work: int, slot_rate, occ, region, site_class, offsets, rate_tab, kra, pref, site_e,
+    pair, inv_kT: float, use_pairs: bool, env,
+) -> None:
+    """Compute the hop rates the work list asks for and cache them in ``slot_rate``.
 
-    The model is a cluster expansion of the kinetically resolved barrier over the environment
-    sites, E_KRA = K[s, c] + sum_e J[s, c, e, code_e], with E_a = max(E_KRA + dE/2, dE, 0) and
-    dE from the energy model (:func:`hop_energy_change`).
+    Row ``w < n_work`` of ``work`` is ``(vacancy q, its site v, slot)``: the rate of the hop
+    from neighbour ``slot`` of ``v`` into it, or of every hop into it if the slot is -1.
+    Without an environment catalog a hop is rated by :func:`hop_rate`; with one (``env[0]``)
+    by the table entry of its environment, else the model, else the regions. The model is a
+    cluster expansion of the kinetically resolved barrier over the environment sites, E_KRA =
+    K[s, c] + sum_e J[s, c, e, code_e], with E_a = max(E_KRA + dE/2, dE, 0) and dE from the
+    energy model (:func:`hop_energy_change`). One pass over the environment sites gives the
+    model's sum and the *raw key*, the codes in the hop's own order read as a base-(S+2)
+    number: ``env[21]`` lists the raw keys of every symmetry image of every table entry
+    (sorted within each species and class, which start at ``env[20]``) and ``env[22]`` their
+    rows, so no canonical key is needed.
+
+    Speed: the environment arrays are taken out of ``env`` once per call and a whole event's
+    hops are one call. Each call (or inlined call) binding ``env`` costs about 180 ns of
+    reference counting, 2-3 times the cost of a hop; a shared helper for the pass, or codes
+    kept in an array, measured 40 % slower.
     """
-    hop_class, reach = env[1], env[2]
-    bv = site_class[v] % reach.shape[0]
-    c = hop_class[bv, k]
-    g = s * env[3].shape[0] + c
-    if env[6][g] < env[6][g + 1]:  # the table has entries for this species and class
-        source, c, _key, row = environment_lookup(k, j, v, s, occ, site_class, offsets, env,
-                                                  False)
-        if source == SOURCE_TABLE:
-            return env[8][row]
-    if env[9][s, c]:
-        # the model's sum, read straight off the lattice (no codes, no key). This repeats
-        # environment_codes on purpose: sharing a helper function (or reusing the codes
-        # of a table lookup) made the kernel 40 % slower (1.33e5 -> 8.1e4 events/s)
-        site_terms = env[11]
-        none_code = env[5]
-        zmax = offsets.shape[1]
-        cls_v = site_class[v]
-        cls_j = site_class[j]
-        row_reach = reach[bv, k]
-        e_kra = env[10][s, c]
-        for e in range(row_reach.shape[0]):
-            r = row_reach[e]
-            code = none_code
-            if r >= 0:
-                if r < zmax:
-                    off = offsets[cls_v, r]
-                    if off != 0:
-                        code = occ[v + off]
-                else:
-                    off = offsets[cls_j, r - zmax]
-                    if off != 0:
-                        code = occ[j + off]
-            e_kra += site_terms[s, c, e, code]
-        d_e = hop_energy_change(j, v, s, occ, region, site_class, offsets, site_e, pair)
-        return env[12][s, c] * math.exp(-kra_barrier(e_kra, d_e) * inv_kT)
-    return hop_rate(j, v, s, occ, region, site_class, offsets, rate_tab, kra, pref, site_e,
-                    pair, inv_kT, use_pairs)
+    zmax = offsets.shape[1]
+    hop_class, reach, n_classes, base, none_code = env[1], env[2], env[3].shape[0], env[4], env[5]
+    table_rate, model_on, model_kra, site_terms, model_pref = (env[8], env[9], env[10], env[11],
+                                                               env[12])
+    raw_start, raw_key, raw_row = env[20], env[21], env[22]
+    for w in range(n_work):
+        q = work[w, 0]
+        v = work[w, 1]
+        only = work[w, 2]
+        cv = site_class[v]
+        bv = cv % reach.shape[0]
+        for k in range(zmax):
+            if only >= 0 and k != only:
+                continue
+            off = offsets[cv, k]
+            rate = 0.0
+            if off != 0 and occ[v + off] != 0:
+                j = v + off
+                s = occ[j]
+                rated = False
+                if env[0]:
+                    c = hop_class[bv, k]
+                    g = s * n_classes + c
+                    lo = raw_start[g]
+                    hi = raw_start[g + 1]
+                    model = model_on[s, c]
+                    if lo < hi or model:
+                        cls_j = site_class[j]
+                        e_kra = model_kra[s, c]
+                        raw = np.int64(0)
+                        for e in range(reach.shape[2]):
+                            r = reach[bv, k, e]
+                            code = none_code
+                            if r >= 0:
+                                if r < zmax:
+                                    o = offsets[cv, r]
+                                    if o != 0:
+                                        code = occ[v + o]
+                                else:
+                                    o = offsets[cls_j, r - zmax]
+                                    if o != 0:
+                                        code = occ[j + o]
+                            e_kra += site_terms[s, c, e, code]
+                            raw = raw * base + code
+                        i = _lower_bound(raw_key, lo, hi, raw)
+                        if i < hi and raw_key[i] == raw:
+                            rate = table_rate[raw_row[i]]
+                            rated = True
+                        elif model:
+                            d_e = hop_energy_change(j, v, s, occ, region, site_class, offsets,
+                                                    site_e, pair)
+                            rate = model_pref[s, c] * math.exp(-kra_barrier(e_kra, d_e) * inv_kT)
+                            rated = True
+                if not rated:
+                    rate = hop_rate(j, v, s, occ, region, site_class, offsets, rate_tab, kra,
+                                    pref, site_e, pair, inv_kT, use_pairs)
+            slot_rate[q, k] = rate
+
+
+@njit(cache=True)
+def slot_sum(q: int, slot_rate) -> float:
+    """Sum of the cached slot rates of vacancy ``q``, in slot order."""
+    total = 0.0
+    for k in range(slot_rate.shape[1]):
+        total += slot_rate[q, k]
+    return total
 
 
 @njit(cache=True)
@@ -246,34 +263,13 @@ def fill_vacancy(
     pair, inv_kT: float, use_pairs: bool, env,
 ) -> float:
     """Compute the rate of every hop into vacancy ``q`` at ``v``; cache them; return the sum."""
-    total = 0.0
-    c = site_class[v]
-    for k in range(offsets.shape[1]):
-        off = offsets[c, k]
-        rate = 0.0
-        if off != 0:
-            j = v + off
-            s = occ[j]
-            if s != 0:
-                if env[0]:
-                    rate = environment_rate(k, j, v, s, occ, region, site_class, offsets,
-                                            rate_tab, kra, pref, site_e, pair, inv_kT,
-                                            use_pairs, env)
-                else:
-                    rate = hop_rate(j, v, s, occ, region, site_class, offsets, rate_tab, kra,
-                                    pref, site_e, pair, inv_kT, use_pairs)
-        slot_rate[q, k] = rate
-        total += rate
-    return total
-
-
-@njit(cache=True)
-def slot_sum(q: int, slot_rate) -> float:
-    """Sum of the cached slot rates of vacancy ``q``, in slot order (as :func:`fill_vacancy`)."""
-    total = 0.0
-    for k in range(slot_rate.shape[1]):
-        total += slot_rate[q, k]
-    return total
+    work = np.empty((1, 3), np.int64)
+    work[0, 0] = q
+    work[0, 1] = v
+    work[0, 2] = -1
+    fill_work(work, 1, slot_rate, occ, region, site_class, offsets, rate_tab, kra, pref, site_e,
+              pair, inv_kT, use_pairs, env)
+    return slot_sum(q, slot_rate)
 
 
 @njit(cache=True)
@@ -282,28 +278,48 @@ def build_tree(
     pref, site_e, pair, inv_kT: float, use_pairs: bool, env,
 ) -> None:
     """Fill the slot-rate cache and the sum tree from scratch (internal nodes bottom-up)."""
+    n = vac_site.shape[0]
+    work = np.empty((n, 3), np.int64)
+    for q in range(n):
+        work[q, 0] = q
+        work[q, 1] = vac_site[q]
+        work[q, 2] = -1
+    fill_work(work, n, slot_rate, occ, region, site_class, offsets, rate_tab, kra, pref, site_e,
+              pair, inv_kT, use_pairs, env)
     tree[:] = 0.0
-    for q in range(vac_site.shape[0]):
-        tree[leaf0 + q] = fill_vacancy(q, vac_site[q], slot_rate, occ, region, site_class,
-                                       offsets, rate_tab, kra, pref, site_e, pair, inv_kT,
-                                       use_pairs, env)
+    for q in range(n):
+        tree[leaf0 + q] = slot_sum(q, slot_rate)
     for i in range(leaf0 - 1, 0, -1):
         tree[i] = tree[2 * i] + tree[2 * i + 1]
 
 
-@njit(cache=True)
-def _refill_around(
-    v: int, j: int, vac_of_site, slot_rate, tree, leaf0: int, occ, region, site_class, offsets,
-    rate_tab, kra, pref, site_e, pair, inv_kT: float, use_pairs: bool, env,
-) -> None:
-    """Recompute, once each, every vacancy within two neighbour shells of ``v`` or ``j``.
+@njit(inline="always")
+def _is_neighbour(a: int, b: int, site_class, offsets) -> bool:
+    """Whether site ``b`` is a nearest neighbour of site ``a``."""
+    ca = site_class[a]
+    for k in range(offsets.shape[1]):
+        off = offsets[ca, k]
+        if off != 0 and a + off == b:
+            return True
+    return False
 
-    Their hops' rates depend on the two changed sites (pair bonds, environments). A vacancy
-    reached along several paths is recomputed once (``env[19]`` lists those done); the values
-    do not depend on the order, so the tree is the same as after a full rebuild.
+
+@njit(cache=True)
+def collect_work(v: int, j: int, q: int, work, vac_of_site, reverse_slot, class_basis, occ,
+                 site_class, offsets) -> int:
+    """List the hops whose rate reads ``v`` or ``j`` after the atom on ``j`` moved to ``v``.
+
+    A hop ``n -> m`` (vacancy ``m``) reads the occupation of ``n`` and of the neighbours of
+    ``m`` and of ``n`` (environment, pair bonds). So the work list (rows as in
+    :func:`fill_work`; returns their number) has every hop into the moved vacancy ``q`` (now at
+    ``j``) and into a vacancy next to ``v`` or ``j`` (each once), and for a vacancy further
+    away the hop from each atom ``n`` next to ``v`` or ``j`` (the slot of ``m`` pointing at
+    ``n``; once: an ``n`` next to both is listed from ``v``).
     """
-    done = env[19]
-    n_done = 0
+    work[0, 0] = q
+    work[0, 1] = j
+    work[0, 2] = -1
+    n_work = 1
     zmax = offsets.shape[1]
     for centre in (v, j):
         cc = site_class[centre]
@@ -311,32 +327,50 @@ def _refill_around(
             off = offsets[cc, k]
             if off == 0:
                 continue
+            m = centre + off
+            if occ[m] != 0 or m == j:
+                continue
+            u = vac_of_site[m]
+            seen = False
+            for i in range(1, n_work):
+                if work[i, 0] == u:
+                    seen = True
+                    break
+            if not seen:
+                work[n_work, 0] = u
+                work[n_work, 1] = m
+                work[n_work, 2] = -1
+                n_work += 1
+    n_full = n_work
+    for centre in (v, j):
+        cc = site_class[centre]
+        for k in range(zmax):
+            off = offsets[cc, k]
+            if off == 0:
+                continue
             n = centre + off
+            if occ[n] == 0:  # a hop from a vacancy stays 0 (v and j: their neighbours are done)
+                continue
             cn = site_class[n]
-            for k2 in range(zmax + 1):
-                if k2 < zmax:
-                    off2 = offsets[cn, k2]
-                    if off2 == 0:
-                        continue
-                    m = n + off2
-                else:
-                    m = n
+            for k2 in range(zmax):
+                off2 = offsets[cn, k2]
+                if off2 == 0:
+                    continue
+                m = n + off2
                 if occ[m] != 0 or m == j:
                     continue
                 u = vac_of_site[m]
-                seen = False
-                for i in range(n_done):
-                    if done[i] == u:
+                seen = centre == j and _is_neighbour(v, n, site_class, offsets)
+                for i in range(1, n_full):
+                    if work[i, 0] == u:
                         seen = True
                         break
-                if seen:
-                    continue
-                done[n_done] = u
-                n_done += 1
-                tree_update(tree, leaf0, u, fill_vacancy(u, m, slot_rate, occ, region,
-                                                         site_class, offsets, rate_tab, kra,
-                                                         pref, site_e, pair, inv_kT, use_pairs,
-                                                         env))
+                if not seen:
+                    work[n_work, 0] = u
+                    work[n_work, 1] = m
+                    work[n_work, 2] = reverse_slot[class_basis[cn], k2]
+                    n_work += 1
+    return n_work
 
 
 @njit(cache=True)
@@ -353,7 +387,7 @@ def run_events(
     After a hop j -> v, the moved vacancy is recomputed in full. Without pair interactions a
     neighbouring vacancy changes in one slot only (the one pointing at v or j), so only that
     slot is recomputed and its leaf re-summed; with pair interactions or an environment catalog
-    every vacancy within two shells of v or j is recomputed in full.
+    every hop that reads v or j is (:func:`collect_work`, ``env[19]`` the work list).
 
     With an environment catalog (``env[0]``) every executed hop is classified again: its
     source is counted in ``env[14]`` and, for the species flagged in ``env[15]`` or (with
@@ -365,6 +399,11 @@ def run_events(
     status = STATUS_MAX_EVENTS
     zmax = offsets.shape[1]
     wide = use_pairs or env[0]
+    env_on, hop_class, reach, perms, base, none_code = env[0], env[1], env[2], env[3], env[4], env[5]
+    table_key, model_on, codes, counts, log_species, log_model = (env[7], env[9], env[13], env[14],
+                                                                  env[15], env[16])
+    log, log_n, work, raw_start, raw_key, raw_row = (env[17], env[18], env[19], env[20], env[21],
+                                                     env[22])
     while n_done < max_events:
         t_next = clock[1]
         if t_next > t_stop:
@@ -391,12 +430,25 @@ def run_events(
         s = occ[j]
         bv = class_basis[cv]
         log_full = False
-        if env[0]:
-            source, hop_c, key, _row = environment_lookup(chosen, j, v, s, occ, site_class,
-                                                          offsets, env, True)
-            env[14][source] += 1
-            log, log_n = env[17], env[18]
-            if env[15][s] or (env[16] and source != SOURCE_TABLE):
+        if env_on:  # classify the hop again (as fill_work), count and log it
+            hop_c = hop_class[bv, chosen]
+            environment_codes(occ, v, j, site_class, offsets, reach[bv, chosen], none_code, codes)
+            raw = np.int64(0)
+            for e in range(codes.shape[0]):
+                raw = raw * base + codes[e]
+            g = s * perms.shape[0] + hop_c
+            hi = raw_start[g + 1]
+            i = _lower_bound(raw_key, raw_start[g], hi, raw)
+            key = np.int64(-1)
+            if i < hi and raw_key[i] == raw:
+                source = SOURCE_TABLE
+                key = table_key[raw_row[i]]
+            else:
+                source = SOURCE_MODEL if model_on[s, hop_c] else SOURCE_REGION
+                if log_species[s] or log_model:
+                    key = canonical_key(codes, perms[hop_c], base)
+            counts[source] += 1
+            if log_species[s] or (log_model and source != SOURCE_TABLE):
                 n_log = log_n[0]
                 log[n_log, 0] = s
                 log[n_log, 1] = hop_c
@@ -424,13 +476,24 @@ def run_events(
         vac_of_site[v] = -1
         vac_of_site[j] = q
         vac_site[q] = j
-        tree_update(tree, leaf0, q, fill_vacancy(q, j, slot_rate, occ, region, site_class,
-                                                 offsets, rate_tab, kra, pref, site_e, pair,
-                                                 inv_kT, use_pairs, env))
-        if wide:
-            _refill_around(v, j, vac_of_site, slot_rate, tree, leaf0, occ, region, site_class,
-                           offsets, rate_tab, kra, pref, site_e, pair, inv_kT, use_pairs, env)
-        else:
+        if wide:  # every hop that reads v or j, in one call (see fill_work)
+            n_work = collect_work(v, j, q, work, vac_of_site, reverse_slot, class_basis, occ,
+                                  site_class, offsets)
+            fill_work(work, n_work, slot_rate, occ, region, site_class, offsets, rate_tab, kra,
+                      pref, site_e, pair, inv_kT, use_pairs, env)
+            for w in range(n_work):
+                u = work[w, 0]
+                tree_update(tree, leaf0, u, slot_sum(u, slot_rate))
+        else:  # regions only: the moved vacancy in full, one slot of each neighbouring one
+            cj = site_class[j]
+            for k in range(zmax):
+                off = offsets[cj, k]
+                rate = 0.0
+                if off != 0 and occ[j + off] != 0:
+                    rate = hop_rate(j + off, j, occ[j + off], occ, region, site_class, offsets,
+                                    rate_tab, kra, pref, site_e, pair, inv_kT, use_pairs)
+                slot_rate[q, k] = rate
+            tree_update(tree, leaf0, q, slot_sum(q, slot_rate))
             for centre in (v, j):
                 cc = site_class[centre]
                 bc = class_basis[cc]
