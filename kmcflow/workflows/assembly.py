@@ -31,13 +31,14 @@ def level_of_theory(result: dict[str, Any]) -> dict[str, Any]:
     return theory
 
 
-def _provenance(result: dict[str, Any], campaign: str, direction: str) -> dict[str, Any]:
+def result_provenance(result: dict[str, Any], source: str, direction: str) -> dict[str, Any]:
+    """The provenance of a number taken from a hop result (``direction``: forward/reverse)."""
     calc = result.get("calculator") or {}
     config = calc.get("config") or {}
     params = calc.get("parameters") or {}
     settings = result.get("neb_settings") or {}
     prov: dict[str, Any] = {
-        "source": f"kmcflow campaign {campaign}",
+        "source": source,
         "calculator": config.get("name"),
         "functional": config.get("xc") if config.get("name") in ("vasp", "espresso", "gpaw",
                                                                    "cp2k") else None,
@@ -122,7 +123,7 @@ def assemble_catalog(results: list[dict[str, Any]], sections: dict[str, Any], *,
                 "mechanism": "vacancy_hop", "species": species, "initial_region": ini,
                 "final_region": fin, "barrier_eV": round(max(float(barrier), 0.0), 6),
                 "prefactor_Hz": float(prefactor),
-                "provenance": _provenance(r, name, direction)})
+                "provenance": result_provenance(r, f"kmcflow campaign {name}", direction)})
     if not events:
         raise CatalogError("no hop succeeded: nothing to assemble", field="events",
                            hint="see the failures in the campaign report")

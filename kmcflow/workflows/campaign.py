@@ -62,6 +62,14 @@ from kmcflow.atomic_io import write_json
 from kmcflow.errors import ConfigError, KmcflowError
 from kmcflow.kmc.catalog import Conditions
 from kmcflow.outputs import check_output_folder, write_marker
+from kmcflow.workflows.hop_batch import (  # noqa: F401  (campaign_store, find_done,
+    PlannedHop,  # export_result, hop_flow_maker: the campaign's API, used by the HPC tasks)
+    campaign_store,
+    compute_hops,
+    export_result,
+    find_done,
+    hop_flow_maker,
+)
 from kmcflow.workflows.settings import (
     NebSettings,
     PrefactorSettings,
@@ -236,16 +244,6 @@ def plan_references(spec: CampaignSpec) -> list[tuple[dict[str, Any], Any]]:
     return planned
 
 
-@dataclass
-class PlannedHop:
-    """One hop to compute: its record and its endpoint structures (pymatgen)."""
-
-    record: dict[str, Any]
-    initial: Any
-    final: Any
-    origin: str  # "bulk", "solute" or "interface"
-
-
 def plan_hops(spec: CampaignSpec) -> tuple[list[PlannedHop], dict[str, Any]]:
     """The hops of the campaign (see the module docstring) and the catalog sections.
 
@@ -296,55 +294,6 @@ def plan_hops(spec: CampaignSpec) -> tuple[list[PlannedHop], dict[str, Any]]:
         if hop.initial_region != hop.final_region or ":interface" in hop.event_key:
             add(hop_endpoints(iface, hop, spec.min_image_distance_A), "interface")
     return planned, sections
-
-
-def hop_flow_maker(spec: CampaignSpec, config):
-    """The hop flow maker a campaign's settings define (one place for local and HPC runs)."""
-    from kmcflow.workflows.flows import HopFlowMaker
-    from kmcflow.workflows.makers import NebMaker, PrefactorMaker, RelaxMaker
-
-    calc = config.model_dump(mode="json")
-    return HopFlowMaker(
-        calculator=calc,
-        relax_maker=RelaxMaker(calculator_config=calc, settings=spec.relax),
-        neb_maker=NebMaker(calculator_config=calc, settings=spec.neb),
-        prefactor_maker=PrefactorMaker(calculator_config=calc, settings=spec.prefactor))
-
-
-def campaign_store(out: Path):
-    """The jobflow store of a campaign folder: JSON files under ``out/store`` (no server)."""
-    from jobflow import JobStore
-    from maggma.stores import JSONStore
-
-    folder = (out / "store").resolve()
-    folder.mkdir(parents=True, exist_ok=True)
-    docs, data = folder / "docs.json", folder / "data.json"
-    for f in (docs, data):
-        if not f.exists():
-            f.write_text("[]")
-    return JobStore(JSONStore(str(docs), read_only=False),
-                    additional_stores={"data": JSONStore(str(data), read_only=False)})
-
-
-def find_done(store, key: str, *, include_failed: bool = False) -> dict[str, Any] | None:
-    """The newest stored result of a hop with this cache key (with its ``job_id``).
-
-    A result with a failure reason counts as not done (a rerun retries the hop), unless
-    ``include_failed``. The stored :class:`~kmcflow.workflows.results.HopResult` (or the
-    plain dict an older kmcflow stored) is validated and returned in its JSON form, the form
-    the campaign's ``results/`` files and the assembly take.
-    """
-    from kmcflow.workflows.results import HopResult
-
-    store.connect()
-    doc = store.query_one({"metadata.cache_key": key}, properties=["uuid"],
-                          sort={"completed_at": -1})
-    if not doc:
-        return None
-    stored = HopResult.model_validate(store.get_output(doc["uuid"], load=True))
-    if stored.failure_reason and not include_failed:
-        return None
-    return stored.model_copy(update={"job_id": doc["uuid"]}).model_dump(mode="json")
 
 
 @dataclass
@@ -401,85 +350,6 @@ def run_campaign(spec: CampaignSpec | str | os.PathLike[str], out_dir: str | Pat
                           [HopResult.model_validate(r) for r in raw["results"]])
 
 
-def _compute_hop(spec: CampaignSpec, config, k: int, hop: PlannedHop, out: Path
-                 ) -> tuple[dict[str, Any], bool]:
-    """The result of hop ``k`` (computed, or reused from its store) and whether it was computed.
-
-    A hop whose flow raised is reported as failed with why; a worker process runs this too.
-    """
-    import warnings
-
-    from kmcflow.workflows.execution import JobFailure, run_flow
-    from kmcflow.workflows.flows import cache_key
-
-    maker = hop_flow_maker(spec, config)
-    key = cache_key(hop.record, hop.initial, hop.final, maker.settings())
-    # one store per hop: the JSON store rewrites its file on every update, so a kill
-    # mid-write can cost at most this hop
-    store = campaign_store(out / "store" / f"hop_{k:03d}")
-    result = find_done(store, key)
-    if result is not None:
-        return dict(result), False
-    flow = maker.make(hop.initial, hop.final, hop.record)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="cd is deprecated", category=FutureWarning)
-        failed = run_flow(flow, store, out / "jobs")
-    # a flow that raised has no result of its own (the store may hold an earlier run's failed
-    # one: it must not stand in for this one)
-    result = None if failed else find_done(store, key, include_failed=True)
-    if result is None:  # a job raised: report the hop as failed with why, go on
-        cause = failed or JobFailure(None, "RuntimeError",
-                                     "the hop flow stopped before its result job", "")
-        result = {"hop": hop.record, "event_key": hop.record["event_key"],
-                  "failure_reason": "job_error", "failure_message": cause.summary(),
-                  "exception": cause.record()}
-    return dict(result), True
-
-
-def _hop_results(spec: CampaignSpec, config, chosen: list[tuple[int, PlannedHop]], out: Path,
-                 progress: Callable[[int, int, PlannedHop, str], None] | None, workers: int
-                 ) -> list[tuple[dict[str, Any], bool]]:
-    """Every chosen hop's result in hop order, ``workers`` at a time (see run_campaign)."""
-    def report(n_done: int, hop: PlannedHop, result: dict[str, Any]) -> None:
-        if progress:
-            progress(n_done, len(chosen), hop, "done" if not result.get("failure_reason")
-                     else f"failed: {result.get('failure_reason')}")
-
-    outcomes: dict[int, tuple[dict[str, Any], bool]] = {}
-    if workers <= 1 or len(chosen) <= 1:
-        for n, (k, hop) in enumerate(chosen):
-            if progress:
-                progress(n, len(chosen), hop, "running")
-            outcomes[k] = _compute_hop(spec, config, k, hop, out)
-            outcomes[k][0]["job_index"] = k
-            export_result(out / "results", k, outcomes[k][0])
-            report(n + 1, hop, outcomes[k][0])
-        return [outcomes[k] for k, _ in chosen]
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    # spawn: a forked copy of a process with torch or BLAS threads can hang
-    context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
-    try:
-        futures = {pool.submit(_compute_hop, spec, config, k, hop, out): (k, hop)
-                   for k, hop in chosen}
-        # progress counts finished hops only: several run at once, in no fixed order
-        for n, future in enumerate(as_completed(futures)):
-            k, hop = futures[future]
-            outcomes[k] = future.result()
-            outcomes[k][0]["job_index"] = k
-            export_result(out / "results", k, outcomes[k][0])
-            report(n + 1, hop, outcomes[k][0])
-    except BaseException:
-        # a worker that raised (or died: BrokenProcessPool): stop at once, the hops written so
-        # far stay in their stores for the rerun
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown()
-    return [outcomes[k] for k, _ in chosen]
-
-
 def _run_campaign(spec: CampaignSpec, out_dir: str | Path,
                   progress: Callable[[int, int, PlannedHop, str], None] | None,
                   only: list[int] | None, workers: int = 1) -> dict[str, Any]:
@@ -507,7 +377,7 @@ def _run_campaign(spec: CampaignSpec, out_dir: str | Path,
     out.mkdir(parents=True, exist_ok=True)
     write_marker(out, "campaign")
     chosen = [(k, p) for k, p in enumerate(planned) if only is None or k in only]
-    outcomes = _hop_results(spec, config, chosen, out, progress, workers)
+    outcomes = compute_hops(spec, config, chosen, out, progress, workers)
     results = [result for result, _ in outcomes]
     computed = sum(1 for _, was_computed in outcomes if was_computed)
     reused = len(outcomes) - computed
@@ -535,15 +405,6 @@ def _run_campaign(spec: CampaignSpec, out_dir: str | Path,
     write_json(out / "catalog.json", catalog)
     write_json(out / "report.json", report)
     return {"catalog": catalog, "report": report, "results": results}
-
-
-def export_result(folder: Path, index: int, result: dict[str, Any]) -> Path:
-    """Write one hop result as plain JSON (``hop_NNN.json``)."""
-    from kmcflow.workflows.output import json_safe
-
-    path = folder / f"hop_{index:03d}.json"
-    write_json(path, json_safe(result))
-    return path
 
 
 def read_results(folder: str | Path) -> list[dict[str, Any]]:
