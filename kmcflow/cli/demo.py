@@ -2,40 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from kmcflow.cli.console import err, out
+from kmcflow.cli.console import err, one_thread_each, out
 
 STAGES = ("structures", "barriers", "kmc", "report")
-
-
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-def _one_thread_each() -> None:
-    """CHGNet's torch and numpy's BLAS on one thread each, unless the environment chose.
-
-    Measured on the 2-core machine with another process busy on one core: a 63-atom CHGNet
-    force call took 1.1 s on one torch thread and 9.3 s on two, and the BFGS step of a
-    143-atom endpoint relaxation (numpy's eigh of a 429 x 429 matrix) 0.9 s on two BLAS threads
-    against milliseconds on one: threads that wait on each other for a busy core. The BLAS
-    variables take effect only before numpy is imported (on the command line, not when
-    ``main`` is called inside a process that has numpy already).
-    """
-    if any(os.environ.get(name) for name in THREAD_VARIABLES):
-        return  # the user chose
-    for name in THREAD_VARIABLES:
-        os.environ[name] = "1"
-    try:
-        import torch
-    except ImportError:  # the ml extra is missing: the campaign says so, naming the extra
-        return
-    torch.set_num_threads(1)
 
 
 def demo_command(
@@ -61,7 +36,7 @@ def demo_command(
     --calculator chgnet --quick: about 13)
     """
     if calculator == "chgnet":
-        _one_thread_each()  # before kmcflow.demo imports numpy
+        one_thread_each()  # before kmcflow.demo imports numpy
     from kmcflow.demo import DemoSettings, run_demo
 
     settings = DemoSettings.quick(calculator) if quick else DemoSettings.full(calculator)
