@@ -18,6 +18,7 @@ from typer.exceptions import TyperException
 
 from kmcflow.cli.catalog import catalog_app
 from kmcflow.cli.demo import demo_command
+from kmcflow.cli.environments import environments_app
 from kmcflow.cli.hpc import (
     campaign_collect,
     campaign_prepare,
@@ -26,6 +27,7 @@ from kmcflow.cli.hpc import (
     campaign_submit,
 )
 from kmcflow.cli.kmc import kmc_app
+from kmcflow.cli.learn import learn_command
 from kmcflow.cli.structures import bulk_app, hops_command, interface_app
 from kmcflow.cli.tables import reproduce_command
 from kmcflow.cli.workflows import barrier_command, campaign_run
@@ -49,6 +51,8 @@ app.add_typer(interface_app, name="interface")
 app.command("hops")(hops_command)
 app.command("barrier")(barrier_command)
 app.add_typer(campaign_app, name="campaign")
+app.add_typer(environments_app, name="environments")
+app.command("learn")(learn_command)
 app.command("reproduce")(reproduce_command)
 app.command("demo")(demo_command)
 

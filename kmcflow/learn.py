@@ -1,0 +1,319 @@
+"""``kmcflow learn``: the kMC completes its own environment-resolved catalog.
+
+The loop, from a catalog of region events (schema 1 or 2):
+
+0. **Seed**: hops in random alloys of the couple's species (``seed_fractions`` of the second
+   species, ``seed_count`` each) are computed and the environment model is fitted to them
+   (:mod:`kmcflow.kmc.environment_fit`): catalog version 0.
+1. **Run**: the couple is run by kMC at ``temperature_K`` (``replicas`` trajectories); D is
+   the mean of the replicas' erfc-fit interdiffusion coefficients, with their standard error.
+2. **Collect**: the environments the runs executed without a table entry, ranked by how often
+   they were executed: in a rejection-free run a hop's share of the executed events is its
+   share of the total rate over time, i.e. its weight in the dynamics. The ``top`` most
+   executed that no computed hop covers (itself or its reverse) are the next hops.
+3. **Compute** them (:mod:`kmcflow.workflows.environments`: CI-NEB and Vineyard prefactor in
+   a cell whose environment sites hold the key; the rest a random alloy of the environment's
+   composition), **refit** on every hop so far, write the next catalog version, go to 1.
+
+The loop stops as **converged** when D changed by less than ``d_tolerance`` (relative)
+between the last two iterations and the share of executed hops rated by the model alone is
+at most ``model_share_max``; or, not converged, after ``max_iterations``. Every step is kept
+in ``OUT`` and a rerun continues: sample folders reuse their computed hops, kMC runs with the
+same settings and catalog file are read back, and ``learn.json`` records every iteration
+(catalog version, hops, fit errors, D, sources of the executed hops, the new keys).
+
+Layout: ``OUT/learn.json``, ``OUT/catalogs/catalog_vNNN.json``, ``OUT/hops/iter_NNN/``
+(sample folders), ``OUT/kmc/iter_NNN/replica_R/`` (runs).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kmcflow.atomic_io import write_json
+from kmcflow.errors import ConfigError
+from kmcflow.outputs import check_output_folder, write_marker
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class LearnSettings:
+    """What ``learn`` runs. Units in the names; ``hop`` overrides the hop calculations' settings.
+
+    ``seed_fractions``: fractions of the catalog's second species in the seed alloys;
+    ``top``: new hops per iteration; ``lattice_constants_A``: each species' own lattice
+    constant for Vegard cells (:mod:`kmcflow.structures.environment_sampling`).
+    """
+
+    calculator: str | dict[str, Any] = "emt"
+    temperature_K: float = 1250.0
+    cells: tuple[int, int, int] = (12, 12, 24)
+    vacancy_fraction: float = 0.01
+    steps: int = 1_000_000
+    samples: int = 11
+    replicas: int = 2
+    seed: int = 1
+    seed_fractions: list[float] = field(default_factory=lambda: [0.25, 0.5, 0.75])
+    seed_count: int = 8
+    top: int = 10
+    max_iterations: int = 6
+    d_tolerance: float = 0.05
+    model_share_max: float = 0.5
+    lattice_constants_A: dict[str, float] | None = None
+    hop: dict[str, Any] = field(default_factory=dict)
+    workers: int = 1
+
+    def check(self) -> None:
+        """Refuse settings that cannot run (one line each, naming the field)."""
+        checks = [
+            (self.temperature_K > 0 and math.isfinite(self.temperature_K), "temperature_K",
+             "a positive number of K"),
+            (self.replicas >= 2, "replicas", "at least 2 (D's error comes from replicas)"),
+            (self.seed_count >= 1 and self.top >= 1, "top", "whole numbers >= 1"),
+            (self.max_iterations >= 2, "max_iterations", "at least 2 (D must be compared)"),
+            (0 < self.d_tolerance < 1, "d_tolerance", "a fraction between 0 and 1"),
+            (0 <= self.model_share_max <= 1, "model_share_max", "a fraction 0-1"),
+            (all(0 <= x <= 1 for x in self.seed_fractions) and self.seed_fractions,
+             "seed_fractions", "fractions 0-1"),
+            (self.workers >= 1, "workers", "a whole number >= 1"),
+        ]
+        for ok, name, fix in checks:
+            if not ok:
+                raise ConfigError(f"bad {name}: {getattr(self, name)!r}", field=name,
+                                  hint=f"give {fix}")
+
+
+def _run_D(run: Path) -> float:
+    """The erfc-fit interdiffusion coefficient (Angstrom^2/s) of a finished run."""
+    from kmcflow.kmc.analysis import fit_interdiffusion
+    from kmcflow.kmc.observables import saved_geometry
+
+    with np.load(run / "observables.npz", allow_pickle=False) as obs:
+        data = {k: obs[k] for k in obs.files}
+    fit = fit_interdiffusion(data["time"], data["z"], data["x_first_host"],
+                             saved_geometry(data))
+    return float(fit.D_A2_per_s)
+
+
+def _computed_identities(samples: list, species: list[str], envs) -> set[tuple[int, int, int]]:
+    """(species, class, key) of every computed hop and of its reverse."""
+    from kmcflow.kmc.environment import environment_key, parse_key_text, reverse_key
+
+    out = set()
+    for sample in samples:
+        s, c, codes = parse_key_text(sample.key, species, envs)
+        key = environment_key(codes, c, envs, len(species))
+        out.add((s, c, key))
+        out.add((s, *reverse_key(key, c, envs, len(species))))
+    return out
+
+
+class LearnLoop:
+    """One ``learn`` folder: its settings, catalogs, hops, runs and record."""
+
+    def __init__(self, catalog_file: str | Path, out_dir: str | Path, settings: LearnSettings,
+                 progress: Progress | None = None):
+        from kmcflow.kmc.catalog import load_catalog
+        from kmcflow.kmc.environment_rates import catalog_lattice, environment_geometry
+        from kmcflow.workflows.environments import EnvironmentHopSettings
+
+        settings.check()
+        self.settings = settings
+        self.catalog_file = Path(catalog_file)
+        self.base = load_catalog(catalog_file)
+        if len(self.base.species) < 2:
+            raise ConfigError("learn needs a couple of at least two species",
+                              file=str(catalog_file), field="species")
+        self.lattice = catalog_lattice(self.base)
+        self.geometry = environment_geometry(self.lattice)
+        try:
+            self.hop_settings = EnvironmentHopSettings(calculator=settings.calculator,
+                                                       **settings.hop)
+        except Exception as exc:  # pydantic: name the field
+            raise ConfigError(f"bad hop settings: {exc}".splitlines()[0], field="hop") from exc
+        check_output_folder(out_dir, "learn", reuse=True, inputs=[catalog_file])
+        self.out = Path(out_dir).resolve()
+        self.progress = progress or (lambda message: None)
+
+    # --- steps --------------------------------------------------------------------------
+
+    def _hops(self, iteration: int, keys: list[str] | None):
+        """Sample folder of an iteration: written once, then its computed hops reused."""
+        from kmcflow.structures.environment_sampling import hops_for_keys, random_alloy_hops
+        from kmcflow.workflows.environments import (
+            SAMPLE_FILE,
+            compute_sample_folder,
+            write_sample_folder,
+        )
+
+        folder = self.out / "hops" / f"iter_{iteration:03d}"
+        s = self.settings
+        names = list(self.base.species)
+        if not (folder / SAMPLE_FILE).is_file():
+            if keys is None:
+                hops, seen = [], set()
+                for i, x in enumerate(s.seed_fractions):
+                    batch = random_alloy_hops(
+                        self.lattice, names, {names[1]: x}, s.seed_count, seed=s.seed + i,
+                        lattice_constants_A=s.lattice_constants_A, skip_keys=seen)
+                    seen |= {h.key for h in batch}
+                    hops += batch
+            else:
+                hops = hops_for_keys(keys, self.lattice, names, seed=s.seed + 1000 * iteration,
+                                     lattice_constants_A=s.lattice_constants_A)
+            write_sample_folder(folder, hops, catalog_name=self.base.name, species=names,
+                                lattice=self.base.lattice.model_dump(mode="json",
+                                                                     exclude_none=True),
+                                settings={"iteration": iteration, "keys": keys})
+
+        def report(n: int, total: int, hop, state: str) -> None:
+            self.progress(f"iteration {iteration}: hop {n}/{total} {state}")
+
+        compute_sample_folder(folder, self.hop_settings, workers=s.workers, progress=report)
+        return folder
+
+    def _fit(self, iteration: int, folders: list[Path]) -> tuple[Path, dict, list]:
+        """Fit every computed hop so far; write catalog version ``iteration``."""
+        from kmcflow.atomic_io import write_json as write
+        from kmcflow.kmc.catalog import catalog_from_data
+        from kmcflow.kmc.environment_fit import fit_environment_model
+        from kmcflow.workflows.environments import (
+            SampleSet,
+            environment_catalog,
+            read_folder_results,
+            samples_from_results,
+        )
+
+        every = SampleSet()
+        for folder in folders:
+            got = samples_from_results(read_folder_results(folder),
+                                       f"kmcflow learn {folder.name}")
+            every.samples += got.samples
+            every.left_out += got.left_out
+        fit = fit_environment_model(every.samples, list(self.base.species), self.geometry)
+        data = environment_catalog(self.base, every.samples, fit,
+                                   name=f"{self.base.name}_learned_v{iteration:03d}")
+        path = self.out / "catalogs" / f"catalog_v{iteration:03d}.json"
+        catalog_from_data(data, path)
+        write(path, data)
+        record = {"fit": fit.fit_record(), "pair_interactions_eV": fit.pair_interactions_eV(),
+                  "n_hops": len(every.samples), "left_out": every.left_out,
+                  "n_table": len(data["environments"]["table"])}
+        return path, record, every.samples
+
+    def _run(self, iteration: int, catalog_path: Path) -> dict[str, Any]:
+        """The replicas at the temperature: D, its error, sources, the unlisted keys."""
+        from kmcflow.kmc.catalog import load_catalog
+        from kmcflow.kmc.runner import RunSettings, run_to_directory
+        from kmcflow.kmc.study import finished_run
+
+        s = self.settings
+        catalog = load_catalog(catalog_path)
+        d_values, sources, unlisted = [], {}, {}
+        for r in range(s.replicas):
+            run = self.out / "kmc" / f"iter_{iteration:03d}" / f"replica_{r}"
+            # the same streams every iteration: D's change is the catalog's, less the noise
+            rs = RunSettings(cells=tuple(s.cells), temperature_K=s.temperature_K,
+                             vacancy_fraction=s.vacancy_fraction, steps=int(s.steps),
+                             time_s=None, samples=s.samples, seed=s.seed, replica=r)
+            self.progress(f"iteration {iteration}: kMC replica {r + 1}/{s.replicas}")
+            summary = finished_run(run, rs, str(catalog_path))
+            if summary is None:
+                summary = run_to_directory(catalog, rs, run, str(catalog_path), overwrite=True)
+            d_values.append(_run_D(run))
+            env = summary.get("environments") or {}
+            for name, n in (env.get("events_by_source") or {}).items():
+                sources[name] = sources.get(name, 0) + int(n)
+            for item in env.get("unlisted") or []:
+                unlisted[item["key"]] = unlisted.get(item["key"], 0) + int(item["executed"])
+        total = max(sum(sources.values()), 1)
+        d = np.array(d_values)
+        return {"D_A2_per_s": float(d.mean()),
+                "D_stderr_A2_per_s": float(d.std(ddof=1) / math.sqrt(len(d))),
+                "D_replicas_A2_per_s": d.tolist(), "events_by_source": sources,
+                "fraction_by_source": {k: v / total for k, v in sources.items()},
+                "unlisted": sorted(unlisted.items(), key=lambda kv: (-kv[1], kv[0]))}
+
+    def _next_keys(self, unlisted: list[tuple[str, int]], samples: list) -> list[str]:
+        from kmcflow.kmc.environment import environment_key, parse_key_text
+        from kmcflow.workflows.environments import computable_key
+
+        names = list(self.base.species)
+        envs = self.geometry.envs
+        done = _computed_identities(samples, names, envs)
+        keys = []
+        for text, _ in unlisted:
+            if not computable_key(text):
+                continue
+            s, c, codes = parse_key_text(text, names, envs)
+            ident = (s, c, environment_key(codes, c, envs, len(names)))
+            if ident in done:
+                continue
+            done.add(ident)
+            keys.append(text)
+            if len(keys) >= self.settings.top:
+                break
+        return keys
+
+    # --- the loop -----------------------------------------------------------------------
+
+    def run(self) -> dict[str, Any]:
+        """Run (or continue) the loop; return the record written to ``learn.json``."""
+        s = self.settings
+        self.out.mkdir(parents=True, exist_ok=True)
+        write_marker(self.out, "learn")
+        record: dict[str, Any] = {
+            "catalog": str(self.catalog_file), "settings": {**asdict(s),
+                                                            "cells": list(s.cells)},
+            "iterations": [], "converged": False, "why": ""}
+        folders: list[Path] = []
+        keys: list[str] | None = None
+        for it in range(s.max_iterations):
+            folders.append(self._hops(it, keys))
+            catalog_path, fit, samples = self._fit(it, folders)
+            run = self._run(it, catalog_path)
+            model_share = run["fraction_by_source"].get("model", 0.0)
+            entry = {"iteration": it, "catalog": str(catalog_path.relative_to(self.out)),
+                     "new_keys": keys or [], **fit,
+                     **{k: v for k, v in run.items() if k != "unlisted"},
+                     "model_share": model_share,
+                     "unlisted_top": [{"key": k, "executed": n} for k, n in run["unlisted"][:20]]}
+            record["iterations"].append(entry)
+            self.progress(f"iteration {it}: D {run['D_A2_per_s']:.4g} A^2/s, model share "
+                          f"{model_share:.2f}, {fit['n_hops']} hops")
+            if it >= 1:
+                d_prev = record["iterations"][-2]["D_A2_per_s"]
+                change = abs(run["D_A2_per_s"] - d_prev) / d_prev
+                entry["D_change"] = change
+                if change <= s.d_tolerance and model_share <= s.model_share_max:
+                    record.update(converged=True, why=(
+                        f"D changed by {100 * change:.1f} % (tolerance "
+                        f"{100 * s.d_tolerance:g} %) and the model rated {100 * model_share:.0f} "
+                        f"% of the executed hops (at most {100 * s.model_share_max:g} %)"))
+                    break
+            keys = self._next_keys(run["unlisted"], samples)
+            if not keys:
+                record["why"] = "every environment the runs met is computed, D not converged"
+                break
+            write_json(self.out / "learn.json", record)
+        if not record["converged"] and not record["why"]:
+            record["why"] = f"not converged after {s.max_iterations} iterations"
+        record["final_catalog"] = record["iterations"][-1]["catalog"]
+        write_json(self.out / "learn.json", record)
+        return record
+
+
+def run_learn(catalog_file: str | os.PathLike[str], out_dir: str | os.PathLike[str],
+              settings: LearnSettings | None = None, progress: Progress | None = None
+              ) -> dict[str, Any]:
+    """Run (or continue) ``learn`` on ``catalog_file`` in ``out_dir`` (see the module)."""
+    return LearnLoop(catalog_file, out_dir, replace(settings or LearnSettings()),
+                     progress).run()
