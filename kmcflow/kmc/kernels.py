@@ -23,7 +23,7 @@ import math
 import numpy as np
 from numba import njit
 
-from kmcflow.kmc.environment import canonical_key, environment_codes
+from kmcflow.kmc.environment import canonical_key
 
 STATUS_MAX_EVENTS = 0
 STATUS_TIME_REACHED = 1
@@ -179,15 +179,13 @@ def fill_work(
     cluster expansion of the kinetically resolved barrier over the environment sites, E_KRA =
     K[s, c] + sum_e J[s, c, e, code_e], with E_a = max(E_KRA + dE/2, dE, 0) and dE from the
     energy model (:func:`hop_energy_change`). One pass over the environment sites gives the
-    model's sum and the *raw key*, the codes in the hop's own order read as a base-(S+2)
-    number: ``env[21]`` lists the raw keys of every symmetry image of every table entry
-    (sorted within each species and class, which start at ``env[20]``) and ``env[22]`` their
-    rows, so no canonical key is needed.
+    model's sum and the *raw key* (the codes in the hop's own order as a base-(S+2) number),
+    found among the raw keys of every symmetry image of the table entries (``env[20:23]``,
+    :func:`kmcflow.kmc.environment_rates.raw_table`): no canonical key is needed.
 
-    Speed: the environment arrays are taken out of ``env`` once per call and a whole event's
-    hops are one call. Each call (or inlined call) binding ``env`` costs about 180 ns of
-    reference counting, 2-3 times the cost of a hop; a shared helper for the pass, or codes
-    kept in an array, measured 40 % slower.
+    Speed: the env arrays are taken out once per call, and an event's hops are one call:
+    binding ``env`` in a call (inlined or not) costs about 180 ns of reference counting, three
+    hops' worth.
     """
     zmax = offsets.shape[1]
     hop_class, reach, n_classes, base, none_code = env[1], env[2], env[3].shape[0], env[4], env[5]
@@ -263,10 +261,7 @@ def fill_vacancy(
     pair, inv_kT: float, use_pairs: bool, env,
 ) -> float:
     """Compute the rate of every hop into vacancy ``q`` at ``v``; cache them; return the sum."""
-    work = np.empty((1, 3), np.int64)
-    work[0, 0] = q
-    work[0, 1] = v
-    work[0, 2] = -1
+    work = np.array([[q, v, -1]], np.int64)
     fill_work(work, 1, slot_rate, occ, region, site_class, offsets, rate_tab, kra, pref, site_e,
               pair, inv_kT, use_pairs, env)
     return slot_sum(q, slot_rate)
@@ -279,11 +274,9 @@ def build_tree(
 ) -> None:
     """Fill the slot-rate cache and the sum tree from scratch (internal nodes bottom-up)."""
     n = vac_site.shape[0]
-    work = np.empty((n, 3), np.int64)
-    for q in range(n):
-        work[q, 0] = q
-        work[q, 1] = vac_site[q]
-        work[q, 2] = -1
+    work = np.full((n, 3), -1, np.int64)
+    work[:, 0] = np.arange(n)
+    work[:, 1] = vac_site
     fill_work(work, n, slot_rate, occ, region, site_class, offsets, rate_tab, kra, pref, site_e,
               pair, inv_kT, use_pairs, env)
     tree[:] = 0.0
@@ -325,17 +318,13 @@ def collect_work(v: int, j: int, q: int, work, vac_of_site, reverse_slot, class_
         cc = site_class[centre]
         for k in range(zmax):
             off = offsets[cc, k]
-            if off == 0:
-                continue
             m = centre + off
-            if occ[m] != 0 or m == j:
+            if off == 0 or occ[m] != 0 or m == j:
                 continue
             u = vac_of_site[m]
             seen = False
             for i in range(1, n_work):
-                if work[i, 0] == u:
-                    seen = True
-                    break
+                seen = seen or work[i, 0] == u
             if not seen:
                 work[n_work, 0] = u
                 work[n_work, 1] = m
@@ -346,25 +335,19 @@ def collect_work(v: int, j: int, q: int, work, vac_of_site, reverse_slot, class_
         cc = site_class[centre]
         for k in range(zmax):
             off = offsets[cc, k]
-            if off == 0:
-                continue
             n = centre + off
-            if occ[n] == 0:  # a hop from a vacancy stays 0 (v and j: their neighbours are done)
+            if off == 0 or occ[n] == 0:  # a hop from a vacancy stays 0 (v, j: listed above)
                 continue
             cn = site_class[n]
             for k2 in range(zmax):
                 off2 = offsets[cn, k2]
-                if off2 == 0:
-                    continue
                 m = n + off2
-                if occ[m] != 0 or m == j:
+                if off2 == 0 or occ[m] != 0 or m == j:
                     continue
                 u = vac_of_site[m]
                 seen = centre == j and _is_neighbour(v, n, site_class, offsets)
                 for i in range(1, n_full):
-                    if work[i, 0] == u:
-                        seen = True
-                        break
+                    seen = seen or work[i, 0] == u
                 if not seen:
                     work[n_work, 0] = u
                     work[n_work, 1] = m
@@ -432,10 +415,17 @@ def run_events(
         log_full = False
         if env_on:  # classify the hop again (as fill_work), count and log it
             hop_c = hop_class[bv, chosen]
-            environment_codes(occ, v, j, site_class, offsets, reach[bv, chosen], none_code, codes)
             raw = np.int64(0)
             for e in range(codes.shape[0]):
-                raw = raw * base + codes[e]
+                r = reach[bv, chosen, e]
+                code = none_code
+                if r >= 0:
+                    site = v if r < zmax else j
+                    o = offsets[site_class[site], r % zmax]
+                    if o != 0:
+                        code = occ[site + o]
+                codes[e] = code
+                raw = raw * base + code
             g = s * perms.shape[0] + hop_c
             hi = raw_start[g + 1]
             i = _lower_bound(raw_key, raw_start[g], hi, raw)
