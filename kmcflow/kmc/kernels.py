@@ -172,26 +172,29 @@ def fill_work(
 ) -> None:
     """Compute the hop rates the work list asks for and cache them in ``slot_rate``.
 
-    Row ``w < n_work`` of ``work`` is ``(vacancy q, its site v, slot)``: the rate of the hop
-    from neighbour ``slot`` of ``v`` into it, or of every hop into it if the slot is -1.
-    Without an environment catalog a hop is rated by :func:`hop_rate`; with one (``env[0]``)
-    by the table entry of its environment, else the model, else the regions. The model is a
-    cluster expansion of the kinetically resolved barrier over the environment sites, E_KRA =
-    K[s, c] + sum_e J[s, c, e, code_e], with E_a = max(E_KRA + dE/2, dE, 0) and dE from the
-    energy model (:func:`hop_energy_change`). One pass over the environment sites gives the
-    model's sum and the *raw key* (the codes in the hop's own order as a base-(S+2) number),
-    found among the raw keys of every symmetry image of the table entries (``env[20:23]``,
-    :func:`kmcflow.kmc.environment_rates.raw_table`): no canonical key is needed.
+    Row ``w < n_work`` of ``work`` is ``(vacancy q, its site v, slot)``: the hop from neighbour
+    ``slot`` of ``v`` into it, or every hop into it if the slot is -1. Without environments a
+    hop is rated by :func:`hop_rate`; with them (``env[0]``) by the table entry of its
+    environment, else the model (E_KRA = K[s, c] + sum_e J[s, c, e, code_e], E_a =
+    max(E_KRA + dE/2, dE, 0), dE by :func:`hop_energy_change`), else the regions. One pass over
+    the environment sites gives the model's sum and the *raw key* (the codes in the hop's own
+    order as a base-(S+2) number), looked up among those of every symmetry image of the table
+    entries (``env[20:23]``, ``environment_rates.raw_table``): no canonical key is needed.
 
-    Speed: the env arrays are taken out once per call, and an event's hops are one call:
-    binding ``env`` in a call (inlined or not) costs about 180 ns of reference counting, three
-    hops' worth.
+    Speed: binding ``env`` in a call (inlined or not) costs about 180 ns of reference counting,
+    three hops' worth, so an event's hops are one call of :func:`_fill` with the arrays it reads.
     """
+    _fill(work, n_work, slot_rate, occ, region, site_class, offsets, rate_tab, kra, pref, site_e,
+          pair, inv_kT, use_pairs, env[0], env[1], env[2], env[3].shape[0], env[4], env[5],
+          env[8], env[9], env[10], env[11], env[12], env[20], env[21], env[22])
+
+
+@njit(cache=True)
+def _fill(work, n_work, slot_rate, occ, region, site_class, offsets, rate_tab, kra, pref, site_e,
+          pair, inv_kT, use_pairs, env_on, hop_class, reach, n_classes, base, none_code,
+          table_rate, model_on, model_kra, site_terms, model_pref, raw_start, raw_key, raw_row):
+    """:func:`fill_work` with the env arrays it reads (fewer references to count per call)."""
     zmax = offsets.shape[1]
-    hop_class, reach, n_classes, base, none_code = env[1], env[2], env[3].shape[0], env[4], env[5]
-    table_rate, model_on, model_kra, site_terms, model_pref = (env[8], env[9], env[10], env[11],
-                                                               env[12])
-    raw_start, raw_key, raw_row = env[20], env[21], env[22]
     for w in range(n_work):
         q = work[w, 0]
         v = work[w, 1]
@@ -207,7 +210,7 @@ def fill_work(
                 j = v + off
                 s = occ[j]
                 rated = False
-                if env[0]:
+                if env_on:
                     c = hop_class[bv, k]
                     g = s * n_classes + c
                     lo = raw_start[g]
@@ -305,9 +308,8 @@ def collect_work(v: int, j: int, q: int, work, vac_of_site, reverse_slot, class_
     A hop ``n -> m`` (vacancy ``m``) reads the occupation of ``n`` and of the neighbours of
     ``m`` and of ``n`` (environment, pair bonds). So the work list (rows as in
     :func:`fill_work`; returns their number) has every hop into the moved vacancy ``q`` (now at
-    ``j``) and into a vacancy next to ``v`` or ``j`` (each once), and for a vacancy further
-    away the hop from each atom ``n`` next to ``v`` or ``j`` (the slot of ``m`` pointing at
-    ``n``; once: an ``n`` next to both is listed from ``v``).
+    ``j``) and into a vacancy next to ``v`` or ``j`` (once), and of a vacancy further away the
+    hop from each atom next to ``v`` or ``j`` (once: from ``v`` if next to both).
     """
     work[0, 0] = q
     work[0, 1] = j
@@ -364,8 +366,8 @@ def run_events(
 ) -> tuple[int, int]:
     """Execute events until ``max_events`` are done or the next one lies beyond ``t_stop``.
 
-    ``clock[0]`` is the time of the last executed event and ``clock[1]`` the time of the
-    next one. Returns the number of events executed and a status code.
+    ``clock[0]``/``clock[1]``: time of the last and of the next event. Returns the number of
+    events executed and a status code.
 
     After a hop j -> v, the moved vacancy is recomputed in full. Without pair interactions a
     neighbouring vacancy changes in one slot only (the one pointing at v or j), so only that
@@ -387,6 +389,7 @@ def run_events(
                                                                   env[15], env[16])
     log, log_n, work, raw_start, raw_key, raw_row = (env[17], env[18], env[19], env[20], env[21],
                                                      env[22])
+    table_rate, model_kra, site_terms, model_pref = env[8], env[10], env[11], env[12]
     while n_done < max_events:
         t_next = clock[1]
         if t_next > t_stop:
@@ -440,12 +443,8 @@ def run_events(
             counts[source] += 1
             if log_species[s] or (log_model and source != SOURCE_TABLE):
                 n_log = log_n[0]
-                log[n_log, 0] = s
-                log[n_log, 1] = hop_c
-                log[n_log, 2] = key
-                log[n_log, 3] = source
-                log[n_log, 4] = bv
-                log[n_log, 5] = chosen
+                log[n_log, 0], log[n_log, 1], log[n_log, 2] = s, hop_c, key
+                log[n_log, 3], log[n_log, 4], log[n_log, 5] = source, bv, chosen
                 log_n[0] = n_log + 1
                 log_full = log_n[0] >= log.shape[0]
         ok = True
@@ -469,11 +468,20 @@ def run_events(
         if wide:  # every hop that reads v or j, in one call (see fill_work)
             n_work = collect_work(v, j, q, work, vac_of_site, reverse_slot, class_basis, occ,
                                   site_class, offsets)
-            fill_work(work, n_work, slot_rate, occ, region, site_class, offsets, rate_tab, kra,
-                      pref, site_e, pair, inv_kT, use_pairs, env)
-            for w in range(n_work):
+            _fill(work, n_work, slot_rate, occ, region, site_class, offsets, rate_tab, kra, pref,
+                  site_e, pair, inv_kT, use_pairs, env_on, hop_class, reach, perms.shape[0],
+                  base, none_code, table_rate, model_on, model_kra, site_terms, model_pref,
+                  raw_start, raw_key, raw_row)
+            for w in range(n_work):  # as tree_update(slot_sum(...)), without the calls
                 u = work[w, 0]
-                tree_update(tree, leaf0, u, slot_sum(u, slot_rate))
+                i = leaf0 + u
+                tree[i] = 0.0
+                for k in range(zmax):
+                    tree[i] += slot_rate[u, k]
+                i >>= 1
+                while i >= 1:
+                    tree[i] = tree[2 * i] + tree[2 * i + 1]
+                    i >>= 1
         else:  # regions only: the moved vacancy in full, one slot of each neighbouring one
             cj = site_class[j]
             for k in range(zmax):
@@ -492,9 +500,7 @@ def run_events(
                     if off == 0:
                         continue
                     n = centre + off
-                    if occ[n] == 0 and n != j:
-                        # the slot of vacancy n that points at the centre (v now holds s, j is
-                        # now vacant)
+                    if occ[n] == 0 and n != j:  # its slot pointing at v (now s) or j (now 0)
                         u = vac_of_site[n]
                         back = reverse_slot[bc, k]
                         rate = 0.0
