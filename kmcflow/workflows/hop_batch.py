@@ -52,19 +52,24 @@ def hop_flow_maker(settings: HopSettings, config):
         prefactor_maker=PrefactorMaker(calculator_config=calc, settings=settings.prefactor))
 
 
-def campaign_store(out: Path):
-    """The jobflow store of a campaign folder: JSON files under ``out/store`` (no server)."""
+def campaign_store(out: Path, *, read_only: bool = False):
+    """The jobflow store of a campaign folder: JSON files under ``out/store`` (no server).
+
+    ``read_only``: only to look (the folder must exist); a writable JSON store rewrites its
+    files when it connects.
+    """
     from jobflow import JobStore
     from maggma.stores import JSONStore
 
     folder = (out / "store").resolve()
-    folder.mkdir(parents=True, exist_ok=True)
     docs, data = folder / "docs.json", folder / "data.json"
-    for f in (docs, data):
-        if not f.exists():
-            f.write_text("[]")
-    return JobStore(JSONStore(str(docs), read_only=False),
-                    additional_stores={"data": JSONStore(str(data), read_only=False)})
+    if not read_only:
+        folder.mkdir(parents=True, exist_ok=True)
+        for f in (docs, data):
+            if not f.exists():
+                f.write_text("[]")
+    return JobStore(JSONStore(str(docs), read_only=read_only),
+                    additional_stores={"data": JSONStore(str(data), read_only=read_only)})
 
 
 def find_done(store, key: str, *, include_failed: bool = False) -> dict[str, Any] | None:
@@ -86,6 +91,20 @@ def find_done(store, key: str, *, include_failed: bool = False) -> dict[str, Any
     if stored.failure_reason and not include_failed:
         return None
     return stored.model_copy(update={"job_id": doc["uuid"]}).model_dump(mode="json")
+
+
+def stored_hop(settings: HopSettings, config, k: int, hop: PlannedHop, out: Path
+               ) -> dict[str, Any] | None:
+    """The good result of hop ``k`` already in its store, else None (nothing is computed)."""
+    from kmcflow.workflows.flows import cache_key
+
+    folder = out / "store" / f"hop_{k:03d}"
+    if not all((folder / "store" / name).is_file() for name in ("docs.json", "data.json")):
+        return None
+    maker = hop_flow_maker(settings, config)
+    key = cache_key(hop.record, hop.initial, hop.final, maker.settings())
+    result = find_done(campaign_store(folder, read_only=True), key)
+    return None if result is None else dict(result)
 
 
 def compute_stored_hop(settings: HopSettings, config, k: int, hop: PlannedHop, out: Path
@@ -148,6 +167,20 @@ def compute_hops(settings: HopSettings, config, chosen: list[tuple[int, PlannedH
             export_result(out / "results", k, outcomes[k][0])
             report(n + 1, hop, outcomes[k][0])
         return [outcomes[k] for k, _ in chosen]
+    # hops already in their stores are read here: a pool of spawned processes costs seconds
+    # to start, for nothing when a rerun finds every hop done
+    todo = []
+    for k, hop in chosen:
+        stored = stored_hop(settings, config, k, hop, out)
+        if stored is None:
+            todo.append((k, hop))
+            continue
+        outcomes[k] = (stored, False)
+        outcomes[k][0]["job_index"] = k
+        export_result(out / "results", k, stored)
+        report(len(outcomes), hop, stored)
+    if not todo:
+        return [outcomes[k] for k, _ in chosen]
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -156,14 +189,14 @@ def compute_hops(settings: HopSettings, config, chosen: list[tuple[int, PlannedH
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
     try:
         futures = {pool.submit(compute_stored_hop, settings, config, k, hop, out): (k, hop)
-                   for k, hop in chosen}
+                   for k, hop in todo}
         # progress counts finished hops only: several run at once, in no fixed order
-        for n, future in enumerate(as_completed(futures)):
+        for future in as_completed(futures):
             k, hop = futures[future]
             outcomes[k] = future.result()
             outcomes[k][0]["job_index"] = k
             export_result(out / "results", k, outcomes[k][0])
-            report(n + 1, hop, outcomes[k][0])
+            report(len(outcomes), hop, outcomes[k][0])
     except BaseException:
         # a worker that raised (or died: BrokenProcessPool): stop at once, the hops written so
         # far stay in their stores for the rerun
