@@ -57,7 +57,7 @@ class LearnSettings:
     temperature_K: float = 1250.0
     cells: tuple[int, int, int] = (12, 12, 24)
     vacancy_fraction: float = 0.01
-    steps: int = 1_000_000
+    steps: int = 4_000_000
     samples: int = 11
     replicas: int = 2
     seed: int = 1
@@ -228,7 +228,13 @@ class LearnLoop:
             summary = finished_run(run, rs, str(catalog_path))
             if summary is None:
                 summary = run_to_directory(catalog, rs, run, str(catalog_path), overwrite=True)
-            d_values.append(_run_D(run))
+            try:
+                d_values.append(_run_D(run))
+            except ConfigError as exc:  # no measurable widening: say which run, and the fix
+                raise ConfigError(f"iteration {iteration}, replica {r}: {exc.message}",
+                                  file=str(run), field="steps",
+                                  hint="more events per run (--steps) or a higher "
+                                  "temperature") from exc
             env = summary.get("environments") or {}
             for name, n in (env.get("events_by_source") or {}).items():
                 sources[name] = sources.get(name, 0) + int(n)

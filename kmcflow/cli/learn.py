@@ -25,7 +25,7 @@ def learn_command(
                                                help="kMC temperature (K).")] = 1250.0,
     cells: Annotated[tuple[int, int, int], typer.Option(
         "--cells", help="kMC cells along x, y, z.")] = (12, 12, 24),
-    steps: Annotated[int, typer.Option("--steps", help="Events per kMC run.")] = 1_000_000,
+    steps: Annotated[int, typer.Option("--steps", help="Events per kMC run.")] = 4_000_000,
     replicas: Annotated[int, typer.Option("--replicas", help="kMC runs per iteration.")] = 2,
     top: Annotated[int, typer.Option("--top", help="New hops per iteration.")] = 10,
     seed_count: Annotated[int, typer.Option(
