@@ -102,6 +102,8 @@ class DemoSettings:
     """What the demo runs (temperatures K, cells of the kMC box, kMC steps per temperature).
 
     ``workers``: hops computed at a time, each in a process of its own (at most the CPUs).
+    ``environments``: also learn an environment-resolved catalog and run the study with it
+    (:mod:`kmcflow.demo_environments`).
     ``campaign`` overrides sections of the couple's campaign (:data:`COUPLES`), e.g.
     ``{"neb": {"n_images": 2}}``. ``width_measure`` is the width the pilot runs aim at:
     ``10_90`` (the profile's own 10-90 % width) or ``erfc`` (the 10-90 % width of the erfc
@@ -120,6 +122,7 @@ class DemoSettings:
     seed: int = 1
     replicas: int = 2
     workers: int = 1
+    environments: bool = False
 
     @classmethod
     def full(cls, calculator: str = "emt") -> DemoSettings:
@@ -166,6 +169,10 @@ def run_demo(settings: DemoSettings, out_dir: str | os.PathLike[str],
     if len(set(temps)) < 2:
         raise ConfigError("the Arrhenius fit needs at least two different temperatures",
                           field="--temperature", hint="e.g. -T 950 -T 1100 -T 1250")
+    if settings.environments:
+        from kmcflow.demo_environments import check_couple
+
+        check_couple(settings.calculator)
     check_output_folder(out_dir, "demo", reuse=True)  # a demo folder continues; nothing else
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -211,9 +218,18 @@ def run_demo(settings: DemoSettings, out_dir: str | os.PathLike[str],
                             replicas=settings.replicas, reuse_finished=True,
                             time_s_at=time_s_at)
     lap("kmc_runs")
+    learned = None
+    if settings.environments:
+        from kmcflow.demo_environments import environment_stage
+
+        learned = environment_stage(out, catalog_path, campaign_for(settings), settings, base,
+                                    time_s_at, kmc_progress)
+        lap("environments")
     _stage(progress, "report", 0.0, "writing report.md and figures")
     summary = _summarize(settings, spec, campaign, catalog, study, out)
     summary["run_sizing"] = sizing
+    if learned is not None:
+        summary["environments"] = learned
     lap("report")
     summary["wall_time_s"] = {k: round(v, 1) for k, v in clock.items()
                               if k not in ("start", "last")}
@@ -465,6 +481,10 @@ def _report(s: dict[str, Any]) -> str:
               + (f" The ± is one standard error from {source}."
                  if source and err is not None and math.isfinite(err) else ""),
               "", f"![Arrhenius]({s['arrhenius_plot']})", ""]
+    if s.get("environments"):
+        from kmcflow.demo_environments import report_lines
+
+        lines += report_lines(s)
     if s.get("wall_time_s"):
         lines += ["Wall time of this run (s; stages reused from an earlier run cost nothing): "
                   + ", ".join(f"{k.replace('_', ' ')} {v:.0f}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -90,3 +91,17 @@ def test_bad_demo_options_get_one_line(tmp_path, capsys):
     assert main(["demo", "--width-fraction", "1.5", "--out", str(tmp_path / "d")]) == 2
     assert main(["demo", "-T", "900", "--out", str(tmp_path / "d")]) == 2
     assert "two different temperatures" in capsys.readouterr().err
+    # the learned environments hold lattice sites only: an oxide couple is refused up front
+    assert main(["demo", "--calculator", "chgnet", "--environments", "--out",
+                 str(tmp_path / "d")]) == 2
+    assert "--environments needs a couple" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
+
+
+def test_species_lattice_constants_follow_the_bulk_crystals():
+    from kmcflow.demo_environments import species_lattice_constants
+
+    catalog = load_catalog(Path(__file__).parent / "data" / "cu_ni_emt_demo_catalog.json")
+    constants = species_lattice_constants(catalog, ["Cu", "Ni"])
+    # the bundled crystals: Cu a = 3.61496, Ni a = 3.52387 Angstrom (fcc, 4 atoms a cell)
+    assert constants == pytest.approx({"Cu": 3.61496, "Ni": 3.52387}, abs=1e-5)

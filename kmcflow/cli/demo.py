@@ -26,6 +26,9 @@ def demo_command(
         "--temperature", "-T", help="kMC temperature in K (repeat; EMT: 950-1250 K, quick "
         "950/1050/1150/1250 K; CHGNet: 1600-1900 K, quick 1700-2000 K).",
         show_default=False)] = None,
+    environments: Annotated[bool, typer.Option(
+        "--environments", help="Also learn an environment-resolved catalog (kmcflow learn, "
+        "EMT couple) and report D(T) and E_a of both catalogs side by side.")] = False,
     width_fraction: Annotated[float | None, typer.Option(
         "--width-fraction", help="Run length: the 10-90 % width each run aims at, as a "
         "fraction of half the couple (default 0.35).", show_default=False)] = None,
@@ -42,6 +45,7 @@ def demo_command(
     settings = DemoSettings.quick(calculator) if quick else DemoSettings.full(calculator)
     if temperature:
         settings.temperatures_K = list(temperature)
+    settings.environments = environments
     if width_fraction is not None:
         if not 0 < width_fraction < 1:
             from kmcflow.errors import ConfigError
