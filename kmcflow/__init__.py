@@ -60,6 +60,13 @@ _HOMES: dict[str, str] = {
     "CampaignResult": "kmcflow.workflows.campaign",
     "load_campaign": "kmcflow.workflows.campaign",
     "run_campaign": "kmcflow.workflows.campaign",
+    # environment-resolved barriers and the learning loop
+    "random_alloy_hops": "kmcflow.structures.environment_sampling",
+    "hops_for_keys": "kmcflow.structures.environment_sampling",
+    "fit_environment_model": "kmcflow.kmc.environment_fit",
+    "fit_folders": "kmcflow.workflows.environments",
+    "LearnSettings": "kmcflow.learn",
+    "run_learn": "kmcflow.learn",
     # published tables
     "read_table": "kmcflow.tables.table",
     "reproduce_table": "kmcflow.tables.reproduce",
@@ -107,7 +114,7 @@ def _extra_of(home: str) -> str | None:
     """The optional extra a stage's module needs (None: the base install has it all)."""
     if home.startswith("kmcflow.structures"):
         return "structures"
-    if home.startswith("kmcflow.workflows"):
+    if home.startswith(("kmcflow.workflows", "kmcflow.learn")):
         return "workflows"
     return None
 
