@@ -328,7 +328,7 @@ class EnvironmentTables:
         Positions: 0 on, 1 hop_class, 2 reach, 3 permutations, 4 key base, 5 none code,
         6 table_start, 7 table_key, 8 table_rate_Hz, 9-12 model on/K/J/prefactor, 13 codes
         scratch, 14-18 source counts and log (see run_events), 19 work list scratch
-        (``collect_work``), 20-22 raw_start, raw_key, raw_row (``_table_row``).
+        (``collect_work``), 20-22 raw_start, raw_key, raw_row (:func:`raw_table`).
         """
         envs = self.geometry.envs
         return (True, envs.hop_class, envs.reach, envs.permutations,
