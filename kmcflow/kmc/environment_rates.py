@@ -417,7 +417,7 @@ def raw_table(envs: HopEnvironments, n_species: int, table_start: np.ndarray,
                 if environment_key(image, c, envs, n_species) != table_key[row]:
                     raise CatalogError("a symmetry image of a table entry has another key "
                                        "(internal error)", field="environments.table")
-                images[sum(int(d) * w for d, w in zip(image.tolist(), weights))] = row
+                images[sum(int(d) * w for d, w in zip(image.tolist(), weights, strict=True))] = row
         for raw in sorted(images):
             keys.append(raw)
             rows.append(images[raw])

@@ -6,8 +6,9 @@ jumping from ``j`` to ``v``) in ``slot_rate[q]``; its sum is a leaf of a binary 
 tree picks a vacancy with probability proportional to its total (O(log N_v)); a scan over its
 at most ``z`` cached slots picks the hop. After the hop only the rates that could change are
 recomputed: the moved vacancy, and the hops into vacancies that read one of the two changed
-sites (with pair interactions or environments: :func:`collect_work`). Every leaf is always the in-order sum of its slots and every internal node
-the sum of its children, so an incrementally updated tree equals a rebuilt one bit for bit.
+sites (with pair interactions or environments: :func:`collect_work`). Every leaf is always the
+in-order sum of its slots and every internal node the sum of its children, so an incrementally
+updated tree equals a rebuilt one bit for bit.
 Time advances by ``-ln(u) / R`` with ``R`` the tree's root.
 
 Trajectories do not depend on how the loop is chunked: the time of the *next* event is drawn
@@ -190,8 +191,7 @@ def fill_work(
 def _fill(work, n_work, slot_rate, occ, region, site_class, offsets, rate_tab, kra, pref, site_e,
           pair, inv_kT, use_pairs, env_on, hop_class, reach, n_classes, base, none_code,
           table_rate, model_on, model_kra, site_terms, model_pref, raw_start, raw_key, raw_row):
-    """:func:`fill_work` with the env arrays it reads. dE is :func:`hop_energy_change` written
-    out (same order of sums, so the same bits): the inlined call measured 10 % slower."""
+    """:func:`fill_work` with its env arrays; dE as hop_energy_change, inline (10 % faster)."""
     zmax = offsets.shape[1]
     for w in range(n_work):
         q = work[w, 0]
@@ -316,9 +316,7 @@ def collect_work(v: int, j: int, q: int, work, vac_of_site, reverse_slot, class_
     ``j``) and into a vacancy next to ``v`` or ``j`` (once), and of a vacancy further away the
     hop from each atom next to ``v`` or ``j`` (once: from ``v`` if next to both).
     """
-    work[0, 0] = q
-    work[0, 1] = j
-    work[0, 2] = -1
+    work[0, 0], work[0, 1], work[0, 2] = q, j, -1
     n_work = 1
     zmax = offsets.shape[1]
     for centre in (v, j):
@@ -333,9 +331,7 @@ def collect_work(v: int, j: int, q: int, work, vac_of_site, reverse_slot, class_
             for i in range(1, n_work):
                 seen = seen or work[i, 0] == u
             if not seen:
-                work[n_work, 0] = u
-                work[n_work, 1] = m
-                work[n_work, 2] = -1
+                work[n_work, 0], work[n_work, 1], work[n_work, 2] = u, m, -1
                 n_work += 1
     n_full = n_work
     for centre in (v, j):
@@ -356,8 +352,7 @@ def collect_work(v: int, j: int, q: int, work, vac_of_site, reverse_slot, class_
                 for i in range(1, n_full):
                     seen = seen or work[i, 0] == u
                 if not seen:
-                    work[n_work, 0] = u
-                    work[n_work, 1] = m
+                    work[n_work, 0], work[n_work, 1] = u, m
                     work[n_work, 2] = reverse_slot[class_basis[cn], k2]
                     n_work += 1
     return n_work
@@ -388,7 +383,8 @@ def run_events(
     status = STATUS_MAX_EVENTS
     zmax = offsets.shape[1]
     wide = use_pairs or env[0]
-    env_on, hop_class, reach, perms, base, none_code = env[0], env[1], env[2], env[3], env[4], env[5]
+    env_on, hop_class, reach, perms, base, none_code = (env[0], env[1], env[2], env[3], env[4],
+                                                        env[5])
     table_key, model_on, codes, counts, log_species, log_model = (env[7], env[9], env[13], env[14],
                                                                   env[15], env[16])
     log, log_n, work, raw_start, raw_key, raw_row = (env[17], env[18], env[19], env[20], env[21],
