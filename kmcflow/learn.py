@@ -68,6 +68,7 @@ class LearnSettings:
     d_tolerance: float = 0.05
     model_share_max: float = 0.5
     lattice_constants_A: dict[str, float] | None = None
+    repeats: tuple[int, int, int] = (3, 3, 3)
     hop: dict[str, Any] = field(default_factory=dict)
     workers: int = 1
 
@@ -77,7 +78,8 @@ class LearnSettings:
             (self.temperature_K > 0 and math.isfinite(self.temperature_K), "temperature_K",
              "a positive number of K"),
             (self.replicas >= 2, "replicas", "at least 2 (D's error comes from replicas)"),
-            (self.seed_count >= 1 and self.top >= 1, "top", "whole numbers >= 1"),
+            (self.seed_count >= 1, "seed_count", "a whole number >= 1"),
+            (self.top >= 1, "top", "a whole number >= 1"),
             (self.max_iterations >= 2, "max_iterations", "at least 2 (D must be compared)"),
             (0 < self.d_tolerance < 1, "d_tolerance", "a fraction between 0 and 1"),
             (0 <= self.model_share_max <= 1, "model_share_max", "a fraction 0-1"),
@@ -89,6 +91,39 @@ class LearnSettings:
             if not ok:
                 raise ConfigError(f"bad {name}: {getattr(self, name)!r}", field=name,
                                   hint=f"give {fix}")
+        from kmcflow.kmc.run_settings import check_run_settings
+
+        check_run_settings(self.run_settings(0))  # cells, steps, vacancy fraction, samples
+
+    def run_settings(self, replica: int):
+        """The run settings of one replica.
+
+        The same every iteration: D's change is then the catalog's more than the noise's.
+        """
+        from kmcflow.kmc.runner import RunSettings
+
+        return RunSettings(cells=tuple(self.cells), temperature_K=self.temperature_K,
+                           vacancy_fraction=self.vacancy_fraction, steps=self.steps,
+                           time_s=None, samples=self.samples, seed=self.seed, replica=replica)
+
+    def shaping(self) -> dict[str, Any]:
+        """The settings the results in a learn folder depend on.
+
+        Not the worker count nor when to stop: a rerun may ask for more iterations or another
+        tolerance.
+        """
+        record = asdict(self)
+        for name in ("workers", "max_iterations", "d_tolerance", "model_share_max"):
+            record.pop(name)
+        record["cells"], record["repeats"] = list(self.cells), list(self.repeats)
+        return record
+
+
+def json_safe(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` as it reads back from JSON (tuples become lists)."""
+    import json
+
+    return json.loads(json.dumps(record))
 
 
 def _run_D(run: Path) -> float:
@@ -139,9 +174,49 @@ class LearnLoop:
                                                        **settings.hop)
         except Exception as exc:  # pydantic: name the field
             raise ConfigError(f"bad hop settings: {exc}".splitlines()[0], field="hop") from exc
+        if self.lattice.dimension != 3:
+            raise ConfigError(f"the {self.lattice.name} lattice is two-dimensional: its hops "
+                              "cannot be computed in periodic 3D cells", file=str(catalog_file),
+                              field="lattice", hint="learn needs a 3D lattice")
+        em = self.base.energy_model
+        for name, per_region in (em.site_energies_eV.items() if em else []):
+            if len(set(per_region.values())) > 1:
+                raise ConfigError("site energies that differ between regions cannot be "
+                                  "combined with environments (a key does not know the region)",
+                                  file=str(catalog_file),
+                                  field=f"energy_model.site_energies_eV.{name}",
+                                  hint="give one site energy per species")
         check_output_folder(out_dir, "learn", reuse=True, inputs=[catalog_file])
         self.out = Path(out_dir).resolve()
         self.progress = progress or (lambda message: None)
+        self._check_same_settings()
+
+    def _check_same_settings(self) -> None:
+        """A folder continues only with the settings and catalog it was started with."""
+        from kmcflow.kmc.runner import file_sha256
+        from kmcflow.readers import read_json
+
+        path = self.out / "learn.json"
+        self.catalog_sha256 = file_sha256(str(self.catalog_file))
+        if not path.is_file():
+            return
+        old = read_json(path, error=ConfigError, what="learn record")
+        if not isinstance(old, dict):
+            raise ConfigError("not a learn record", file=str(path),
+                              hint="use a new --out folder")
+        if old.get("catalog_sha256") != self.catalog_sha256:
+            raise ConfigError("this folder was learned from another catalog file (its "
+                              "content differs)", file=str(path), field="catalog",
+                              hint="use a new --out folder, or the same catalog")
+        wanted = json_safe(self.settings.shaping())
+        before = old.get("settings") or {}
+        for name, value in wanted.items():
+            if before.get(name) != value:
+                raise ConfigError(f"this folder was learned with {name} = "
+                                  f"{before.get(name)!r}, now {value!r}", file=str(path),
+                                  field=name, hint="use a new --out folder, or the same "
+                                  "settings (only --workers, --max-iterations, --tolerance and "
+                                  "--model-share may change)")
 
     # --- steps --------------------------------------------------------------------------
 
@@ -163,11 +238,13 @@ class LearnLoop:
                 for i, x in enumerate(s.seed_fractions):
                     batch = random_alloy_hops(
                         self.lattice, names, {names[1]: x}, s.seed_count, seed=s.seed + i,
-                        lattice_constants_A=s.lattice_constants_A, skip_keys=seen)
+                        repeats=s.repeats, lattice_constants_A=s.lattice_constants_A,
+                        skip_keys=seen)
                     seen |= {h.key for h in batch}
                     hops += batch
             else:
                 hops = hops_for_keys(keys, self.lattice, names, seed=s.seed + 1000 * iteration,
+                                     repeats=s.repeats,
                                      lattice_constants_A=s.lattice_constants_A)
             write_sample_folder(folder, hops, catalog_name=self.base.name, species=names,
                                 lattice=self.base.lattice.model_dump(mode="json",
@@ -212,7 +289,7 @@ class LearnLoop:
     def _run(self, iteration: int, catalog_path: Path) -> dict[str, Any]:
         """The replicas at the temperature: D, its error, sources, the unlisted keys."""
         from kmcflow.kmc.catalog import load_catalog
-        from kmcflow.kmc.runner import RunSettings, run_to_directory
+        from kmcflow.kmc.runner import run_to_directory
         from kmcflow.kmc.study import finished_run
 
         s = self.settings
@@ -220,10 +297,7 @@ class LearnLoop:
         d_values, sources, unlisted = [], {}, {}
         for r in range(s.replicas):
             run = self.out / "kmc" / f"iter_{iteration:03d}" / f"replica_{r}"
-            # the same streams every iteration: D's change is the catalog's, less the noise
-            rs = RunSettings(cells=tuple(s.cells), temperature_K=s.temperature_K,
-                             vacancy_fraction=s.vacancy_fraction, steps=int(s.steps),
-                             time_s=None, samples=s.samples, seed=s.seed, replica=r)
+            rs = s.run_settings(r)
             self.progress(f"iteration {iteration}: kMC replica {r + 1}/{s.replicas}")
             summary = finished_run(run, rs, str(catalog_path))
             if summary is None:
@@ -249,25 +323,12 @@ class LearnLoop:
                 "unlisted": sorted(unlisted.items(), key=lambda kv: (-kv[1], kv[0]))}
 
     def _next_keys(self, unlisted: list[tuple[str, int]], samples: list) -> list[str]:
-        from kmcflow.kmc.environment import environment_key, parse_key_text
-        from kmcflow.workflows.environments import computable_key
+        from kmcflow.workflows.environments import rank_unlisted
 
         names = list(self.base.species)
         envs = self.geometry.envs
-        done = _computed_identities(samples, names, envs)
-        keys = []
-        for text, _ in unlisted:
-            if not computable_key(text):
-                continue
-            s, c, codes = parse_key_text(text, names, envs)
-            ident = (s, c, environment_key(codes, c, envs, len(names)))
-            if ident in done:
-                continue
-            done.add(ident)
-            keys.append(text)
-            if len(keys) >= self.settings.top:
-                break
-        return keys
+        return rank_unlisted(unlisted, names, envs, self.settings.top,
+                             _computed_identities(samples, names, envs))
 
     # --- the loop -----------------------------------------------------------------------
 
@@ -277,9 +338,12 @@ class LearnLoop:
         self.out.mkdir(parents=True, exist_ok=True)
         write_marker(self.out, "learn")
         record: dict[str, Any] = {
-            "catalog": str(self.catalog_file), "settings": {**asdict(s),
-                                                            "cells": list(s.cells)},
+            "catalog": str(self.catalog_file), "catalog_sha256": self.catalog_sha256,
+            "settings": json_safe(s.shaping()),
+            "stopping": {"max_iterations": s.max_iterations, "d_tolerance": s.d_tolerance,
+                         "model_share_max": s.model_share_max},
             "iterations": [], "converged": False, "why": ""}
+        write_json(self.out / "learn.json", record)  # the settings, before any result
         folders: list[Path] = []
         keys: list[str] | None = None
         for it in range(s.max_iterations):

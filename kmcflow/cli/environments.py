@@ -93,7 +93,9 @@ def environments_sample(
     hops = []
     seen: set[str] = set()
     if from_run is not None:
-        keys = unlisted_keys(from_run, top)
+        from kmcflow.kmc.environment import hop_environments
+
+        keys = unlisted_keys(from_run, catalog.species, hop_environments(lattice), top)
         hops += hops_for_keys(keys, lattice, catalog.species, seed=seed, repeats=reps,
                               lattice_constants_A=constants)
         seen |= {h.key for h in hops}
@@ -104,6 +106,11 @@ def environments_sample(
                                   lattice_constants_A=constants, skip_keys=seen)
         seen |= {h.key for h in batch}
         hops += batch
+    if not hops:
+        raise ConfigError("no environment to sample: every one the run met holds a second "
+                          "vacancy or a site beyond a closed boundary, or is in the table",
+                          file=str(from_run), field="--from-run",
+                          hint="add --composition, or run kMC longer")
     settings = {"composition": composition, "count": count, "seed": seed,
                 "repeats": list(reps), "lattice_constants_A": constants, "moving": moving,
                 "from_run": None if from_run is None else str(from_run), "top": top}
@@ -161,6 +168,8 @@ def environments_fit(
     ] = False,
     ridge: Annotated[float, typer.Option("--ridge", help="Ridge on the orbit terms (eV^2).")
                      ] = 1e-4,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out if it exists.")
+                         ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the errors as JSON.")] = False,
 ) -> None:
     """Fit pair bonds and the barrier expansion to computed hops; write a schema-2 catalog.
@@ -170,7 +179,7 @@ def environments_fit(
     from kmcflow.workflows.environments import fit_folders
 
     report = fit_folders(catalog_file, folders, write, test=test or [], table=not no_table,
-                         ridge_eV2=ridge)
+                         ridge_eV2=ridge, overwrite=overwrite)
     if as_json:
         print(json.dumps(report, indent=2))
         return
@@ -182,11 +191,13 @@ def environments_fit(
     if fit.get("cv_rmse_eV") is not None:
         table.add_row("cross-validation", str(fit["n_train"]), f"{fit['cv_rmse_eV']:.4f}", "",
                       "")
-    if report.get("test"):
+    if report.get("test") and report["test"]["n"]:
         t = report["test"]
         table.add_row("held out", str(t["n"]), f"{t['rmse_eV']:.4f}", f"{t['mae_eV']:.4f}",
                       f"{t['max_error_eV']:.4f}")
     out.print(table)
+    for key in (report.get("test") or {}).get("not_covered", []):
+        out.print(f"[yellow]not covered by the model[/] {key}", highlight=False)
     for item in report["left_out"]:
         out.print(f"[yellow]left out[/] {item['key']}: {item['why']}", highlight=False)
     out.print(f"wrote {write} ({report['n_table']} table entries, "

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from kmcflow.cli.console import err, one_thread_each, out
-from kmcflow.cli.environments import parse_fractions
+from kmcflow.cli.environments import parse_fractions, parse_repeats
 
 
 def learn_command(
@@ -40,6 +40,9 @@ def learn_command(
     lattice_constants: Annotated[str | None, typer.Option(
         "--lattice-constants", help="Each species' own lattice constant (Angstrom) for "
         "Vegard cells, e.g. Cu=3.59,Ni=3.49 (default: the catalog's).")] = None,
+    repeats: Annotated[str, typer.Option(
+        "--repeats", help="Supercell of the lattice cell for the hops (sc: 4,4,4).")] = "3,3,3",
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (hops and kMC).")] = 1,
     settings_file: Annotated[Path | None, typer.Option(
         "--settings", help="YAML with the hops' neb/relax/prefactor sections.")] = None,
     workers: Annotated[int, typer.Option("--workers", help="Hops computed at a time.")] = 1,
@@ -61,6 +64,7 @@ def learn_command(
         calculator=calculator, temperature_K=temperature, cells=tuple(cells), steps=steps,
         replicas=replicas, top=top, seed_count=seed_count, max_iterations=max_iterations,
         d_tolerance=tolerance, model_share_max=model_share, workers=workers, hop=hop,
+        repeats=parse_repeats(repeats), seed=seed,
         lattice_constants_A=(parse_fractions(lattice_constants, "--lattice-constants")
                              if lattice_constants else None))
     start = time.monotonic()

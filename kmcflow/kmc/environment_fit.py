@@ -15,7 +15,7 @@ Then ``E_a = max(E_KRA + dE/2, dE, 0)``, as the engine computes it, so every rat
 detailed balance with the pair-bond energy. Both parts are linear least squares:
 
 - ``eps`` from the computed reaction energies ``dE = E_final - E_initial`` (relaxed
-  endpoints), with the first species' own bond held at 0: hops fix the bonds up to one common
+  endpoints), with the species' own bonds summing to 0: hops fix the bonds up to one common
   shift, which changes only how two vacancies bind;
 - ``K`` and ``J`` from the computed ``E_KRA = E_saddle - (E_initial + E_final)/2`` (a small
   ridge term, ``ridge_eV2`` times the identity on the J, keeps an under-determined orbit
@@ -27,9 +27,11 @@ short; there vacancies meet far more often than in the material, and a fitted di
 binding (EMT Cu: a vacancy among the environment sites lowers a Cu hop by up to 0.3 eV) makes
 them gather into voids, an artefact of the enrichment that took over a Cu|Ni run in a trial
 (98 % of the executed hops were vacancies flickering inside clusters, the interface did not
-move). So a vacancy near a hop counts as the reference occupant and two vacancies in the
-first species' bulk do not bind, as in a catalog without environments;
-:mod:`kmcflow.learn` never computes environments with a vacancy.
+move). So a vacancy near a hop counts as the reference occupant, the common shift of the
+bonds is fixed by ``sum_s eps[s, s] = 0`` (two vacancies in the bulk of species s bind by
+``-eps[s, s]``: for two species, plus and minus half the difference the data fix, e.g.
+about 0.05 eV in EMT Cu and Ni), and :mod:`kmcflow.learn` never computes environments with a
+second vacancy.
 
 Errors are those of the barrier users read: the training RMSE and maximum error of E_a
 against the CI-NEB forward barriers, and the k-fold cross-validation RMSE (each fold
@@ -112,7 +114,10 @@ class EnvironmentFitResult:
         """The catalog's ``environments.model.fit`` record."""
         notes = (f"E_a errors against the CI-NEB forward barriers; E_KRA RMSE "
                  f"{self.kra_rmse_eV:.4f} eV, dE RMSE {self.reaction_energy_rmse_eV:.4f} eV "
-                 f"(pair bonds); cross-validation {self.folds}-fold")
+                 "(pair bonds); " + (f"cross-validation {self.folds}-fold"
+                                     if self.cv_rmse_eV is not None else
+                                     "no cross-validation: too few hops, or a species or hop "
+                                     "class in one fold only"))
         return {"n_train": self.n_train, "rmse_eV": round(self.rmse_eV, 6),
                 "cv_rmse_eV": None if self.cv_rmse_eV is None else round(self.cv_rmse_eV, 6),
                 "max_error_eV": round(self.max_error_eV, 6), "notes": notes}
@@ -131,7 +136,7 @@ class EnvironmentFitResult:
         names = occupant_names(self.species)
         out = []
         for (s, c), (k0, j, prefactor) in sorted(self.terms.items()):
-            orbits = [{names[x]: round(float(j[o, x]), 6) for x in range(j.shape[1])
+            orbits = [{names[x]: round(float(j[o, x]), 6) + 0.0 for x in range(j.shape[1])
                        if j[o, x] != 0.0} for o in range(j.shape[0])]
             out.append({"species": self.species[s - 1], "hop_class": int(c),
                         "kra_eV": round(float(k0), 6), "prefactor_Hz": float(prefactor),
@@ -247,26 +252,31 @@ def _solve(x: np.ndarray, y: np.ndarray, ridge: float) -> np.ndarray:
     return np.linalg.lstsq(a, b, rcond=None)[0]
 
 
-def _fit_pairs(x: np.ndarray, d_e: np.ndarray) -> np.ndarray:
-    """Pair bonds from reaction energies, with the first species' own bond held at 0.
+def _fit_pairs(x: np.ndarray, d_e: np.ndarray, n_species: int) -> np.ndarray:
+    """Pair bonds from reaction energies, with the species' own bonds summing to 0.
 
-    Hops with no vacancy among their environment sites fix the bonds up to one shift of all
-    of them, which changes only how two vacancies bind; that binding is left out on purpose
-    (see the module docstring), so ``eps[first, first]`` is 0 always.
+    Hops fix the bonds up to one shift of all of them, which changes only how two vacancies
+    bind; that binding is left out on purpose (see the module docstring), so the shift is
+    fixed by ``sum_s eps[s, s] = 0`` whatever the data: the gauge then does not depend on the
+    order of the species.
     """
-    vec = np.zeros(x.shape[1])
-    if x.size:
-        vec[1:] = np.linalg.lstsq(x[:, 1:], d_e, rcond=None)[0]
-    return vec
+    if x.size == 0:
+        return np.zeros(x.shape[1])
+    index = _pair_index(n_species)
+    own = np.array([1.0 if a == b else 0.0 for (a, b) in index])
+    basis = np.linalg.svd(own[None, :])[2][1:].T  # the bonds with sum_s eps[s, s] = 0
+    return basis @ np.linalg.lstsq(x @ basis, d_e, rcond=None)[0]
 
 
 def _fit(p: _Parsed, rows: np.ndarray, geometry: EnvironmentGeometry, n_species: int,
          ridge: float):
     xp = _pair_features(p.species[rows], p.hop_class[rows], p.codes[rows], geometry, n_species)
-    pair_vec = _fit_pairs(xp, p.d_e[rows])
+    pair_vec = _fit_pairs(xp, p.d_e[rows], n_species)
     terms = {}
     for s, c in sorted(set(zip(p.species[rows].tolist(), p.hop_class[rows].tolist(),
                                strict=True))):
+        if geometry.envs.reverse_class[c] != c:
+            continue  # the catalog's model takes classes that are their own reverse: table only
         sel = rows[(p.species[rows] == s) & (p.hop_class[rows] == c)]
         occupants = _feature_codes(n_species)
         coef = _solve(_kra_features(c, p.codes[sel], geometry, occupants), p.kra[sel], ridge)
@@ -318,7 +328,12 @@ def fit_environment_model(samples: list[EnvironmentSample], species: list[str],
     pair, terms = _fit(p, every, geometry, n_species, ridge_eV2)
     pair = np.round(pair, 6)  # as the catalog holds it: the table's dE must be the engine's
     barrier, kra, d_e = _predict(p, every, pair, terms, geometry, n_species)
-    err = barrier - p.barrier
+    covered = np.isfinite(barrier)  # hops of a class that is not its own reverse: table only
+    if not covered.any():
+        raise CatalogError("no computed hop is of a hop class the model takes (classes that "
+                           "are their own reverse)", field="samples",
+                           hint="these hops can only be listed in the table")
+    err = (barrier - p.barrier)[covered]
     cv = None
     k = int(folds)
     if len(samples) >= k:
@@ -329,8 +344,9 @@ def fit_environment_model(samples: list[EnvironmentSample], species: list[str],
             train = np.setdiff1d(every, test)
             fold_pair, fold_terms = _fit(p, train, geometry, n_species, ridge_eV2)
             held[test] = _predict(p, test, fold_pair, fold_terms, geometry, n_species)[0]
-        if np.all(np.isfinite(held)):  # a species seen only in its own fold has no term
-            cv = float(np.sqrt(np.mean((held - p.barrier) ** 2)))
+        # a species or class seen only in its own fold has no term there: CV says nothing
+        if np.all(np.isfinite(held[covered])):
+            cv = float(np.sqrt(np.mean((held - p.barrier)[covered] ** 2)))
     prefactors: dict[tuple[int, int], list[float]] = {}
     for i, sample in enumerate(samples):
         prefactors.setdefault((int(p.species[i]), int(p.hop_class[i])), []).append(
@@ -340,7 +356,7 @@ def fit_environment_model(samples: list[EnvironmentSample], species: list[str],
     return EnvironmentFitResult(
         species=list(species), pair_eV=pair, terms=full_terms, n_train=len(samples),
         rmse_eV=float(np.sqrt(np.mean(err ** 2))), max_error_eV=float(np.max(np.abs(err))),
-        cv_rmse_eV=cv, kra_rmse_eV=float(np.sqrt(np.mean((kra - p.kra) ** 2))),
+        cv_rmse_eV=cv, kra_rmse_eV=float(np.sqrt(np.mean((kra - p.kra)[covered] ** 2))),
         reaction_energy_rmse_eV=float(np.sqrt(np.mean((d_e - p.d_e) ** 2))), folds=k,
         geometry=geometry)
 
@@ -375,14 +391,14 @@ def table_entries(samples: list[EnvironmentSample], fit: EnvironmentFitResult
         digits = key_digits(key, envs, n_species)
         d_e = fit.reaction_energy(s, c, digits)
         c_rev, key_rev = reverse_key(key, c, envs, n_species)
-        pairs = [(c, key, max(kra + 0.5 * d_e, d_e, 0.0))]
+        pairs = [(c, key, max(kra + 0.5 * d_e, d_e, 0.0), d_e)]
         if (c_rev, key_rev) != (c, key):
-            pairs.append((c_rev, key_rev, max(kra - 0.5 * d_e, -d_e, 0.0)))
-        for cc, kk, barrier in pairs:
+            pairs.append((c_rev, key_rev, max(kra - 0.5 * d_e, -d_e, 0.0), -d_e))
+        for cc, kk, barrier, d_e_entry in pairs:
             n_env = int(envs.n_env_of_class[cc])
             text = key_text(fit.species, s, cc, key_digits(kk, envs, n_species)[:n_env])
             prov = {"source": "kmcflow environments fit", "kra_eV": round(kra, 6),
-                    "reaction_energy_model_eV": round(d_e if cc == c else -d_e, 6),
+                    "reaction_energy_model_eV": round(d_e_entry, 6),
                     "computed": rec["provenance"],
                     "notes": "E_a = max(E_KRA + dE/2, dE, 0): E_KRA computed (CI-NEB), dE "
                              "from the fitted pair bonds (detailed balance)"}

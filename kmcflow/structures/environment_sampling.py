@@ -44,6 +44,8 @@ from kmcflow.kmc.environment import (
 )
 from kmcflow.kmc.lattice import LatticeDefinition, nearest_neighbours
 
+MAX_SITES = 20_000
+"""Most sites a sampled cell may have (a DFT code would not take more; EMT copes)."""
 DEFAULT_REPEATS = (3, 3, 3)
 """Repeats of the lattice cell (fcc conventional: 108 sites, every environment site and its
 neighbours distinct from their periodic images)."""
@@ -89,6 +91,14 @@ class _Cell:
         if len(reps) != 3 or min(reps) < 1:
             raise StructureError(f"repeats must be three whole numbers >= 1, got {repeats}",
                                  field="repeats", hint="e.g. 3,3,3")
+        if lattice.dimension != 3:
+            raise StructureError(f"the {lattice.name} lattice is two-dimensional: a periodic "
+                                 "3D cell of it would be another crystal", field="lattice",
+                                 hint="compute the hops of a 2D lattice in a slab by hand")
+        if np.prod(reps) * lattice.n_basis > MAX_SITES:
+            raise StructureError(f"{'x'.join(map(str, reps))} cells hold "
+                                 f"{np.prod(reps) * lattice.n_basis} sites (at most {MAX_SITES})",
+                                 field="repeats", hint="e.g. 3,3,3")
         self.lattice = lattice
         self.repeats = reps
         nb = lattice.n_basis
@@ -126,7 +136,7 @@ def _hop_sites(cell: _Cell, envs, shell, v: int, slot: int) -> tuple[int, np.nda
     if len(set(env.tolist()) | {v, j}) != len(env) + 2:
         raise StructureError(f"a {'x'.join(map(str, cell.repeats))} cell is too small: the "
                              "hop's environment meets its own periodic images",
-                             field="repeats", hint="use more repeats (e.g. 3,3,3)")
+                             field="repeats", hint="use more repeats (e.g. 4,4,4)")
     return j, env
 
 
@@ -193,8 +203,22 @@ def _fill(rng: np.random.Generator, n_sites: int, x: np.ndarray) -> np.ndarray:
     return codes
 
 
-def _setup(lattice: LatticeDefinition, species: list[str], repeats):
+def _check_constants(constants: dict[str, float] | None, names: list[str]) -> None:
+    import math
+
+    for name, value in (constants or {}).items():
+        if name not in names:
+            raise StructureError(f"a lattice constant for {name!r}, not a species here",
+                                 field="lattice_constants_A", hint=f"use {', '.join(names)}")
+        if not (isinstance(value, int | float) and math.isfinite(value) and 1.0 < value < 20.0):
+            raise StructureError(f"lattice constant of {name} must lie in 1-20 Angstrom, got "
+                                 f"{value}", field="lattice_constants_A", hint="e.g. Cu=3.615")
+
+
+def _setup(lattice: LatticeDefinition, species: list[str], repeats,
+           constants: dict[str, float] | None = None):
     names = [str(s) for s in species]
+    _check_constants(constants, names)
     envs = hop_environments(lattice)
     check_key_fits(envs, len(names))
     return names, envs, nearest_neighbours(lattice), _Cell(lattice, repeats)
@@ -218,7 +242,7 @@ def random_alloy_hops(lattice: LatticeDefinition, species: list[str],
     the vacancy's neighbour that moves is drawn at random, or is made ``moving`` when given.
     A key met before (or in ``skip_keys``) is drawn again, so the hops' keys are distinct.
     """
-    names, envs, shell, cell = _setup(lattice, species, repeats)
+    names, envs, shell, cell = _setup(lattice, species, repeats, lattice_constants_A)
     x = _fractions(names, fractions, "composition")
     if moving is not None and moving not in names:
         raise StructureError(f"unknown moving species {moving!r}", field="moving",
@@ -268,7 +292,7 @@ def hops_for_keys(keys: list[str], lattice: LatticeDefinition, species: list[str
     sits in A). A key with a ``-`` site (beyond a closed boundary) cannot be realised in a
     periodic cell and is refused.
     """
-    names, envs, shell, cell = _setup(lattice, species, repeats)
+    names, envs, shell, cell = _setup(lattice, species, repeats, lattice_constants_A)
     none = key_base(len(names)) - 1
     rng = np.random.default_rng(seed)
     hops = []
@@ -295,6 +319,9 @@ def hops_for_keys(keys: list[str], lattice: LatticeDefinition, species: list[str
         occ[j] = s
         occ[env] = codes
         text_back, digits = _key_of(occ[env], s, c, envs, names)
+        if text_back != _key_of(codes, s, c, envs, names)[0]:  # the cell must hold the key
+            raise StructureError(f"the cell built for {text!r} has another environment "
+                                 "(internal error)", field=f"keys[{i}]")
         initial, final, comp, a = _structures(cell, occ, v, j, names, lattice_constants_A)
         hops.append(EnvironmentHop(text_back, names[s - 1], c, digits, initial, final, comp, a,
                                    cell.repeats, "key", int(seed),

@@ -182,13 +182,10 @@ def environment_catalog(base, samples: list, fit, *, name: str | None = None,
     return data
 
 
-def unlisted_keys(run_folder: str | Path, top: int) -> list[str]:
-    """The ``top`` environments a kMC run executed most without a table entry.
+def unlisted_counts(run_folder: str | Path) -> list[tuple[str, int]]:
+    """(key text, times executed) of the environments a kMC run executed without a table entry.
 
-    Read from the run's ``summary.json`` (``environments.unlisted``, most executed first:
-    in a rejection-free run a hop's share of the executed events is its share of the total
-    rate over time, so this ranks by weight in the dynamics). Only keys to compute are
-    listed (:func:`computable_key`).
+    Read from the run's ``summary.json`` (``environments.unlisted``, the most executed first).
     """
     from kmcflow.readers import read_json
 
@@ -197,14 +194,55 @@ def unlisted_keys(run_folder: str | Path, top: int) -> list[str]:
         raise ConfigError("no summary.json: not a finished kMC run folder", file=str(run_folder),
                           field="--from-run", hint="give the --out folder of `kmcflow kmc run`")
     summary = read_json(path, error=ConfigError, what="kMC summary")
-    section = (summary or {}).get("environments") if isinstance(summary, dict) else None
+    section = summary.get("environments") if isinstance(summary, dict) else None
     if not isinstance(section, dict):
         raise ConfigError("the run has no environment report (its catalog has no "
                           "environments section)", file=str(path), field="environments",
                           hint="run kMC with a schema-2 catalog with an environment model")
-    keys = [str(item["key"]) for item in section.get("unlisted") or []
-            if computable_key(str(item["key"]))]
-    return keys[: int(top)]
+    out = []
+    for i, item in enumerate(section.get("unlisted") or []):
+        if not (isinstance(item, dict) and isinstance(item.get("key"), str)
+                and isinstance(item.get("executed"), int)):
+            raise ConfigError("an unlisted environment without a key text and a count",
+                              file=str(path), field=f"environments.unlisted[{i}]",
+                              hint="rerun the kMC run that wrote it")
+        out.append((item["key"], int(item["executed"])))
+    return out
+
+
+def rank_unlisted(unlisted: list[tuple[str, int]], species: list[str], envs, top: int,
+                  computed: set[tuple[int, int, int]] = frozenset()) -> list[str]:
+    """The ``top`` environments to compute next, by weight in the dynamics.
+
+    ``unlisted``: (key text, times executed). In a rejection-free run a hop's share of the
+    executed events is its share of the total rate over time, so the count ranks by weight in
+    the dynamics. A hop and its reverse are one computation (one NEB gives both), so their
+    counts add up and one key stands for both; keys in ``computed`` (identities
+    ``(species, class, canonical key)``, either direction) and keys not to compute
+    (:func:`computable_key`) are skipped.
+    """
+    from kmcflow.kmc.environment import environment_key, parse_key_text, reverse_key
+
+    weight: dict[tuple[int, int, int], int] = {}
+    text_of: dict[tuple[int, int, int], str] = {}
+    for text, count in unlisted:
+        if not computable_key(text):
+            continue
+        s, c, codes = parse_key_text(text, species, envs)
+        ident = (s, c, environment_key(codes, c, envs, len(species)))
+        back = (s, *reverse_key(ident[2], c, envs, len(species)))
+        if ident in computed or back in computed:
+            continue
+        pair = min(ident, back)
+        weight[pair] = weight.get(pair, 0) + int(count)
+        text_of.setdefault(pair, text)
+    order = sorted(weight, key=lambda pair: (-weight[pair], text_of[pair]))
+    return [text_of[pair] for pair in order[: int(top)]]
+
+
+def unlisted_keys(run_folder: str | Path, species: list[str], envs, top: int) -> list[str]:
+    """The ``top`` environments a run executed most without a table entry (rank_unlisted)."""
+    return rank_unlisted(unlisted_counts(run_folder), species, envs, top)
 
 
 def computable_key(text: str) -> bool:
@@ -254,25 +292,55 @@ def held_out_errors(fit, samples: list) -> dict[str, Any]:
 
     pred = np.array([fit.barrier(s.key) for s in samples])
     ref = np.array([s.barrier_eV for s in samples])
-    err = pred - ref
-    return {"n": len(samples), "mae_eV": float(np.mean(np.abs(err))),
-            "rmse_eV": float(np.sqrt(np.mean(err ** 2))),
-            "max_error_eV": float(np.max(np.abs(err))),
-            "per_hop": [{"key": s.key, "computed_eV": float(r), "model_eV": float(p)}
-                        for s, r, p in zip(samples, ref, pred, strict=True)]}
+    covered = np.isfinite(pred)  # a species or hop class the model has no term for
+    err = (pred - ref)[covered]
+    stats = ({"mae_eV": float(np.mean(np.abs(err))), "rmse_eV": float(np.sqrt(np.mean(err ** 2))),
+              "max_error_eV": float(np.max(np.abs(err)))} if covered.any() else
+             {"mae_eV": None, "rmse_eV": None, "max_error_eV": None})
+    return {"n": int(covered.sum()), "not_covered": [s.key for s, ok in
+                                                     zip(samples, covered, strict=True) if not ok],
+            **stats,
+            "per_hop": [{"key": s.key, "computed_eV": float(r),
+                         "model_eV": float(p) if ok else None}
+                        for s, r, p, ok in zip(samples, ref, pred, covered, strict=True)]}
+
+
+def _check_lattice(folder: str | Path, catalog) -> None:
+    """Refuse hops sampled on another lattice than the catalog's."""
+    from kmcflow.readers import read_json
+
+    path = Path(folder) / SAMPLE_FILE
+    if not path.is_file():
+        return  # results copied without their manifest: the keys are checked when parsed
+    manifest = read_json(path, error=ConfigError, what="environment samples")
+    from pydantic import ValidationError
+
+    lattice = manifest.get("lattice") if isinstance(manifest, dict) else None
+    wanted = catalog.lattice.model_dump(mode="json", exclude_none=True)
+    try:
+        same = type(catalog.lattice).model_validate(lattice) == catalog.lattice
+    except ValidationError:
+        same = False
+    if not same or manifest.get("species") != list(catalog.species):
+        raise ConfigError(f"sampled on lattice {lattice} with species {manifest.get('species')}"
+                          f", the catalog has {wanted} and {list(catalog.species)}",
+                          file=str(path), field="lattice",
+                          hint="fit hops sampled from this catalog (or one with its lattice)")
 
 
 def fit_folders(catalog_file: str | Path, folders: list[str | Path], write: str | Path, *,
                 test: list[str | Path] = (), table: bool = True,
-                ridge_eV2: float | None = None) -> dict[str, Any]:
+                ridge_eV2: float | None = None, overwrite: bool = False) -> dict[str, Any]:
     """Fit the model to computed sample folders, write the catalog, return the errors."""
     from kmcflow.kmc.catalog import catalog_from_data, load_catalog
     from kmcflow.kmc.environment_fit import DEFAULT_RIDGE_EV2, fit_environment_model
     from kmcflow.kmc.environment_rates import catalog_lattice, environment_geometry
     from kmcflow.outputs import check_output_file
 
-    check_output_file(write, inputs=[catalog_file])
+    check_output_file(write, inputs=[catalog_file], overwrite=overwrite)
     base = load_catalog(catalog_file)
+    for folder in [*folders, *test]:
+        _check_lattice(folder, base)
     train, held = SampleSet(), SampleSet()
     for group, where in ((train, folders), (held, test)):
         for folder in where:

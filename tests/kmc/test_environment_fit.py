@@ -29,7 +29,9 @@ from kmcflow.kmc.lattice import preset
 from kmcflow.workflows.environments import environment_catalog
 
 SPECIES = ["Cu", "Ni"]
-PAIR = np.array([[0, 0, 0], [0, 0.0, -0.03], [0, -0.03, 0.02]])  # by code: V, Cu, Ni
+# by code: V, Cu, Ni; the own bonds sum to 0, the gauge the fit takes (vacancy-vacancy
+# binding left out), so data with vacancies among the environment sites are fitted exactly too
+PAIR = np.array([[0, 0, 0], [0, -0.01, -0.03], [0, -0.03, 0.01]])
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +118,22 @@ def test_the_fitted_catalog_keeps_detailed_balance_and_every_computed_barrier(ge
     assert data["environments"]["model"]["fit"]["n_train"] == len(train)
 
 
+def test_the_pair_bonds_do_not_depend_on_the_order_of_the_species(geometry, truth):
+    rng = np.random.default_rng(4)
+    n_env = int(geometry.envs.n_env_of_class[0])
+    data = [sample(geometry, truth, s, random_codes(rng, n_env, 0.5, vacancy=0.0))
+            for s in (1, 2) for _ in range(30)]
+    swapped = [EnvironmentSample(**{**d.__dict__, "key": d.key.replace("Cu", "X")
+                                    .replace("Ni", "Cu").replace("X", "Ni")}) for d in data]
+    a = fit_environment_model(data, SPECIES, geometry).pair_interactions_eV()
+    b = fit_environment_model(swapped, SPECIES[::-1], geometry).pair_interactions_eV()
+    assert a["Cu-Cu"] == pytest.approx(b["Ni-Ni"], abs=1e-6)
+    assert a["Ni-Ni"] == pytest.approx(b["Cu-Cu"], abs=1e-6)
+    assert a["Cu-Cu"] + a["Ni-Ni"] == pytest.approx(0.0, abs=2e-6)
+    # and every reaction energy is the data's (the gauge changes no hop)
+    assert a["Cu-Ni"] - a["Cu-Cu"] == pytest.approx(PAIR[1, 2] - PAIR[1, 1], abs=1e-6)
+
+
 def test_a_hop_computed_twice_is_one_table_pair(geometry, truth):
     rng = np.random.default_rng(3)
     n_env = int(geometry.envs.n_env_of_class[0])
@@ -141,3 +159,22 @@ def test_nothing_to_fit_and_bad_settings_are_refused(geometry, truth):
                              reaction_energy_eV=0, prefactor_Hz=1e13)]
     with pytest.raises(CatalogError, match="sample 0"):
         fit_environment_model(bad, SPECIES, geometry)
+
+
+def test_a_hop_and_its_reverse_are_ranked_as_one_computation(geometry):
+    from kmcflow.kmc.environment import reverse_key
+    from kmcflow.workflows.environments import rank_unlisted
+
+    rng = np.random.default_rng(6)
+    n_env = int(geometry.envs.n_env_of_class[0])
+    codes = [random_codes(rng, n_env, 0.5, vacancy=0.0) for _ in range(3)]
+    texts = [key_text(SPECIES, 1, 0, c) for c in codes]
+    key = environment_key(codes[0], 0, geometry.envs, 2)
+    c_rev, k_rev = reverse_key(key, 0, geometry.envs, 2)
+    back = key_text(SPECIES, 1, c_rev, key_digits(k_rev, geometry.envs, 2))
+    # texts[1] is executed most, but texts[0] and its reverse together weigh more
+    unlisted = [(texts[1], 100), (texts[0], 60), (back, 50), (texts[2], 10),
+                ("Cu|c0|" + ",".join(["V"] + ["Cu"] * 17), 1000)]  # a second vacancy: skipped
+    assert rank_unlisted(unlisted, SPECIES, geometry.envs, 2) == [texts[0], texts[1]]
+    done = {(1, 0, environment_key(codes[1], 0, geometry.envs, 2))}
+    assert rank_unlisted(unlisted, SPECIES, geometry.envs, 5, done) == [texts[0], texts[2]]

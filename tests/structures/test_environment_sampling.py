@@ -73,3 +73,20 @@ def test_bad_requests_are_refused_with_the_field(call, words):
     with pytest.raises(StructureError) as info:
         call()
     assert words in str(info.value)
+
+
+@pytest.mark.parametrize(("call", "words"), [
+    (lambda: random_alloy_hops(preset("square", 3.0), SPECIES, {"Ni": 0.5}, 1, repeats=(4, 4, 4)),
+     "two-dimensional"),
+    (lambda: random_alloy_hops(LATTICE, SPECIES, {"Ni": 0.5}, 1,
+                               lattice_constants_A={"Cu": 0.0, "Ni": 3.5}), "1-20 Angstrom"),
+    (lambda: random_alloy_hops(LATTICE, SPECIES, {"Ni": 0.5}, 1,
+                               lattice_constants_A={"Cu": float("inf"), "Ni": 3.5}),
+     "1-20 Angstrom"),
+    (lambda: random_alloy_hops(LATTICE, SPECIES, {"Ni": 0.5}, 1, repeats=(300, 300, 300)),
+     "at most"),
+])
+def test_cells_that_would_be_another_crystal_or_absurd_are_refused(call, words):
+    with pytest.raises(StructureError) as info:
+        call()
+    assert words in str(info.value)

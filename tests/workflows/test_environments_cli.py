@@ -92,6 +92,21 @@ def test_sample_bad_input(catalog_file, tmp_path, capsys, args, words):
     assert (tmp_path / "exists" / "mine.txt").read_text() == "keep me"
 
 
+@pytest.mark.parametrize(("unlisted", "words"), [
+    ([{"key": "Cu|c0|" + ",".join(["V"] + ["Cu"] * 17), "executed": 9}],
+     "no environment to sample"),
+    ([{"executed": 9}], "without a key text"),
+])
+def test_sample_from_a_run_with_nothing_to_compute(catalog_file, tmp_path, capsys, unlisted,
+                                                     words):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "summary.json").write_text(json.dumps({"environments": {"unlisted": unlisted}}))
+    line = one_line_error(capsys, main(["environments", "sample", str(catalog_file),
+                                        "--from-run", str(run), "--out", str(tmp_path / "o")]))
+    assert words in line and not (tmp_path / "o").exists()
+
+
 def test_compute_and_fit_bad_input(catalog_file, tmp_path, capsys):
     line = one_line_error(capsys, main(["environments", "compute", str(tmp_path)]))
     assert "not a folder of environment samples" in line
