@@ -4,7 +4,9 @@ After the demo's own stages (region catalog, D(T), Arrhenius law), :func:`enviro
 
 1. runs :mod:`kmcflow.learn` on the campaign's catalog at the demo's hottest temperature
    (the fastest runs), with Vegard cells from the couple's bulk crystals (each species' own
-   volume per atom in its bulk, the crystals the campaign's barriers were computed in);
+   volume per atom in its bulk, the crystals the campaign's barriers were computed in), on a
+   demo's budget: 2 replicas (up to 8 where a change must be resolved), 4 iterations; the
+   report says whether it converged and why not;
 2. runs the same Arrhenius study with the learned catalog: the same temperatures, cells,
    replicas and run times as the region study, so the two columns of D differ only by the
    catalog;
@@ -73,6 +75,7 @@ def environment_stage(out: Path, catalog_path: Path, couple: dict[str, Any], set
         calculator=couple["calculator"], temperature_K=max(settings.temperatures_K),
         cells=tuple(settings.cells), vacancy_fraction=settings.vacancy_fraction,
         steps=LEARN_STEPS, seed=settings.seed, lattice_constants_A=constants,
+        replicas=2, max_replicas=8, max_iterations=4,
         hop={"neb": {"n_images": 3, **{k: v for k, v in couple["neb"].items()
                                         if k == "fmax_eV_per_A"}},
              "relax": dict(couple["relax"]), "prefactor": dict(couple["prefactor"])},

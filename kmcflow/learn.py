@@ -16,7 +16,9 @@ The loop, from a catalog of region events (schema 1 or 2):
    composition), **refit** on every hop so far, write the next catalog version, go to 1.
 
 The loop stops as **converged** when D changed by less than ``d_tolerance`` (relative)
-between the last two iterations and the share of executed hops rated by the model alone is
+between the last two iterations, that change is measured to better than ``d_tolerance`` (one
+standard error of the paired replica differences; the replicas are doubled up to
+``max_replicas`` until it is), and the share of executed hops rated by the model alone is
 at most ``model_share_max``; or, not converged, after ``max_iterations``. Every step is kept
 in ``OUT`` and a rerun continues: sample folders reuse their computed hops, kMC runs with the
 same settings and catalog file are read back, and ``learn.json`` records every iteration
@@ -59,7 +61,7 @@ class LearnSettings:
     vacancy_fraction: float = 0.01
     steps: int = 4_000_000
     samples: int = 11
-    replicas: int = 2
+    replicas: int = 4
     seed: int = 1
     seed_fractions: list[float] = field(default_factory=lambda: [0.25, 0.5, 0.75])
     seed_count: int = 8
@@ -67,6 +69,7 @@ class LearnSettings:
     max_iterations: int = 6
     d_tolerance: float = 0.05
     model_share_max: float = 0.5
+    max_replicas: int = 16
     lattice_constants_A: dict[str, float] | None = None
     repeats: tuple[int, int, int] = (3, 3, 3)
     hop: dict[str, Any] = field(default_factory=dict)
@@ -78,6 +81,7 @@ class LearnSettings:
             (self.temperature_K > 0 and math.isfinite(self.temperature_K), "temperature_K",
              "a positive number of K"),
             (self.replicas >= 2, "replicas", "at least 2 (D's error comes from replicas)"),
+            (self.max_replicas >= self.replicas, "max_replicas", "at least --replicas"),
             (self.seed_count >= 1, "seed_count", "a whole number >= 1"),
             (self.top >= 1, "top", "a whole number >= 1"),
             (self.max_iterations >= 2, "max_iterations", "at least 2 (D must be compared)"),
@@ -113,7 +117,8 @@ class LearnSettings:
         tolerance.
         """
         record = asdict(self)
-        for name in ("workers", "max_iterations", "d_tolerance", "model_share_max"):
+        for name in ("workers", "max_iterations", "d_tolerance", "model_share_max",
+                     "max_replicas"):
             record.pop(name)
         record["cells"], record["repeats"] = list(self.cells), list(self.repeats)
         return record
@@ -286,7 +291,7 @@ class LearnLoop:
                   "n_table": len(data["environments"]["table"])}
         return path, record, every.samples
 
-    def _run(self, iteration: int, catalog_path: Path) -> dict[str, Any]:
+    def _run(self, iteration: int, catalog_path: Path, replicas: int) -> dict[str, Any]:
         """The replicas at the temperature: D, its error, sources, the unlisted keys."""
         from kmcflow.kmc.catalog import load_catalog
         from kmcflow.kmc.runner import run_to_directory
@@ -295,10 +300,10 @@ class LearnLoop:
         s = self.settings
         catalog = load_catalog(catalog_path)
         d_values, sources, unlisted = [], {}, {}
-        for r in range(s.replicas):
+        for r in range(replicas):
             run = self.out / "kmc" / f"iter_{iteration:03d}" / f"replica_{r}"
             rs = s.run_settings(r)
-            self.progress(f"iteration {iteration}: kMC replica {r + 1}/{s.replicas}")
+            self.progress(f"iteration {iteration}: kMC replica {r + 1}/{replicas}")
             summary = finished_run(run, rs, str(catalog_path))
             if summary is None:
                 summary = run_to_directory(catalog, rs, run, str(catalog_path), overwrite=True)
@@ -316,7 +321,7 @@ class LearnLoop:
                 unlisted[item["key"]] = unlisted.get(item["key"], 0) + int(item["executed"])
         total = max(sum(sources.values()), 1)
         d = np.array(d_values)
-        return {"D_A2_per_s": float(d.mean()),
+        return {"D_A2_per_s": float(d.mean()), "replicas": len(d),
                 "D_stderr_A2_per_s": float(d.std(ddof=1) / math.sqrt(len(d))),
                 "D_replicas_A2_per_s": d.tolist(), "events_by_source": sources,
                 "fraction_by_source": {k: v / total for k, v in sources.items()},
@@ -330,6 +335,37 @@ class LearnLoop:
         return rank_unlisted(unlisted, names, envs, self.settings.top,
                              _computed_identities(samples, names, envs))
 
+    def _compare(self, before: dict[str, Any], after: dict[str, Any]) -> tuple[float, float]:
+        """Relative change of D between two iterations and its standard error.
+
+        Replica r runs the same random stream in every iteration, so the change is estimated
+        from the paired differences. Unless the change is clearly beyond the tolerance (by two
+        standard errors), while its error exceeds the tolerance (the runs cannot tell a 5 %
+        change from none) both iterations get twice the replicas, up to ``max_replicas``:
+        convergence is never declared on a change lost in the noise. The iterations' records
+        are updated with the replicas they end with.
+        """
+        s = self.settings
+        while True:
+            d0 = np.array(before["D_replicas_A2_per_s"])
+            d1 = np.array(after["D_replicas_A2_per_s"])
+            n = min(len(d0), len(d1))
+            diffs = (d1[:n] - d0[:n]) / d0.mean()
+            change = float(diffs.mean())
+            noise = float(diffs.std(ddof=1) / math.sqrt(n))
+            clearly_beyond = abs(change) > s.d_tolerance + 2 * noise
+            if clearly_beyond or noise <= s.d_tolerance or n >= s.max_replicas:
+                return change, noise
+            more = min(2 * n, s.max_replicas)
+            for record in (before, after):
+                path = self.out / record["catalog"]
+                run = self._run(int(record["iteration"]), path, more)
+                record.update({k: v for k, v in run.items()
+                               if k in ("D_A2_per_s", "D_stderr_A2_per_s",
+                                        "D_replicas_A2_per_s", "replicas", "events_by_source",
+                                        "fraction_by_source")})
+                record["model_share"] = run["fraction_by_source"].get("model", 0.0)
+
     # --- the loop -----------------------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
@@ -341,7 +377,8 @@ class LearnLoop:
             "catalog": str(self.catalog_file), "catalog_sha256": self.catalog_sha256,
             "settings": json_safe(s.shaping()),
             "stopping": {"max_iterations": s.max_iterations, "d_tolerance": s.d_tolerance,
-                         "model_share_max": s.model_share_max},
+                         "model_share_max": s.model_share_max,
+                         "max_replicas": s.max_replicas},
             "iterations": [], "converged": False, "why": ""}
         write_json(self.out / "learn.json", record)  # the settings, before any result
         folders: list[Path] = []
@@ -349,7 +386,7 @@ class LearnLoop:
         for it in range(s.max_iterations):
             folders.append(self._hops(it, keys))
             catalog_path, fit, samples = self._fit(it, folders)
-            run = self._run(it, catalog_path)
+            run = self._run(it, catalog_path, s.replicas)
             model_share = run["fraction_by_source"].get("model", 0.0)
             entry = {"iteration": it, "catalog": str(catalog_path.relative_to(self.out)),
                      "new_keys": keys or [], **fit,
@@ -360,14 +397,16 @@ class LearnLoop:
             self.progress(f"iteration {it}: D {run['D_A2_per_s']:.4g} A^2/s, model share "
                           f"{model_share:.2f}, {fit['n_hops']} hops")
             if it >= 1:
-                d_prev = record["iterations"][-2]["D_A2_per_s"]
-                change = abs(run["D_A2_per_s"] - d_prev) / d_prev
-                entry["D_change"] = change
-                if change <= s.d_tolerance and model_share <= s.model_share_max:
+                change, noise = self._compare(record["iterations"][-2], entry)
+                entry.update(D_change=change, D_change_stderr=noise)
+                model_share = entry["model_share"]
+                if (abs(change) <= s.d_tolerance and noise <= s.d_tolerance
+                        and model_share <= s.model_share_max):
                     record.update(converged=True, why=(
-                        f"D changed by {100 * change:.1f} % (tolerance "
-                        f"{100 * s.d_tolerance:g} %) and the model rated {100 * model_share:.0f} "
-                        f"% of the executed hops (at most {100 * s.model_share_max:g} %)"))
+                        f"D changed by {100 * change:+.1f} % +- {100 * noise:.1f} % (tolerance "
+                        f"{100 * s.d_tolerance:g} %, {entry['replicas']} replicas) and the "
+                        f"model rated {100 * model_share:.0f} % of the executed hops (at most "
+                        f"{100 * s.model_share_max:g} %)"))
                     break
             keys = self._next_keys(run["unlisted"], samples)
             if not keys:

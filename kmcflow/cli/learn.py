@@ -26,7 +26,10 @@ def learn_command(
     cells: Annotated[tuple[int, int, int], typer.Option(
         "--cells", help="kMC cells along x, y, z.")] = (12, 12, 24),
     steps: Annotated[int, typer.Option("--steps", help="Events per kMC run.")] = 4_000_000,
-    replicas: Annotated[int, typer.Option("--replicas", help="kMC runs per iteration.")] = 2,
+    replicas: Annotated[int, typer.Option("--replicas", help="kMC runs per iteration.")] = 4,
+    max_replicas: Annotated[int, typer.Option(
+        "--max-replicas", help="More runs, up to this, where D's change is within the "
+        "tolerance but its error is not.")] = 16,
     top: Annotated[int, typer.Option("--top", help="New hops per iteration.")] = 10,
     seed_count: Annotated[int, typer.Option(
         "--seed-count", help="Seed hops per composition (25, 50, 75 % of the second "
@@ -62,7 +65,8 @@ def learn_command(
             mode="json", include={"neb", "relax", "prefactor"})
     settings = LearnSettings(
         calculator=calculator, temperature_K=temperature, cells=tuple(cells), steps=steps,
-        replicas=replicas, top=top, seed_count=seed_count, max_iterations=max_iterations,
+        replicas=replicas, max_replicas=max_replicas, top=top, seed_count=seed_count,
+        max_iterations=max_iterations,
         d_tolerance=tolerance, model_share_max=model_share, workers=workers, hop=hop,
         repeats=parse_repeats(repeats), seed=seed,
         lattice_constants_A=(parse_fractions(lattice_constants, "--lattice-constants")
@@ -72,6 +76,8 @@ def learn_command(
         f"  [{time.monotonic() - start:6.0f} s] {message}", highlight=False))
     if as_json:
         print(json.dumps(record, indent=2))
+        if not record["converged"]:
+            raise typer.Exit(1)
         return
     table = Table("iteration", "hops", "CV RMSE (eV)", "D (A^2/s)", "change", "model share",
                   title=f"learn {catalog_file.name} at {temperature:g} K")
@@ -81,7 +87,8 @@ def learn_command(
                       "-" if it["fit"]["cv_rmse_eV"] is None
                       else f"{it['fit']['cv_rmse_eV']:.4f}",
                       f"{it['D_A2_per_s']:.4g} +- {it['D_stderr_A2_per_s']:.2g}",
-                      "-" if change is None else f"{100 * change:.1f} %",
+                      "-" if change is None else
+                      f"{100 * change:+.1f} +- {100 * it['D_change_stderr']:.1f} %",
                       f"{100 * it['model_share']:.0f} %")
     out.print(table)
     out.print(f"{'converged' if record['converged'] else 'NOT converged'}: {record['why']}")
