@@ -154,13 +154,7 @@ class EnvironmentFitResult:
         if (s, c) not in self.terms:
             return float("nan")
         k0, j, _ = self.terms[s, c]
-        total = k0
-        n = int(self.geometry.envs.n_env_of_class[c])
-        for e in range(n):
-            code = int(codes[e])
-            if code < j.shape[1]:
-                total += j[int(self.geometry.orbit_index[c, e]), code]
-        return float(total)
+        return _kra_sum(k0, j, c, codes, self.geometry)
 
     def barrier(self, key: str) -> float:
         """The model's E_a (eV) of the hop with key text ``key``."""
@@ -287,6 +281,17 @@ def _fit(p: _Parsed, rows: np.ndarray, geometry: EnvironmentGeometry, n_species:
     return _pair_matrix(pair_vec, n_species), terms
 
 
+def _kra_sum(k0: float, j: np.ndarray, c: int, codes: np.ndarray,
+             geometry: EnvironmentGeometry) -> float:
+    """E_KRA = K + sum_e J[orbit(e), occupant(e)] over class ``c``'s sites (none code: 0)."""
+    total = k0
+    for e in range(int(geometry.envs.n_env_of_class[c])):
+        code = int(codes[e])
+        if code < j.shape[1]:
+            total += j[int(geometry.orbit_index[c, e]), code]
+    return float(total)
+
+
 def _predict(p: _Parsed, rows: np.ndarray, pair: np.ndarray, terms, geometry, n_species
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Predicted (E_a, E_KRA, dE) of ``rows``; NaN where no term covers the hop."""
@@ -297,14 +302,7 @@ def _predict(p: _Parsed, rows: np.ndarray, pair: np.ndarray, terms, geometry, n_
         term = terms.get((int(p.species[r]), int(p.hop_class[r])))
         if term is None:
             continue
-        k0, j = term[0], term[1]
-        c = int(p.hop_class[r])
-        total = k0
-        for e in range(int(geometry.envs.n_env_of_class[c])):
-            code = int(p.codes[r, e])
-            if code < j.shape[1]:
-                total += j[int(geometry.orbit_index[c, e]), code]
-        kra[i] = total
+        kra[i] = _kra_sum(term[0], term[1], int(p.hop_class[r]), p.codes[r], geometry)
     barrier = np.maximum(np.maximum(kra + 0.5 * d_e, d_e), 0.0)
     return barrier, kra, d_e
 
