@@ -90,22 +90,14 @@ def test_exact_data_give_back_the_barriers_of_unseen_environments(geometry, trut
     assert fit.terms[1, 0][2] == pytest.approx(math.sqrt(4e12 * 5e12))
 
 
-def test_the_fitted_catalog_keeps_detailed_balance_and_every_computed_barrier(geometry, truth):
+def test_the_fitted_catalog_keeps_detailed_balance_and_every_computed_barrier(
+        geometry, truth, cu_ni_region_catalog):
     rng = np.random.default_rng(2)
     n_env = int(geometry.envs.n_env_of_class[0])
     train = [sample(geometry, truth, s, random_codes(rng, n_env, 0.5))
              for s in (1, 2) for _ in range(40)]
     fit = fit_environment_model(train, SPECIES, geometry)
-    base = catalog_from_data({
-        "schema": "kmcflow.catalog", "schema_version": 1, "name": "cu_ni", "units": {},
-        "lattice": {"preset": "fcc", "a_A": 3.6}, "species": SPECIES,
-        "hosts": [{"name": "Cu", "initial_species": "Cu"},
-                  {"name": "Ni", "initial_species": "Ni"}],
-        "rate_model": "table",
-        "events": [{"id": f"{sp}_{a}_{b}", "species": sp, "initial_region": a,
-                    "final_region": b, "barrier_eV": 0.8, "prefactor_Hz": 1e13,
-                    "provenance": {"source": "test"}}
-                   for sp in SPECIES for a in SPECIES for b in SPECIES]})
+    base = catalog_from_data(cu_ni_region_catalog(3.6, {"Cu": 0.8, "Ni": 0.8}, 1e13))
     data = environment_catalog(base, train, fit)
     catalog = catalog_from_data(data)  # validation checks detailed balance of every pair
     assert catalog.schema_version == 2

@@ -42,7 +42,7 @@ def emt_lattice_constant(element: str) -> float:
     return float(v0 ** (1 / 3))
 
 
-def test_cu_ni_model_predicts_held_out_emt_barriers(tmp_path):
+def test_cu_ni_model_predicts_held_out_emt_barriers(tmp_path, cu_ni_region_catalog):
     lattice = preset("fcc", 3.52)
     constants = {el: emt_lattice_constant(el) for el in SPECIES}
     assert 3.58 < constants["Cu"] < 3.60 and 3.48 < constants["Ni"] < 3.50
@@ -66,16 +66,7 @@ def test_cu_ni_model_predicts_held_out_emt_barriers(tmp_path):
         results = compute_sample_folder(folder, settings, workers=2)
         assert all(not r.get("failure_reason") for r in results)
     base = tmp_path / "base.json"
-    base.write_text(json.dumps({
-        "schema": "kmcflow.catalog", "schema_version": 1, "name": "cu_ni", "units": {},
-        "lattice": {"preset": "fcc", "a_A": 3.52}, "species": SPECIES,
-        "hosts": [{"name": "Cu", "initial_species": "Cu"},
-                  {"name": "Ni", "initial_species": "Ni"}],
-        "rate_model": "table",
-        "events": [{"id": f"{s}_{a}_{b}", "species": s, "initial_region": a,
-                    "final_region": b, "barrier_eV": 0.9, "prefactor_Hz": 4e12,
-                    "provenance": {"source": "test"}}
-                   for s in SPECIES for a in SPECIES for b in SPECIES]}))
+    base.write_text(json.dumps(cu_ni_region_catalog(3.52, {"Cu": 0.9, "Ni": 0.9})))
     report = fit_folders(base, [folders["train"]], tmp_path / "learned.json",
                          test=[folders["test"]])
     fit, held = report["fit"], report["test"]

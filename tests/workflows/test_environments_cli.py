@@ -9,22 +9,11 @@ import pytest
 from kmcflow.cli import main
 from kmcflow.kmc.catalog import load_catalog
 
-CATALOG = {
-    "schema": "kmcflow.catalog", "schema_version": 1, "name": "cu_ni", "units": {},
-    "lattice": {"preset": "fcc", "a_A": 3.55}, "species": ["Cu", "Ni"],
-    "hosts": [{"name": "Cu", "initial_species": "Cu"}, {"name": "Ni", "initial_species": "Ni"}],
-    "rate_model": "table",
-    "events": [{"id": f"{sp}_{a}_{b}", "species": sp, "initial_region": a, "final_region": b,
-                "barrier_eV": {"Cu": 0.75, "Ni": 1.09}[sp], "prefactor_Hz": 4e12,
-                "provenance": {"source": "test"}}
-               for sp in ("Cu", "Ni") for a in ("Cu", "Ni") for b in ("Cu", "Ni")],
-}
-
 
 @pytest.fixture
-def catalog_file(tmp_path):
+def catalog_file(tmp_path, cu_ni_region_catalog):
     path = tmp_path / "cu_ni.json"
-    path.write_text(json.dumps(CATALOG))
+    path.write_text(json.dumps(cu_ni_region_catalog(3.55, {"Cu": 0.75, "Ni": 1.09})))
     return path
 
 
