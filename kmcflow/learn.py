@@ -53,6 +53,12 @@ class LearnSettings:
     ``seed_fractions``: fractions of the catalog's second species in the seed alloys;
     ``top``: new hops per iteration; ``lattice_constants_A``: each species' own lattice
     constant for Vegard cells (:mod:`kmcflow.structures.environment_sampling`).
+
+    ``profile``: a cluster profile (YAML): the hops run as SLURM/PBS array tasks
+    (:mod:`kmcflow.hpc.sample_jobs`) instead of ``workers`` local processes. Then ``wait``
+    polls the scheduler every ``poll_s`` seconds until they end; without it the loop stops
+    with :class:`LearnWaiting` and a rerun continues. A hop killed by the scheduler is
+    submitted again, up to ``max_submissions`` times in all, then left out of the fit.
     """
 
     calculator: str | dict[str, Any] = "emt"
@@ -74,6 +80,10 @@ class LearnSettings:
     repeats: tuple[int, int, int] = (3, 3, 3)
     hop: dict[str, Any] = field(default_factory=dict)
     workers: int = 1
+    profile: str | None = None
+    wait: bool = True
+    poll_s: float = 30.0
+    max_submissions: int = 2
 
     def check(self) -> None:
         """Refuse settings that cannot run (one line each, naming the field)."""
@@ -90,6 +100,8 @@ class LearnSettings:
             (all(0 <= x <= 1 for x in self.seed_fractions) and self.seed_fractions,
              "seed_fractions", "fractions 0-1"),
             (self.workers >= 1, "workers", "a whole number >= 1"),
+            (self.poll_s > 0, "poll_s", "a positive number of seconds"),
+            (self.max_submissions >= 1, "max_submissions", "a whole number >= 1"),
         ]
         for ok, name, fix in checks:
             if not ok:
@@ -113,15 +125,24 @@ class LearnSettings:
     def shaping(self) -> dict[str, Any]:
         """The settings the results in a learn folder depend on.
 
-        Not the worker count nor when to stop: a rerun may ask for more iterations or another
-        tolerance.
+        Not where the hops run (workers, cluster profile) nor when to stop: a rerun may ask
+        for more iterations or another tolerance.
         """
         record = asdict(self)
         for name in ("workers", "max_iterations", "d_tolerance", "model_share_max",
-                     "max_replicas"):
+                     "max_replicas", "profile", "wait", "poll_s", "max_submissions"):
             record.pop(name)
         record["cells"], record["repeats"] = list(self.cells), list(self.repeats)
         return record
+
+
+class LearnWaiting(Exception):
+    """The loop stopped to wait for hops on the cluster (``wait=False``): rerun to continue."""
+
+    def __init__(self, iteration: int, busy: int, total: int, folder: Path):
+        self.iteration, self.busy, self.total, self.folder = iteration, busy, total, folder
+        super().__init__(f"iteration {iteration}: {busy} of {total} hops queued or running on "
+                         f"the cluster ({folder}); rerun the same command when they have ended")
 
 
 def json_safe(record: dict[str, Any]) -> dict[str, Any]:
@@ -141,6 +162,16 @@ def _run_D(run: Path) -> float:
     fit = fit_interdiffusion(data["time"], data["z"], data["x_first_host"],
                              saved_geometry(data))
     return float(fit.D_A2_per_s)
+
+
+def run_replica(job: tuple[str, Path, Any]) -> dict[str, Any]:
+    """Run one kMC replica ``(catalog file, run folder, RunSettings)``; return its summary."""
+    from kmcflow.kmc.catalog import load_catalog
+    from kmcflow.kmc.runner import run_to_directory
+
+    catalog_file, run, settings = job
+    return run_to_directory(load_catalog(catalog_file), settings, run, catalog_file,
+                            overwrite=True)
 
 
 def _computed_identities(samples: list, species: list[str], envs) -> set[tuple[int, int, int]]:
@@ -191,6 +222,11 @@ class LearnLoop:
                                   file=str(catalog_file),
                                   field=f"energy_model.site_energies_eV.{name}",
                                   hint="give one site energy per species")
+        self.profile = None
+        if settings.profile:
+            from kmcflow.hpc.profiles import load_profile
+
+            self.profile = load_profile(settings.profile)
         check_output_folder(out_dir, "learn", reuse=True, inputs=[catalog_file])
         self.out = Path(out_dir).resolve()
         self.progress = progress or (lambda message: None)
@@ -256,11 +292,28 @@ class LearnLoop:
                                                                      exclude_none=True),
                                 settings={"iteration": iteration, "keys": keys})
 
+        if s.profile:
+            self._compute_on_cluster(iteration, folder)
+            return folder
+
         def report(n: int, total: int, hop, state: str) -> None:
             self.progress(f"iteration {iteration}: hop {n}/{total} {state}")
 
         compute_sample_folder(folder, self.hop_settings, workers=s.workers, progress=report)
         return folder
+
+    def _compute_on_cluster(self, iteration: int, folder: Path) -> None:
+        """Submit the folder's hops not done, then wait for them (or raise LearnWaiting)."""
+        from kmcflow.hpc.sample_jobs import BUSY, run_folder_on_cluster
+
+        s = self.settings
+        states = run_folder_on_cluster(
+            folder, self.hop_settings, self.profile, wait=s.wait, poll_s=s.poll_s,
+            max_submissions=s.max_submissions,
+            progress=lambda message: self.progress(f"iteration {iteration}: {message}"))
+        busy = [st for st in states if st["state"] in BUSY]
+        if busy:
+            raise LearnWaiting(iteration, len(busy), len(states), folder)
 
     def _fit(self, iteration: int, folders: list[Path]) -> tuple[Path, dict, list]:
         """Fit every computed hop so far; write catalog version ``iteration``."""
@@ -292,21 +345,39 @@ class LearnLoop:
         return path, record, every.samples
 
     def _run(self, iteration: int, catalog_path: Path, replicas: int) -> dict[str, Any]:
-        """The replicas at the temperature: D, its error, sources, the unlisted keys."""
-        from kmcflow.kmc.catalog import load_catalog
-        from kmcflow.kmc.runner import run_to_directory
+        """The replicas at the temperature: D, its error, sources, the unlisted keys.
+
+        Runs already finished (same settings and catalog file) are read back; the others run
+        ``workers`` at a time, each in a spawned process of its own.
+        """
         from kmcflow.kmc.study import finished_run
 
         s = self.settings
-        catalog = load_catalog(catalog_path)
+        folder = self.out / "kmc" / f"iter_{iteration:03d}"
+        summaries: dict[int, dict] = {}
+        for r in range(replicas):
+            done = finished_run(folder / f"replica_{r}", s.run_settings(r), str(catalog_path))
+            if done is not None:
+                summaries[r] = done
+        todo = [r for r in range(replicas) if r not in summaries]
+        jobs = [(str(catalog_path), folder / f"replica_{r}", s.run_settings(r)) for r in todo]
+        if todo:
+            self.progress(f"iteration {iteration}: {len(todo)} kMC replicas "
+                          f"({len(summaries)} of {replicas} read back)")
+        if s.workers > 1 and len(todo) > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            # spawn: a forked copy of a process with BLAS or numba threads can hang
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=min(s.workers, len(todo)),
+                                     mp_context=context) as pool:
+                summaries.update(zip(todo, pool.map(run_replica, jobs), strict=True))
+        else:
+            summaries.update((r, run_replica(job)) for r, job in zip(todo, jobs, strict=True))
         d_values, sources, unlisted = [], {}, {}
         for r in range(replicas):
-            run = self.out / "kmc" / f"iter_{iteration:03d}" / f"replica_{r}"
-            rs = s.run_settings(r)
-            self.progress(f"iteration {iteration}: kMC replica {r + 1}/{replicas}")
-            summary = finished_run(run, rs, str(catalog_path))
-            if summary is None:
-                summary = run_to_directory(catalog, rs, run, str(catalog_path), overwrite=True)
+            run = folder / f"replica_{r}"
             try:
                 d_values.append(_run_D(run))
             except ConfigError as exc:  # no measurable widening: say which run, and the fix
@@ -314,7 +385,7 @@ class LearnLoop:
                                   file=str(run), field="steps",
                                   hint="more events per run (--steps) or a higher "
                                   "temperature") from exc
-            env = summary.get("environments") or {}
+            env = summaries[r].get("environments") or {}
             for name, n in (env.get("events_by_source") or {}).items():
                 sources[name] = sources.get(name, 0) + int(n)
             for item in env.get("unlisted") or []:

@@ -154,6 +154,62 @@ def environments_compute(
                   f"{r.get('failure_message', '')}", highlight=False)
 
 
+@environments_app.command("submit")
+def environments_submit(
+    folder: Annotated[Path, typer.Argument(help="A folder from `environments sample`.",
+                                           show_default=False)],
+    profile: Annotated[Path, typer.Option("--profile", help="Cluster profile YAML "
+                                          "(hpc_configs/).", show_default=False)],
+    calculator: Annotated[str, typer.Option(
+        "--calculator", help="Code name (emt, chgnet, ...) or calculator config YAML.")
+    ] = "emt",
+    settings_file: Annotated[Path | None, typer.Option(
+        "--settings", help="YAML with neb/relax/prefactor sections (the campaign's).")] = None,
+    only: Annotated[str | None, typer.Option(
+        "--only", help="Hop indices, e.g. 0,3 (default: every hop not done nor queued).")
+    ] = None,
+) -> None:
+    """Submit the sampled hops as a SLURM/PBS job array (task i computes hop i).
+
+    A rerun submits what is missing, failed or was killed; `environments status` shows each
+    hop. Example: kmcflow environments submit envs --profile hpc_configs/local_slurm.yaml
+    """
+    from kmcflow.cli.hpc import parse_only
+    from kmcflow.hpc.profiles import load_profile
+    from kmcflow.hpc.sample_jobs import prepare_sample_jobs, submit_sample_hops
+    from kmcflow.workflows.environments import hop_settings
+
+    settings = hop_settings(calculator, settings_file)
+    prepare_sample_jobs(folder, settings, load_profile(profile))
+    record = submit_sample_hops(folder, parse_only(only))
+    n = len(record["tasks"])
+    out.print(f"submitted {n} hop{'s' * (n != 1)} as job {', '.join(record['jobs'])} "
+              f"({record['scheduler']}). Watch: kmcflow environments status {folder}")
+
+
+@environments_app.command("status")
+def environments_status(
+    folder: Annotated[Path, typer.Argument(help="A submitted sample folder.",
+                                           show_default=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON record per hop.")] = False,
+) -> None:
+    """Each hop's state: done, failed, queued, running, lost (killed) or unsubmitted."""
+    from kmcflow.hpc.sample_jobs import sample_hop_states
+
+    states = sample_hop_states(folder)
+    if as_json:
+        print(json.dumps(states, indent=2))
+        return
+    table = Table("hop", "environment key", "task", "state", "why")
+    for s in states:
+        table.add_row(str(s["index"]), s["key"] or "", s["task"] or "", s["state"], s["why"])
+    out.print(table)
+    counts: dict[str, int] = {}
+    for s in states:
+        counts[s["state"]] = counts.get(s["state"], 0) + 1
+    out.print(", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+
+
 @environments_app.command("fit")
 def environments_fit(
     catalog_file: CatalogArg,

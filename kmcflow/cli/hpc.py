@@ -96,7 +96,7 @@ def campaign_submit(
         raise SchedulerError(f"unknown backend {backend!r}", field="--backend",
                              hint="use direct or jobflow-remote")
     # everything that can be checked is checked before the folder is prepared
-    indices = _only(only)
+    indices = parse_only(only)
     if walltime is not None:
         from kmcflow.hpc.profiles import walltime_seconds
 
@@ -127,7 +127,7 @@ def campaign_submit(
     _print_submission(submit_hops(write, indices, walltime=walltime), write)
 
 
-def _only(only: str | None) -> list[int] | None:
+def parse_only(only: str | None) -> list[int] | None:
     """The hop indices of ``--only`` (non-negative integers), or None."""
     from kmcflow.errors import SchedulerError
 

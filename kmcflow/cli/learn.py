@@ -49,14 +49,25 @@ def learn_command(
     settings_file: Annotated[Path | None, typer.Option(
         "--settings", help="YAML with the hops' neb/relax/prefactor sections.")] = None,
     workers: Annotated[int, typer.Option("--workers", help="Hops computed at a time.")] = 1,
+    profile: Annotated[Path | None, typer.Option(
+        "--profile", help="Cluster profile (YAML): the hops run as SLURM/PBS array tasks.")
+    ] = None,
+    no_wait: Annotated[bool, typer.Option(
+        "--no-wait", help="With --profile: submit, then exit 3 instead of waiting; rerun the "
+        "same command to continue.")] = False,
+    poll: Annotated[float, typer.Option("--poll", help="With --profile: seconds between "
+                                        "looks at the scheduler.")] = 30.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print learn.json.")] = False,
 ) -> None:
     """Run kMC, compute the environments it met without a table entry, refit, repeat.
 
     Example: kmcflow learn demo/campaign/catalog.json --calculator emt --out learn
+
+    Exit codes: 0 converged, 1 not converged, 2 bad input, 3 waiting for cluster jobs
+    (--no-wait).
     """
     one_thread_each()  # the hop workers inherit it (BLAS threads of two processes fight)
-    from kmcflow.learn import LearnSettings, run_learn
+    from kmcflow.learn import LearnSettings, LearnWaiting, run_learn
     from kmcflow.workflows.environments import hop_settings
 
     hop = {}
@@ -69,11 +80,16 @@ def learn_command(
         max_iterations=max_iterations,
         d_tolerance=tolerance, model_share_max=model_share, workers=workers, hop=hop,
         repeats=parse_repeats(repeats), seed=seed,
+        profile=None if profile is None else str(profile), wait=not no_wait, poll_s=poll,
         lattice_constants_A=(parse_fractions(lattice_constants, "--lattice-constants")
                              if lattice_constants else None))
     start = time.monotonic()
-    record = run_learn(catalog_file, write, settings, progress=lambda message: err.print(
-        f"  [{time.monotonic() - start:6.0f} s] {message}", highlight=False))
+    try:
+        record = run_learn(catalog_file, write, settings, progress=lambda message: err.print(
+            f"  [{time.monotonic() - start:6.0f} s] {message}", highlight=False))
+    except LearnWaiting as waiting:
+        err.print(f"waiting: {waiting}", highlight=False)
+        raise typer.Exit(3) from None
     if as_json:
         print(json.dumps(record, indent=2))
         if not record["converged"]:

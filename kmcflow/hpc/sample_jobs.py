@@ -1,0 +1,294 @@
+"""Environment sample folders on a cluster: one batch array task per hop.
+
+``kmcflow environments submit FOLDER --profile P`` and ``kmcflow learn --profile P`` compute
+the hops of a sample folder (:mod:`kmcflow.workflows.environments`) as SLURM/PBS array tasks
+instead of local processes. What this adds to the folder::
+
+    hop_settings.json     calculator (as a resolved config) and neb/relax/prefactor settings
+    profile.yaml          the cluster profile
+    scripts/hops_NN.sh    one array script per submission
+    submissions.json      job ids per hop (kmcflow.hpc.submissions)
+    logs/                 scheduler output
+
+Task ``i`` (``python -m kmcflow.hpc.sample_jobs FOLDER i``) runs hop ``i`` through the same
+per-hop store as a local run (:func:`kmcflow.workflows.hop_batch.compute_stored_hop`) and
+writes ``results/hop_NNN.json``. It deletes that file first, so the file, when there, is
+always its latest attempt's: a failed attempt is never hidden by an older result, and an
+older failure never outlives a rerun that was killed.
+
+A hop's state (:func:`sample_hop_states`) is ``done``, ``failed`` (a result with a failure
+reason), ``queued`` or ``running`` (the scheduler lists its task), ``lost`` (submitted, not
+listed, no result: killed by its walltime or memory limit) or ``unsubmitted``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kmcflow.atomic_io import write_json, write_text
+from kmcflow.errors import ConfigError, KmcflowError, SchedulerError
+from kmcflow.hpc.scheduler import Scheduler, array_task_id, get_scheduler
+from kmcflow.hpc.submissions import (
+    SUBMISSIONS,
+    active_tasks,
+    folder_profile,
+    latest_task_ids,
+    load_submissions,
+)
+
+HOP_SETTINGS = "hop_settings.json"
+PROFILE = "profile.yaml"
+BUSY = ("queued", "running")
+
+
+def _result_path(folder: Path, index: int) -> Path:
+    return folder / "results" / f"hop_{index:03d}.json"
+
+
+def prepare_sample_jobs(folder: str | os.PathLike[str], settings, profile) -> Path:
+    """Fix the hop settings and cluster profile of a sample folder's tasks.
+
+    ``settings`` (:class:`~kmcflow.workflows.environments.EnvironmentHopSettings`) is stored
+    with its calculator resolved to a full config, so a task does not depend on the
+    submitting shell's files. A folder keeps the settings it was first submitted with: other
+    settings are refused (its hops would mix two calculations).
+    """
+    from kmcflow.hpc.scripts import check_campaign_path
+    from kmcflow.workflows.calculators import load_calculator_config
+    from kmcflow.workflows.environments import read_sample_folder
+
+    out = Path(folder).resolve()
+    read_sample_folder(out)  # a sample folder, with readable endpoints
+    check_campaign_path(out)
+    config = load_calculator_config(settings.calculator)
+    wanted = settings.model_copy(update={"calculator": config.model_dump(mode="json")}
+                                 ).model_dump(mode="json")
+    path = out / HOP_SETTINGS
+    if path.is_file():
+        from kmcflow.readers import read_json
+
+        before = read_json(path, error=ConfigError, what="hop settings")
+        if before != wanted:
+            changed = sorted(k for k in wanted if (before or {}).get(k) != wanted[k])
+            raise ConfigError(f"this folder's hops were submitted with other settings "
+                              f"({', '.join(changed) or 'format'})", file=str(path),
+                              field=changed[0] if changed else None,
+                              hint="use the same calculator and settings, or sample a new "
+                              "folder")
+    else:
+        write_json(path, wanted)
+    if profile.activate and not Path(profile.activate).is_absolute():
+        # batch jobs start elsewhere (PBS: in $HOME): fix the path where it was meant
+        profile = profile.model_copy(update={"activate": str(Path(profile.activate).resolve())})
+    write_text(out / PROFILE, yaml.safe_dump(profile.model_dump(mode="json")))
+    (out / "logs").mkdir(exist_ok=True)
+    return out
+
+
+def read_hop_settings(folder: Path):
+    """The :class:`EnvironmentHopSettings` a folder's tasks run with."""
+    from pydantic import ValidationError
+
+    from kmcflow.readers import read_json
+    from kmcflow.workflows.environments import EnvironmentHopSettings
+
+    path = folder / HOP_SETTINGS
+    if not path.is_file():
+        raise SchedulerError("no hop settings in the folder (it was never submitted)",
+                             file=str(path), hint="submit it: kmcflow environments submit")
+    try:
+        return EnvironmentHopSettings.model_validate(
+            read_json(path, error=SchedulerError, what="hop settings"))
+    except ValidationError as exc:
+        raise SchedulerError(f"bad hop settings: {exc}".splitlines()[0], file=str(path),
+                             hint="submit the folder again with valid settings") from exc
+
+
+def sample_hop_states(folder: str | os.PathLike[str], *,
+                      scheduler: Scheduler | None = None) -> list[dict[str, Any]]:
+    """One record per hop: ``index``, ``key``, ``state``, ``task``, ``submissions``, ``why``."""
+    from kmcflow.readers import read_json
+    from kmcflow.workflows.environments import read_sample_folder
+
+    out = Path(folder).resolve()
+    _, planned = read_sample_folder(out)
+    records = load_submissions(out)
+    tasks = latest_task_ids(out)
+    active = active_tasks(out, scheduler) if records else {}
+    states = []
+    for k, hop in enumerate(planned):
+        task = tasks.get(k)
+        count = sum(str(k) in r["tasks"] for r in records)
+        path = _result_path(out, k)
+        why = ""
+        if task is not None and task in active:
+            state = active[task]
+        elif path.is_file():
+            result = read_json(path, error=KmcflowError, what="hop result")
+            reason = result.get("failure_reason") if isinstance(result, dict) else "unreadable"
+            state, why = ("failed", f"{reason}: {result.get('failure_message', '')}"
+                          ) if reason else ("done", "")
+        elif task is not None:
+            state = "lost"
+            why = "submitted, no result and no longer queued: killed by the scheduler " \
+                  "(walltime or memory); see logs/"
+        else:
+            state = "unsubmitted"
+        states.append({"index": k, "key": hop.record.get("environment_key"), "state": state,
+                       "task": task, "submissions": count, "why": why})
+    return states
+
+
+def submit_sample_hops(folder: str | os.PathLike[str], indices: list[int] | None = None, *,
+                       scheduler: Scheduler | None = None) -> dict[str, Any]:
+    """Submit hops ``indices`` (default: every one not done nor queued); return the record.
+
+    The folder must have been prepared (:func:`prepare_sample_jobs`). SLURM takes any list
+    of indices in one array; PBS Pro a contiguous range of two or more, otherwise one job
+    per hop.
+    """
+    from kmcflow.hpc.scripts import render_script
+    from kmcflow.readers import read_json
+    from kmcflow.workflows.environments import SAMPLE_FILE
+
+    out = Path(folder).resolve()
+    read_hop_settings(out)
+    profile = folder_profile(out)
+    sched = scheduler or get_scheduler(profile.scheduler)
+    if indices is None:
+        indices = [s["index"] for s in sample_hop_states(out, scheduler=sched)
+                   if s["state"] in ("unsubmitted", "lost", "failed")]
+    n_hops = len(read_json(out / SAMPLE_FILE, error=ConfigError).get("hops") or [])
+    chosen = sorted(set(indices))
+    bad = [i for i in chosen if not 0 <= i < n_hops]
+    if bad or not chosen:
+        raise SchedulerError(f"no hops {bad or 'left'} to submit (the folder has {n_hops})",
+                             file=str(out), field="hops",
+                             hint=f"choose among 0-{n_hops - 1}, or see `kmcflow "
+                             "environments status`")
+    number = len(load_submissions(out))
+    command = ["python", "-m", "kmcflow.hpc.sample_jobs", str(out), "{index}"]
+    name = f"env_{out.name}"[:48]
+    jobs: list[str] = []
+    tasks: dict[str, str] = {}
+    contiguous = chosen == list(range(chosen[0], chosen[-1] + 1))
+    if profile.scheduler == "slurm" or (len(chosen) > 1 and contiguous):
+        script = out / "scripts" / f"hops_{number:02d}.sh"
+        write_text(script, render_script(profile, name, out, command, indices=chosen))
+        job = sched.submit(script)
+        jobs.append(job)
+        tasks = {str(i): array_task_id(profile.scheduler, job, i) for i in chosen}
+    else:  # PBS without a usable array range: one job per hop
+        for i in chosen:
+            script = out / "scripts" / f"hop_{i:03d}_{number:02d}.sh"
+            single = [str(i) if w == "{index}" else w for w in command]
+            write_text(script, render_script(profile, f"{name}_{i}"[:48], out, single))
+            job = sched.submit(script)
+            jobs.append(job)
+            tasks[str(i)] = job
+    record = {"number": number, "scheduler": profile.scheduler,
+              "submitted": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+              "walltime_s": profile.walltime_s, "jobs": jobs, "tasks": tasks}
+    write_json(out / SUBMISSIONS, [*load_submissions(out), record])
+    return record
+
+
+def write_lost_result(folder: str | os.PathLike[str], index: int, why: str) -> Path:
+    """Record a hop that never returned as failed (``killed``), so a fit lists it as left out."""
+    from kmcflow.workflows.environments import read_sample_folder
+    from kmcflow.workflows.hop_batch import export_result
+
+    out = Path(folder).resolve()
+    _, planned = read_sample_folder(out)
+    record = planned[index].record
+    return export_result(out / "results", index, {
+        "hop": record, "event_key": record["event_key"], "job_index": index,
+        "failure_reason": "killed", "failure_message": why})
+
+
+def run_folder_on_cluster(folder: str | os.PathLike[str], settings, profile, *,
+                          wait: bool = True, poll_s: float = 30.0, max_submissions: int = 2,
+                          progress=None, scheduler: Scheduler | None = None
+                          ) -> list[dict[str, Any]]:
+    """Submit every hop of a sample folder not done, and (``wait``) poll until they end.
+
+    A hop never submitted, or lost (killed by the scheduler) fewer than ``max_submissions``
+    times, is submitted; a failed hop is not (its failure is a result: a fit lists it as
+    left out). A hop lost ``max_submissions`` times is recorded as failed (``killed``).
+    Returns the hops' states: some still queued or running (:data:`BUSY`) only without
+    ``wait``. Nothing is submitted twice: a rerun finds the jobs of the first.
+    """
+    import time
+
+    report = progress or (lambda message: None)
+    out = prepare_sample_jobs(folder, settings, profile)
+    sched = scheduler or get_scheduler(profile.scheduler)
+    while True:
+        states = sample_hop_states(out, scheduler=sched)
+        todo = [st["index"] for st in states if st["state"] == "unsubmitted"
+                or (st["state"] == "lost" and st["submissions"] < max_submissions)]
+        if todo:
+            record = submit_sample_hops(out, todo, scheduler=sched)
+            report(f"submitted {len(todo)} hops ({profile.scheduler} job "
+                   f"{', '.join(record['jobs'])})")
+            continue
+        busy = [st for st in states if st["state"] in BUSY]
+        if not busy or not wait:
+            break
+        ended = sum(st["state"] in ("done", "failed") for st in states)
+        report(f"{ended}/{len(states)} hops ended, {len(busy)} queued or running")
+        time.sleep(poll_s)
+    for st in states:
+        if st["state"] == "lost":  # killed every time: left out of the fit, with why
+            write_lost_result(out, st["index"], f"{st['why']} ({st['submissions']} "
+                              "submissions)")
+    return states
+
+
+def run_sample_task(folder: str | os.PathLike[str], index: int) -> dict[str, Any]:
+    """Compute hop ``index`` of a submitted sample folder (what one array task does)."""
+    from kmcflow.workflows.calculators import load_calculator_config
+    from kmcflow.workflows.environments import read_sample_folder
+    from kmcflow.workflows.hop_batch import compute_stored_hop, export_result
+
+    out = Path(folder).resolve()
+    settings = read_hop_settings(out)
+    _, planned = read_sample_folder(out)
+    if not 0 <= index < len(planned):
+        raise SchedulerError(f"no hop {index}: the folder has {len(planned)}", file=str(out),
+                             field="index")
+    path = _result_path(out, index)
+    if path.is_file():  # the file is always the latest attempt's (module docstring)
+        path.unlink()
+    result, _ = compute_stored_hop(settings, load_calculator_config(settings.calculator),
+                                   index, planned[index], out)
+    result["job_index"] = index
+    export_result(out / "results", index, result)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m kmcflow.hpc.sample_jobs FOLDER INDEX``: exit 0 even if the hop failed."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2 or not args[1].isdigit():
+        print("usage: python -m kmcflow.hpc.sample_jobs SAMPLE_FOLDER INDEX", file=sys.stderr)
+        return 2
+    try:
+        result = run_sample_task(args[0], int(args[1]))
+    except KmcflowError as exc:
+        print(f"kmcflow: error: {exc.one_line()}", file=sys.stderr)
+        return 2
+    reason = result.get("failure_reason")
+    print(f"hop {args[1]} {result.get('event_key')}: "
+          f"{'failed: ' + str(reason) if reason else 'done'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
