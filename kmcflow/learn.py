@@ -54,8 +54,9 @@ class LearnSettings:
     ``top``: new hops per iteration; ``lattice_constants_A``: each species' own lattice
     constant for Vegard cells (:mod:`kmcflow.structures.environment_sampling`).
 
+    ``workers``: hops computed and kMC replicas run at a time, each in a process of its own.
     ``profile``: a cluster profile (YAML): the hops run as SLURM/PBS array tasks
-    (:mod:`kmcflow.hpc.sample_jobs`) instead of ``workers`` local processes. Then ``wait``
+    (:mod:`kmcflow.hpc.sample_jobs`) instead of local processes (the kMC stays here). Then ``wait``
     polls the scheduler every ``poll_s`` seconds until they end; without it the loop stops
     with :class:`LearnWaiting` and a rerun continues. A hop killed by the scheduler is
     submitted again, up to ``max_submissions`` times in all, then left out of the fit.
@@ -100,7 +101,9 @@ class LearnSettings:
             (all(0 <= x <= 1 for x in self.seed_fractions) and self.seed_fractions,
              "seed_fractions", "fractions 0-1"),
             (self.workers >= 1, "workers", "a whole number >= 1"),
-            (self.poll_s > 0, "poll_s", "a positive number of seconds"),
+            (0 < self.poll_s <= 3600, "poll_s", "seconds between 0 and 3600"),
+            (self.profile is not None or (self.wait and self.poll_s == 30.0), "profile",
+             "a cluster profile with --no-wait or --poll (without one the hops run here)"),
             (self.max_submissions >= 1, "max_submissions", "a whole number >= 1"),
         ]
         for ok, name, fix in checks:
@@ -162,16 +165,6 @@ def _run_D(run: Path) -> float:
     fit = fit_interdiffusion(data["time"], data["z"], data["x_first_host"],
                              saved_geometry(data))
     return float(fit.D_A2_per_s)
-
-
-def run_replica(job: tuple[str, Path, Any]) -> dict[str, Any]:
-    """Run one kMC replica ``(catalog file, run folder, RunSettings)``; return its summary."""
-    from kmcflow.kmc.catalog import load_catalog
-    from kmcflow.kmc.runner import run_to_directory
-
-    catalog_file, run, settings = job
-    return run_to_directory(load_catalog(catalog_file), settings, run, catalog_file,
-                            overwrite=True)
 
 
 def _computed_identities(samples: list, species: list[str], envs) -> set[tuple[int, int, int]]:
@@ -256,8 +249,9 @@ class LearnLoop:
                 raise ConfigError(f"this folder was learned with {name} = "
                                   f"{before.get(name)!r}, now {value!r}", file=str(path),
                                   field=name, hint="use a new --out folder, or the same "
-                                  "settings (only --workers, --max-iterations, --tolerance and "
-                                  "--model-share may change)")
+                                  "settings (only --workers, --max-iterations, --tolerance, "
+                                  "--model-share, --max-replicas, --profile, --no-wait and "
+                                  "--poll may change)")
 
     # --- steps --------------------------------------------------------------------------
 
@@ -348,33 +342,17 @@ class LearnLoop:
         """The replicas at the temperature: D, its error, sources, the unlisted keys.
 
         Runs already finished (same settings and catalog file) are read back; the others run
-        ``workers`` at a time, each in a spawned process of its own.
+        ``workers`` at a time (:func:`kmcflow.kmc.replica_pool.run_replicas`).
         """
-        from kmcflow.kmc.study import finished_run
+        from kmcflow.kmc.replica_pool import run_replicas
 
         s = self.settings
         folder = self.out / "kmc" / f"iter_{iteration:03d}"
-        summaries: dict[int, dict] = {}
-        for r in range(replicas):
-            done = finished_run(folder / f"replica_{r}", s.run_settings(r), str(catalog_path))
-            if done is not None:
-                summaries[r] = done
-        todo = [r for r in range(replicas) if r not in summaries]
-        jobs = [(str(catalog_path), folder / f"replica_{r}", s.run_settings(r)) for r in todo]
-        if todo:
-            self.progress(f"iteration {iteration}: {len(todo)} kMC replicas "
-                          f"({len(summaries)} of {replicas} read back)")
-        if s.workers > 1 and len(todo) > 1:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-
-            # spawn: a forked copy of a process with BLAS or numba threads can hang
-            context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=min(s.workers, len(todo)),
-                                     mp_context=context) as pool:
-                summaries.update(zip(todo, pool.map(run_replica, jobs), strict=True))
-        else:
-            summaries.update((r, run_replica(job)) for r, job in zip(todo, jobs, strict=True))
+        summaries = run_replicas(
+            catalog_path, [(folder / f"replica_{r}", s.run_settings(r)) for r in range(replicas)],
+            workers=s.workers,
+            progress=lambda n, total: self.progress(f"iteration {iteration}: kMC replica "
+                                                    f"{n}/{total} done"))
         d_values, sources, unlisted = [], {}, {}
         for r in range(replicas):
             run = folder / f"replica_{r}"

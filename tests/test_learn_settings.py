@@ -20,6 +20,9 @@ CATALOG = Path(__file__).parent / "data" / "cu_ni_emt_demo_catalog.json"
     ({"vacancy_fraction": 1.5}, "vacancy"), ({"seed_count": 0}, "seed_count"),
     ({"replicas": 1}, "replicas"), ({"max_iterations": 1}, "max_iterations"),
     ({"d_tolerance": 0.0}, "d_tolerance"), ({"hop": {"neb": {"n_images": 0}}}, "hop"),
+    ({"wait": False}, "profile"), ({"poll_s": 5.0}, "profile"),
+    ({"profile": "x.yaml", "poll_s": float("inf")}, "poll_s"),
+    ({"profile": "x.yaml", "max_submissions": 0}, "max_submissions"),
 ])
 def test_bad_settings_are_refused_up_front(tmp_path, change, field):
     with pytest.raises(ConfigError) as info:

@@ -179,10 +179,15 @@ def environments_submit(
     from kmcflow.hpc.sample_jobs import prepare_sample_jobs, submit_sample_hops
     from kmcflow.workflows.environments import hop_settings
 
+    indices = parse_only(only)
     settings = hop_settings(calculator, settings_file)
     prepare_sample_jobs(folder, settings, load_profile(profile))
-    record = submit_sample_hops(folder, parse_only(only))
+    record = submit_sample_hops(folder, indices)
     n = len(record["tasks"])
+    if not n:
+        out.print(f"nothing to submit: every hop is done or queued (kmcflow environments "
+                  f"status {folder})")
+        return
     out.print(f"submitted {n} hop{'s' * (n != 1)} as job {', '.join(record['jobs'])} "
               f"({record['scheduler']}). Watch: kmcflow environments status {folder}")
 

@@ -48,7 +48,8 @@ def learn_command(
     seed: Annotated[int, typer.Option("--seed", help="Random seed (hops and kMC).")] = 1,
     settings_file: Annotated[Path | None, typer.Option(
         "--settings", help="YAML with the hops' neb/relax/prefactor sections.")] = None,
-    workers: Annotated[int, typer.Option("--workers", help="Hops computed at a time.")] = 1,
+    workers: Annotated[int, typer.Option(
+        "--workers", help="Hops computed and kMC replicas run at a time (processes).")] = 1,
     profile: Annotated[Path | None, typer.Option(
         "--profile", help="Cluster profile (YAML): the hops run as SLURM/PBS array tasks.")
     ] = None,

@@ -28,6 +28,7 @@ from kmcflow.workflows.hop_batch import PlannedHop, compute_hops
 from kmcflow.workflows.settings import NebSettings, PrefactorSettings, RelaxSettings
 
 SAMPLE_FILE = "environments.json"
+HOP_SETTINGS = "hop_settings.json"  # written when a folder is submitted (kmcflow.hpc.sample_jobs)
 SAMPLE_KIND = "kmcflow.environment_samples"
 
 
@@ -99,6 +100,11 @@ def compute_sample_folder(folder: str | Path, settings: EnvironmentHopSettings, 
         raise ConfigError(f"workers must be a whole number >= 1, got {workers!r}",
                           field="--workers", hint="e.g. --workers 2")
     _, planned = read_sample_folder(folder)
+    if (Path(folder) / HOP_SETTINGS).is_file():
+        raise ConfigError(f"this folder's hops run on a cluster ({HOP_SETTINGS}): computing "
+                          "them here could overwrite their results", file=str(folder),
+                          hint="follow them with `kmcflow environments status`; rerun "
+                          "`kmcflow learn` with its --profile")
     config = load_calculator_config(settings.calculator)
     out = Path(folder).resolve()
     outcomes = compute_hops(settings, config, list(enumerate(planned)), out, progress, workers)

@@ -19,6 +19,7 @@ pytest.importorskip("jobflow", reason="needs the workflows extra")
 pytest.importorskip("qtoolkit", reason="needs the hpc extra")
 
 from kmcflow.cli import main
+from kmcflow.errors import ConfigError
 from kmcflow.hpc.sample_jobs import sample_hop_states, write_lost_result
 from kmcflow.hpc.scheduler import SlurmScheduler, slurm_available
 from kmcflow.kmc.catalog import load_catalog
@@ -89,16 +90,35 @@ def test_submitted_hops_equal_local_ones_and_a_killed_hop_reads_as_lost(tmp_path
     assert main(["environments", "status", str(cluster), "--json"]) == 0
     assert [s["state"] for s in json.loads(capsys.readouterr().out)] == ["done", "done"]
     # nothing left to submit; other settings on the same folder are refused
-    assert main(["environments", "submit", str(cluster), "--profile", str(PROFILE)]) == 2
+    assert main(["environments", "submit", str(cluster), "--profile", str(PROFILE)]) == 0
+    assert "nothing to submit" in capsys.readouterr().out
     other = tmp_path / "other.yaml"
     other.write_text("neb:\n  n_images: 5\n")
     assert main(["environments", "submit", str(cluster), "--profile", str(PROFILE),
                  "--settings", str(other)]) == 2
     assert "other settings (neb)" in capsys.readouterr().err
 
-    # a hop cancelled before it wrote a result: lost, and a fit leaves it out with why
+    # a submitted folder is not computed here
+    with pytest.raises(ConfigError, match="run on a cluster"):
+        compute_sample_folder(cluster, EnvironmentHopSettings())
+
+    # a resubmitted hop whose job never starts (its environment cannot be activated) reads
+    # as lost, not as the result of the run before it, which is moved aside
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(PROFILE.read_text().replace(".venv/bin/activate", "/nonexistent/activate"))
+    assert main(["environments", "submit", str(cluster), "--profile", str(broken),
+                 "--only", "0"]) == 0
+    assert [s["state"] for s in _settle(cluster, 120)] == ["lost", "done"]
+    assert (cluster / "results" / "previous" / "hop_000.json").is_file()
+
+    # a hop cancelled before it wrote a result: lost, and a fit leaves it out with why; a hop
+    # still queued or running is not submitted again
     fresh = _sample_folder(tmp_path / "fresh", 1, seed=11)
     assert main(["environments", "submit", str(fresh), "--profile", str(PROFILE)]) == 0
+    capsys.readouterr()
+    assert main(["environments", "submit", str(fresh), "--profile", str(PROFILE),
+                 "--only", "0"]) == 2
+    assert "still queued or running" in capsys.readouterr().err
     task = sample_hop_states(fresh)[0]["task"]
     subprocess.run(["scancel", task.split("_")[0]], check=True)
     state = _settle(fresh, 60)[0]
@@ -106,6 +126,10 @@ def test_submitted_hops_equal_local_ones_and_a_killed_hop_reads_as_lost(tmp_path
     write_lost_result(fresh, 0, state["why"])
     left = samples_from_results(read_folder_results(fresh), "test")
     assert not left.samples and left.left_out[0]["why"] == "failed: killed"
+
+    # a folder computed here is not submitted: the settings of its results are unknown
+    assert main(["environments", "submit", str(local), "--profile", str(PROFILE)]) == 2
+    assert "computed here" in capsys.readouterr().err
 
 
 def test_learn_submits_its_hops_and_continues_after_a_no_wait_stop(tmp_path, slurm):
