@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from kmcflow.kmc.environment import key_digits, key_text
+from kmcflow.kmc.environment import key_base, key_digits, key_text
 from kmcflow.kmc.environment_rates import SOURCE_NAMES, EnvironmentTables
 from kmcflow.kmc.kernels import SOURCE_TABLE
 
@@ -44,14 +44,32 @@ class EnvironmentLog:
         self.tables.log_n[0] = 0
         new = records[records[:, 3] != SOURCE_TABLE][:, :3]
         if new.size:
-            rows = np.concatenate([self.unlisted[:, :3], new])
-            weights = np.concatenate([self.unlisted[:, 3], np.ones(len(new), np.int64)])
-            keys, inverse = np.unique(rows, axis=0, return_inverse=True)
-            counts = np.bincount(inverse.ravel(), weights=weights, minlength=len(keys))
-            self.unlisted = np.column_stack([keys, counts.astype(np.int64)])
+            self.unlisted = self._merged(new)
         logged = records[self.tables.log_species[records[:, 0]]]
         if logged.size:
             self.species_jumps.append(logged)
+
+    def _merged(self, new: np.ndarray) -> np.ndarray:
+        """:attr:`unlisted` with the (species, class, key) rows ``new`` counted in, sorted.
+
+        Each row is packed into one int64, ``(s * n_classes + c) * base**n_env + key``, whose
+        order is that of the rows, so a 1-D ``np.unique`` does the counting (6x faster than
+        ``np.unique(axis=0)``, which took a tenth of a run); rows that do not pack take that.
+        """
+        envs = self.tables.geometry.envs
+        n_classes, span = int(envs.n_classes), key_base(len(self.species)) ** int(envs.n_env)
+        rows = np.concatenate([self.unlisted[:, :3], new])
+        weights = np.concatenate([self.unlisted[:, 3], np.ones(len(new), np.int64)])
+        if (len(self.species) + 1) * n_classes * span >= 2 ** 63 or rows.min() < 0:
+            keys, inverse = np.unique(rows, axis=0, return_inverse=True)
+            counts = np.bincount(inverse.ravel(), weights=weights, minlength=len(keys))
+            return np.column_stack([keys, counts.astype(np.int64)])
+        packed = (rows[:, 0] * n_classes + rows[:, 1]) * span + rows[:, 2]
+        keys, inverse = np.unique(packed, return_inverse=True)
+        counts = np.bincount(inverse.ravel(), weights=weights, minlength=len(keys))
+        group, key = np.divmod(keys, span)
+        return np.column_stack([group // n_classes, group % n_classes, key,
+                                counts.astype(np.int64)])
 
     def report(self) -> dict[str, Any]:
         """Executed hops by source and the unlisted environments, most executed first.

@@ -25,6 +25,7 @@ import numpy as np
 from numba import njit
 
 from kmcflow.kmc.environment import canonical_key
+from kmcflow.kmc.refill import collect_work, count_vacant_neighbours
 
 STATUS_MAX_EVENTS = 0
 STATUS_TIME_REACHED = 1
@@ -184,14 +185,18 @@ def fill_work(
     """
     _fill(work, n_work, slot_rate, occ, region, site_class, offsets, rate_tab, kra, pref, site_e,
           pair, inv_kT, use_pairs, env[0], env[1], env[2], env[3].shape[0], env[4], env[5],
-          env[8], env[9], env[10], env[11], env[12], env[20], env[21], env[22])
+          env[8], env[9], env[10], env[11], env[12], env[20], env[21], env[22], env[13])
 
 
 @njit(cache=True)
 def _fill(work, n_work, slot_rate, occ, region, site_class, offsets, rate_tab, kra, pref, site_e,
           pair, inv_kT, use_pairs, env_on, hop_class, reach, n_classes, base, none_code,
-          table_rate, model_on, model_kra, site_terms, model_pref, raw_start, raw_key, raw_row):
-    """:func:`fill_work` with its env arrays; dE as hop_energy_change, inline (10 % faster)."""
+          table_rate, model_on, model_kra, site_terms, model_pref, raw_start, raw_key, raw_row,
+          codes):
+    """:func:`fill_work` with its env arrays; dE as hop_energy_change, inline (10 % faster).
+
+    ``codes`` (scratch) keeps a hop's environment codes for the model's site terms.
+    """
     zmax = offsets.shape[1]
     for w in range(n_work):
         q = work[w, 0]
@@ -216,7 +221,6 @@ def _fill(work, n_work, slot_rate, occ, region, site_class, offsets, rate_tab, k
                     model = model_on[s, c]
                     if lo < hi or model:
                         cls_j = site_class[j]
-                        e_kra = model_kra[s, c]
                         raw = np.int64(0)
                         for e in range(reach.shape[2]):
                             r = reach[bv, k, e]
@@ -230,13 +234,16 @@ def _fill(work, n_work, slot_rate, occ, region, site_class, offsets, rate_tab, k
                                     o = offsets[cls_j, r - zmax]
                                     if o != 0:
                                         code = occ[j + o]
-                            e_kra += site_terms[s, c, e, code]
+                            codes[e] = code
                             raw = raw * base + code
                         i = _lower_bound(raw_key, lo, hi, raw)
                         if i < hi and raw_key[i] == raw:
                             rate = table_rate[raw_row[i]]
                             rated = True
-                        elif model:
+                        elif model:  # the site terms only now: most hops are table hits
+                            e_kra = model_kra[s, c]
+                            for e in range(reach.shape[2]):
+                                e_kra += site_terms[s, c, e, codes[e]]
                             d_e = site_e[s, region[v]] - site_e[s, region[j]]  # as
                             for kk in range(zmax):  # hop_energy_change, without the call
                                 o = offsets[cv, kk]
@@ -294,70 +301,6 @@ def build_tree(
         tree[i] = tree[2 * i] + tree[2 * i + 1]
 
 
-@njit(inline="always")
-def _is_neighbour(a: int, b: int, site_class, offsets) -> bool:
-    """Whether site ``b`` is a nearest neighbour of site ``a``."""
-    ca = site_class[a]
-    for k in range(offsets.shape[1]):
-        off = offsets[ca, k]
-        if off != 0 and a + off == b:
-            return True
-    return False
-
-
-@njit(cache=True)
-def collect_work(v: int, j: int, q: int, work, vac_of_site, reverse_slot, class_basis, occ,
-                 site_class, offsets) -> int:
-    """List the hops whose rate reads ``v`` or ``j`` after the atom on ``j`` moved to ``v``.
-
-    A hop ``n -> m`` (vacancy ``m``) reads the occupation of ``n`` and of the neighbours of
-    ``m`` and of ``n`` (environment, pair bonds). So the work list (rows as in
-    :func:`fill_work`; returns their number) has every hop into the moved vacancy ``q`` (now at
-    ``j``) and into a vacancy next to ``v`` or ``j`` (once), and of a vacancy further away the
-    hop from each atom next to ``v`` or ``j`` (once: from ``v`` if next to both).
-    """
-    work[0, 0], work[0, 1], work[0, 2] = q, j, -1
-    n_work = 1
-    zmax = offsets.shape[1]
-    for centre in (v, j):
-        cc = site_class[centre]
-        for k in range(zmax):
-            off = offsets[cc, k]
-            m = centre + off
-            if off == 0 or occ[m] != 0 or m == j:
-                continue
-            u = vac_of_site[m]
-            seen = False
-            for i in range(1, n_work):
-                seen = seen or work[i, 0] == u
-            if not seen:
-                work[n_work, 0], work[n_work, 1], work[n_work, 2] = u, m, -1
-                n_work += 1
-    n_full = n_work
-    for centre in (v, j):
-        cc = site_class[centre]
-        for k in range(zmax):
-            off = offsets[cc, k]
-            n = centre + off
-            if off == 0 or occ[n] == 0:  # a hop from a vacancy stays 0 (v, j: listed above)
-                continue
-            cn = site_class[n]
-            for k2 in range(zmax):
-                off2 = offsets[cn, k2]
-                m = n + off2
-                if off2 == 0 or occ[m] != 0 or m == j:
-                    continue
-                u = vac_of_site[m]
-                seen = centre == j and _is_neighbour(v, n, site_class, offsets)
-                for i in range(1, n_full):
-                    seen = seen or work[i, 0] == u
-                if not seen:
-                    work[n_work, 0], work[n_work, 1] = u, m
-                    work[n_work, 2] = reverse_slot[class_basis[cn], k2]
-                    n_work += 1
-    return n_work
-
-
 @njit(cache=True)
 def run_events(
     occ, region, site_class, class_basis, offsets, nbr_shift, reverse_slot, disp, basis0,
@@ -372,7 +315,8 @@ def run_events(
     After a hop j -> v, the moved vacancy is recomputed in full. Without pair interactions a
     neighbouring vacancy changes in one slot only (the one pointing at v or j), so only that
     slot is recomputed and its leaf re-summed; with pair interactions or an environment catalog
-    every hop that reads v or j is (:func:`collect_work`, ``env[19]`` the work list).
+    every hop that reads v or j is (:func:`collect_work`, ``env[19]`` the work list; the
+    vacant-neighbour counts it reads are counted at each call and kept up to date).
 
     With environments (``env[0]``) the executed hop's source is counted in ``env[14]`` and, for
     the species flagged in ``env[15]`` or (``env[16]``) model-rated hops, a record (species,
@@ -390,6 +334,8 @@ def run_events(
     log, log_n, work, raw_start, raw_key, raw_row = (env[17], env[18], env[19], env[20], env[21],
                                                      env[22])
     table_rate, model_kra, site_terms, model_pref = env[8], env[10], env[11], env[12]
+    vacant_nbrs = (count_vacant_neighbours(vac_site, occ.shape[0], site_class, offsets) if wide
+                   else np.zeros(1, np.int8))
     while n_done < max_events:
         t_next = clock[1]
         if t_next > t_stop:
@@ -422,9 +368,9 @@ def run_events(
             for e in range(codes.shape[0]):
                 r = reach[bv, chosen, e]
                 code = none_code
-                if r >= 0:
-                    site = v if r < zmax else j
-                    o = offsets[site_class[site], r % zmax]
+                if r >= 0:  # no r % zmax: an integer division per site costs 20 % of it
+                    site, slot = (v, r) if r < zmax else (j, r - zmax)
+                    o = offsets[site_class[site], slot]
                     if o != 0:
                         code = occ[site + o]
                 codes[e] = code
@@ -465,12 +411,21 @@ def run_events(
         vac_of_site[j] = q
         vac_site[q] = j
         if wide:  # every hop that reads v or j, in one call (see fill_work)
+            for k in range(zmax):  # v is no vacancy now; j counts after collect_work
+                off = offsets[cv, k]
+                if off != 0:
+                    vacant_nbrs[v + off] -= 1
             n_work = collect_work(v, j, q, work, vac_of_site, reverse_slot, class_basis, occ,
-                                  site_class, offsets)
+                                  site_class, offsets, vacant_nbrs)
+            cj = site_class[j]
+            for k in range(zmax):
+                off = offsets[cj, k]
+                if off != 0:
+                    vacant_nbrs[j + off] += 1
             _fill(work, n_work, slot_rate, occ, region, site_class, offsets, rate_tab, kra, pref,
                   site_e, pair, inv_kT, use_pairs, env_on, hop_class, reach, perms.shape[0],
                   base, none_code, table_rate, model_on, model_kra, site_terms, model_pref,
-                  raw_start, raw_key, raw_row)
+                  raw_start, raw_key, raw_row, codes)
             for w in range(n_work):  # as tree_update(slot_sum(...)), without the calls
                 u = work[w, 0]
                 i = leaf0 + u

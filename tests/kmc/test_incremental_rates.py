@@ -108,3 +108,37 @@ def test_raw_keys_find_exactly_the_table_entries():
         assert by_raw == by_key
         found += by_raw >= 0
     assert found >= len(listed) * len(perms)
+
+
+@pytest.mark.parametrize(("cells", "periodic_z"), [((4, 4, 6), True), ((3, 3, 4), False)])
+def test_vacant_neighbour_counts_skip_only_searches_that_find_nothing(cells, periodic_z):
+    """collect_work with the vacant-neighbour counts lists exactly what the full search lists.
+
+    The reference searches the neighbours of every atom next to ``v`` or ``j`` (counts of 1
+    everywhere); the counts are checked against occupations counted directly.
+    """
+    occ = random_state(cells, periodic_z, 7, ni=0.3, vac=0.1)
+    sim = Simulation(cu_ni(True), cells, 1000.0, 0.1, seed=7, periodic_z=periodic_z,
+                     initial_occupation=occ)
+    site_class, offsets = sim.block.site_class, sim.block.offsets
+    n_sites = sim.occ.size
+    work, work_ref = np.zeros((1024, 3), np.int64), np.zeros((1024, 3), np.int64)
+    search_all = np.ones(n_sites, np.int8)
+    n_searched_less = 0
+    for _ in range(300):
+        before = sim.vac_site.copy()
+        sim.run(1)
+        q = int(np.flatnonzero(before != sim.vac_site)[0])
+        v, j = int(before[q]), int(sim.vac_site[q])
+        counts = kernels.count_vacant_neighbours(sim.vac_site, n_sites, site_class, offsets)
+        nbrs = [[n + o for o in offsets[site_class[n]] if o != 0] for n in range(n_sites)]
+        assert counts.tolist() == [sum(sim.occ[m] == 0 for m in nbrs[n]) for n in range(n_sites)]
+        for m in nbrs[j]:
+            counts[m] -= 1  # the vacancies other than j, as run_events passes them
+        args = (sim.vac_of_site, sim.reverse_slot, sim.class_basis, sim.occ, site_class, offsets)
+        n_work = kernels.collect_work(v, j, q, work, *args, counts)
+        n_ref = kernels.collect_work(v, j, q, work_ref, *args, search_all)
+        assert n_work == n_ref
+        assert np.array_equal(work[:n_work], work_ref[:n_ref])
+        n_searched_less += sum(sim.occ[n] != 0 and counts[n] == 0 for n in nbrs[v] + nbrs[j])
+    assert n_searched_less > 0
