@@ -17,7 +17,7 @@ The loop, from a catalog of region events (schema 1 or 2):
 
 The loop stops as **converged** when D changed by less than ``d_tolerance`` (relative)
 between the last two iterations, that change is measured to better than ``d_tolerance`` (one
-standard error of the paired replica differences; the replicas are doubled up to
+standard error of the ratio of the two iterations' mean D; the replicas are doubled up to
 ``max_replicas`` until it is), and the share of executed hops rated by the model alone is
 at most ``model_share_max``; or, not converged, after ``max_iterations``. Every step is kept
 in ``OUT`` and a rerun continues: sample folders reuse their computed hops, kMC runs with the
@@ -64,11 +64,11 @@ class LearnSettings:
 
     calculator: str | dict[str, Any] = "emt"
     temperature_K: float = 1250.0
-    cells: tuple[int, int, int] = (12, 12, 24)
+    cells: tuple[int, int, int] = (8, 8, 24)
     vacancy_fraction: float = 0.01
-    steps: int = 4_000_000
+    steps: int = 2_000_000
     samples: int = 11
-    replicas: int = 4
+    replicas: int = 8
     seed: int = 1
     seed_fractions: list[float] = field(default_factory=lambda: [0.25, 0.5, 0.75])
     seed_count: int = 8
@@ -76,7 +76,7 @@ class LearnSettings:
     max_iterations: int = 6
     d_tolerance: float = 0.05
     model_share_max: float = 0.5
-    max_replicas: int = 16
+    max_replicas: int = 32
     lattice_constants_A: dict[str, float] | None = None
     repeats: tuple[int, int, int] = (3, 3, 3)
     hop: dict[str, Any] = field(default_factory=dict)
@@ -387,26 +387,33 @@ class LearnLoop:
     def _compare(self, before: dict[str, Any], after: dict[str, Any]) -> tuple[float, float]:
         """Relative change of D between two iterations and its standard error.
 
-        Replica r runs the same random stream in every iteration, so the change is estimated
-        from the paired differences. Unless the change is clearly beyond the tolerance (by two
-        standard errors), while its error exceeds the tolerance (the runs cannot tell a 5 %
-        change from none) both iterations get twice the replicas, up to ``max_replicas``:
-        convergence is never declared on a change lost in the noise. The iterations' records
-        are updated with the replicas they end with.
+        The change is ``mean(D_after) / mean(D_before) - 1``, its error that of a ratio of
+        two independent means (the replicas of two catalogs part ways within a few events,
+        so pairing them by random stream gains nothing: measured). Unless the change is
+        beyond the tolerance by more than one standard error (going on costs one iteration,
+        never a false claim), while its error exceeds the tolerance (the runs cannot tell a
+        5 % change from none), the iteration with fewer replicas is brought up to the other,
+        then both get twice the replicas, up to ``max_replicas``: convergence is never
+        declared on a change lost in the noise. The records are updated with the replicas
+        they end with.
         """
         s = self.settings
         while True:
             d0 = np.array(before["D_replicas_A2_per_s"])
             d1 = np.array(after["D_replicas_A2_per_s"])
+            m0, m1 = d0.mean(), d1.mean()
+            change = float(m1 / m0 - 1)
+            noise = float(m1 / m0 * math.sqrt(d0.var(ddof=1) / (len(d0) * m0 ** 2)
+                                              + d1.var(ddof=1) / (len(d1) * m1 ** 2)))
+            clearly_beyond = abs(change) > s.d_tolerance + noise
             n = min(len(d0), len(d1))
-            diffs = (d1[:n] - d0[:n]) / d0.mean()
-            change = float(diffs.mean())
-            noise = float(diffs.std(ddof=1) / math.sqrt(n))
-            clearly_beyond = abs(change) > s.d_tolerance + 2 * noise
             if clearly_beyond or noise <= s.d_tolerance or n >= s.max_replicas:
                 return change, noise
-            more = min(2 * n, s.max_replicas)
+            more = min(2 * n if len(d0) == len(d1) else max(len(d0), len(d1)),
+                       s.max_replicas)
             for record in (before, after):
+                if record["replicas"] >= more:
+                    continue
                 path = self.out / record["catalog"]
                 run = self._run(int(record["iteration"]), path, more)
                 record.update({k: v for k, v in run.items()

@@ -24,12 +24,12 @@ def learn_command(
     temperature: Annotated[float, typer.Option("--temperature", "-T",
                                                help="kMC temperature (K).")] = 1250.0,
     cells: Annotated[tuple[int, int, int], typer.Option(
-        "--cells", help="kMC cells along x, y, z.")] = (12, 12, 24),
-    steps: Annotated[int, typer.Option("--steps", help="Events per kMC run.")] = 4_000_000,
-    replicas: Annotated[int, typer.Option("--replicas", help="kMC runs per iteration.")] = 4,
+        "--cells", help="kMC cells along x, y, z.")] = (8, 8, 24),
+    steps: Annotated[int, typer.Option("--steps", help="Events per kMC run.")] = 2_000_000,
+    replicas: Annotated[int, typer.Option("--replicas", help="kMC runs per iteration.")] = 8,
     max_replicas: Annotated[int, typer.Option(
         "--max-replicas", help="More runs, up to this, where D's change is within the "
-        "tolerance but its error is not.")] = 16,
+        "tolerance but its error is not.")] = 32,
     top: Annotated[int, typer.Option("--top", help="New hops per iteration.")] = 10,
     seed_count: Annotated[int, typer.Option(
         "--seed-count", help="Seed hops per composition (25, 50, 75 % of the second "
