@@ -42,7 +42,7 @@ import yaml
 
 from kmcflow.atomic_io import write_json, write_text
 from kmcflow.errors import ConfigError, KmcflowError, SchedulerError
-from kmcflow.hpc.scheduler import Scheduler, array_task_id, get_scheduler, submit_command
+from kmcflow.hpc.scheduler import Scheduler, get_scheduler, submit_command
 from kmcflow.hpc.submissions import (
     SUBMISSIONS,
     active_tasks,
@@ -218,7 +218,7 @@ def submit_sample_hops(folder: str | os.PathLike[str], indices: list[int] | None
 
 
 def _submit(out: Path, chosen: list[int], profile, sched: Scheduler) -> dict[str, Any]:
-    from kmcflow.hpc.scripts import render_script
+    from kmcflow.hpc.submit import submit_tasks
 
     previous = out / "results" / "previous"
     for i in chosen:  # the old result must not stand in for the new job's
@@ -238,19 +238,7 @@ def _submit(out: Path, chosen: list[int], profile, sched: Scheduler) -> dict[str
         record["tasks"].update(tasks)
         write_json(out / SUBMISSIONS, [*earlier, record])
 
-    contiguous = chosen == list(range(chosen[0], chosen[-1] + 1))
-    if profile.scheduler == "slurm" or (len(chosen) > 1 and contiguous):
-        script = out / "scripts" / f"hops_{number:02d}.sh"
-        write_text(script, render_script(profile, name, out, command, indices=chosen))
-        job = sched.submit(script)
-        submitted(job, {str(i): array_task_id(profile.scheduler, job, i) for i in chosen})
-    else:  # PBS without a usable array range: one job per hop
-        for i in chosen:
-            script = out / "scripts" / f"hop_{i:03d}_{number:02d}.sh"
-            single = [str(i) if w == "{index}" else w for w in command]
-            write_text(script, render_script(profile, f"{name}_{i}", out, single))
-            job = sched.submit(script)
-            submitted(job, {str(i): job})
+    submit_tasks(profile, sched, out, name, command, chosen, number, submitted)
     return record
 
 
