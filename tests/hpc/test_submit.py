@@ -81,6 +81,22 @@ def test_pbs_resubmits_scattered_hops_as_single_jobs(prepared):
     assert record["tasks"] == {"1": "101.pbs01", "4": "102.pbs01"}
 
 
+def test_a_job_taken_before_a_failed_qsub_is_recorded(prepared):
+    """The second single job is refused: the first, already queued, must not be forgotten."""
+    class RefusesSecond(RecordingScheduler):
+        def submit(self, script: Path) -> str:
+            if len(self.scripts) == 1:
+                raise SchedulerError("qsub: would exceed the queue's job limit")
+            return super().submit(script)
+
+    before = len(load_submissions(prepared))
+    with pytest.raises(SchedulerError):
+        submit_hops(prepared, [0, 2], scheduler=RefusesSecond("pbs"))
+    record = load_submissions(prepared)[-1]
+    assert len(load_submissions(prepared)) == before + 1
+    assert record["jobs"] == ["101.pbs01"] and record["tasks"] == {"0": "101.pbs01"}
+
+
 def test_states_from_files_and_scheduler(tmp_path):
     out = tmp_path / "camp"
     prepare_campaign(load_campaign(EXAMPLE), load_profile(ROOT / "hpc_configs/local_slurm.yaml"),
