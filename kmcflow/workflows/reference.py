@@ -6,7 +6,8 @@ self-consistency (an antiferromagnet: total magnetization near 0, absolute magne
 the sum of the local moments). :class:`StaticMaker` (atomate2 style: one dataclass ``Maker``)
 runs it as a jobflow job; its output holds the numbers, the resolved calculator parameters
 (the Hubbard U per element among them) and, for Quantum ESPRESSO, what pw.x itself printed:
-the U of each species and the magnetizations.
+the U of each species, the magnetizations and the band gap
+(:mod:`kmcflow.workflows.band_gap`: across both spin channels and all k-points).
 """
 
 from __future__ import annotations
@@ -72,4 +73,17 @@ class StaticMaker(Maker):
             text = output.read_text(errors="replace")
             record["code_output"] = text
             record.update(espresso_output_summary(text))
+            record.update(_band_gap_fields(output))
         return record
+
+
+def _band_gap_fields(output: Path) -> dict[str, Any]:
+    """``band_gap_eV`` and its edges from a pw.x output, or why there is none."""
+    from kmcflow.errors import KmcflowError
+    from kmcflow.workflows.band_gap import espresso_band_gap
+
+    try:
+        gap = espresso_band_gap(output)
+    except KmcflowError as exc:
+        return {"band_gap_eV": None, "band_gap_why_none": exc.one_line()}
+    return {"band_gap_eV": gap.gap_eV, "band_gap": gap.record()}
