@@ -16,6 +16,7 @@ import sys
 import typer
 from typer.exceptions import TyperException
 
+from kmcflow.cli.calibrate import calibrate_u_command
 from kmcflow.cli.catalog import catalog_app
 from kmcflow.cli.demo import demo_command
 from kmcflow.cli.environments import environments_app
@@ -54,6 +55,7 @@ app.add_typer(campaign_app, name="campaign")
 app.add_typer(environments_app, name="environments")
 app.command("learn")(learn_command)
 app.command("reproduce")(reproduce_command)
+app.command("calibrate-u")(calibrate_u_command)
 app.command("demo")(demo_command)
 
 __all__ = ["app", "main"]

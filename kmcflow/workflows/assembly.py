@@ -60,6 +60,10 @@ def result_provenance(result: dict[str, Any], source: str, direction: str) -> di
     }
     if isinstance(config.get("hubbard_U_eV"), dict) or "ldau_luj" in params:
         prov["U_eV"] = {el: v["U"] for el, v in params.get("ldau_luj", {}).items() if v["U"]}
+        if isinstance(config.get("hubbard_U_eV"), dict) and not prov["U_eV"]:
+            prov["U_eV"] = {el: u for el, u in config["hubbard_U_eV"].items() if u}
+    if config.get("hubbard_U_source"):
+        prov["U_source"] = config["hubbard_U_source"]
     if "kpts" in params:
         prov["kpoints"] = list(params["kpts"])
     return {k: v for k, v in prov.items() if v is not None}

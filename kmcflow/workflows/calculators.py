@@ -80,6 +80,9 @@ class CalculatorConfig(BaseModel):
     preset: Literal["bulk", "slab"] | None = None
     xc: str = "PBE"
     hubbard_U_eV: dict[str, float] | Literal["materials_project"] | None = None
+    hubbard_U_source: dict[str, Any] | None = Field(None, description=(
+        "Where the U values came from (``kmcflow calibrate-u`` writes the calibration, its "
+        "target and reference): carried into every result's provenance."))
     spin_polarized: bool = False
     magnetic_moments: dict[str, float] = {}
     smearing_eV: Annotated[float, Field(ge=0)] = 0.05
@@ -111,12 +114,14 @@ class CalculatorConfig(BaseModel):
         return value
 
     @model_serializer(mode="wrap")
-    def _without_unset_warm_start(self, handler):
-        # a config without a warm start dumps exactly as before the field existed, so the
+    def _without_unset_optionals(self, handler):
+        # a config without these dumps exactly as before the fields existed, so the
         # cache keys and checkpoint identities of stored campaigns stay valid
         data = handler(self)
-        if isinstance(data, dict) and data.get("warm_start") is None:
-            data.pop("warm_start", None)
+        if isinstance(data, dict):
+            for name in ("warm_start", "hubbard_U_source"):  # unset: dumped as before them
+                if data.get(name) is None:
+                    data.pop(name, None)
         return data
 
     @property
