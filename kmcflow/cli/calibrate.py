@@ -101,8 +101,9 @@ def calibrate_u_command(
             out.print(f"[yellow]warning[/] {w}", highlight=False)
         out.print(("tuned: " if record["success"] else "NOT tuned: ") + record["why"])
         if record["success"]:
-            out.print(f"U({element}) = {record['tuned_U_eV']:.3f} +- "
-                      f"{record['U_uncertainty_eV']:.2f} eV; config: "
-                      f"{record['calculator_tuned']}")
+            sigma = record["U_uncertainty_eV"]
+            out.print(f"U({element}) = {record['tuned_U_eV']:.3f}"
+                      + ("" if sigma is None else f" +- {sigma:.2f}")
+                      + f" eV; config: {record['calculator_tuned']}")
     if not record["success"]:
         raise typer.Exit(1)

@@ -108,5 +108,11 @@ def espresso_band_gap(output: str | Path) -> BandGap:
         raise KmcflowError("the pw.x output has no eigenvalues", file=str(path),
                            field="verbosity", hint="run pw.x with verbosity='high'") from exc
     full = 2.0 if n_spin == 1 else 1.0
-    gap = band_gap(eps, np.where(eps < calc.get_fermi_level(), full, 0.0))
+    fermi = calc.get_fermi_level()
+    gap = band_gap(eps, np.where(eps < fermi, full, 0.0))
+    # filled below the Fermi energy, a metal would read as gapped on its k-mesh: it is a
+    # metal if a band of either spin lies partly below and partly above that energy
+    crossing = bool(((eps.min(axis=1) < fermi) & (eps.max(axis=1) > fermi)).any())
+    if crossing:
+        gap = BandGap(**{**gap.record(), "gap_eV": 0.0, "metallic": True, "direct": None})
     return BandGap(**{**gap.record(), "source": "pw.x eigenvalues"})

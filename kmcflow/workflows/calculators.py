@@ -129,6 +129,14 @@ class CalculatorConfig(BaseModel):
         """Whether this is a DFT code (files, executables, pseudopotentials)."""
         return self.name in DFT_CODES
 
+    def identity(self) -> dict[str, Any]:
+        """The dump that fixes results (cache keys, checkpoints): without provenance notes.
+
+        ``hubbard_U_source`` says where U came from, not what was computed: the same U from
+        another calibration folder reuses every stored result.
+        """
+        return self.model_dump(mode="json", exclude={"hubbard_U_source"})
+
     def without_warm_start(self) -> CalculatorConfig:
         """The calculator alone (a warm start plans a hop, not one calculation)."""
         return self.model_copy(update={"warm_start": None})

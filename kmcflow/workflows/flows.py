@@ -66,7 +66,8 @@ class HopFlowMaker(Maker):
     def settings(self) -> dict[str, Any]:
         """Every setting that changes the result (for the cache key), JSON-ready."""
         relax, neb, prefactor = self.makers()
-        return {"calculator": self.calculator,
+        calculator = {k: v for k, v in self.calculator.items() if k != "hubbard_U_source"}
+        return {"calculator": calculator,  # where U came from is provenance, not a setting
                 "relax": relax.settings.model_dump(mode="json"),
                 "neb": neb.settings.model_dump(mode="json"),
                 "prefactor": prefactor.settings.model_dump(mode="json")}

@@ -88,7 +88,7 @@ def relax_band_with(config: CalculatorConfig, images: list, settings: NebSetting
     """
     own = config.without_warm_start()
     work = Path(workdir)
-    ident = {"calculator": config.model_dump(mode="json"), **(identity or {})}
+    ident = {"calculator": config.identity(), **(identity or {})}
     if settings.surrogate == "gp":
         from kmcflow.workflows.surrogate import relax_band_surrogate
 

@@ -57,6 +57,8 @@ class StaticMaker(Maker):
         atoms = AseAtomsAdaptor.get_atoms(structure)
         folder = Path.cwd() / "static"
         atoms.calc = make_calculator(config, atoms, folder)
+        if config.name == "espresso":  # every band printed: pw.x drops them from 100 k-points
+            atoms.calc.parameters["input_data"]["control"]["verbosity"] = "high"
         energy = float(atoms.get_potential_energy())
         forces = np.asarray(atoms.get_forces(), float)
         elements = sorted({s.symbol for s in atoms})

@@ -4,9 +4,11 @@ The protocol of the source study (tune U on a small cell until PBE+U meets a hyb
 functional's number, then use that U for every interface calculation), on one cell:
 
 - each point is a static DFT+U calculation of the cell (:class:`~kmcflow.workflows.reference.
-  StaticMaker`) with U of ``element`` set, in ``OUT/points/U_<value>/``; its gap is read over
+  StaticMaker`; pw.x, the only code whose gap is read so far) with U of ``element`` set (the
+  other elements keep theirs), in ``OUT/points/U_<value>/``; its gap is read over
   both spin channels and all k-points (:mod:`kmcflow.workflows.band_gap`). A point already
-  computed with the same calculator config is read back, so a rerun costs nothing;
+  computed with the same calculator config and the same cell (positions, moments) is read
+  back, so a rerun costs nothing; an SCF that did not converge fails the calibration;
 - the search is :func:`kmcflow.workflows.u_tuning.tune_u`: a grid, the bracket, regula falsi;
   a target out of reach is reported, never clamped to an end of the range;
 - the result: ``OUT/calibration.json`` (the scan, one record per point with ``U_eV`` and
@@ -48,9 +50,12 @@ class UCalibrationSettings:
     max_refinements: int = 8
 
     def check(self, structure, config) -> None:
-        """Refuse what cannot run, one line each (nothing is computed before)."""
-        from kmcflow.workflows.calculators import hubbard_manifold
+        """Refuse what cannot run, one line each (nothing is written before)."""
+        from kmcflow.workflows.calculators import check_ready, hubbard_manifold
+        from kmcflow.workflows.u_tuning import check_search
 
+        check_search(self.reference_eV, self.u_min_eV, self.u_max_eV, self.n_grid,
+                     self.tolerance_eV, self.reference_error_eV)
         if self.target not in TARGETS:
             raise ConfigError(f"target {self.target!r} cannot be computed yet", field="target",
                               hint=f"use one of {', '.join(TARGETS)}")
@@ -59,21 +64,40 @@ class UCalibrationSettings:
             raise ConfigError(f"{self.element} is not in the cell ({', '.join(elements)})",
                               field="element", hint="name an element of the structure")
         hubbard_manifold(self.element)  # a transition metal, lanthanide or actinide
-        if config.name not in ("espresso", "vasp", "gpaw"):
-            raise ConfigError(f"{config.name} has no Hubbard U and no band gap here",
-                              field="calculator", hint="use espresso (or vasp, gpaw)")
+        if config.name != "espresso":  # the only code whose gap kmcflow reads so far
+            raise ConfigError(f"calibrate-u reads band gaps from pw.x only, not {config.name}",
+                              field="calculator", hint="use espresso")
         if not (math.isfinite(self.reference_eV) and self.reference_eV > 0):
             raise ConfigError(f"reference gap {self.reference_eV!r} is not a positive number",
                               field="reference", hint="e.g. --reference 3.0")
+        moments = structure.site_properties.get("magmom") or []
+        if not all(math.isfinite(float(m)) for m in moments):
+            raise ConfigError("the initial magnetic moments are not finite", field="moment",
+                              hint="e.g. --moment 2.0")
+        check_ready(config, elements)  # pw.x, its pseudopotentials
 
 
 def _point_folder(out: Path, u: float) -> Path:
     return out / "points" / f"U_{u:.4f}"
 
 
-def _config_with_u(config, element: str, u: float):
-    current = config.hubbard_U_eV if isinstance(config.hubbard_U_eV, dict) else {}
+def _config_with_u(config, element: str, u: float, elements: list[str]):
+    """The config with U of ``element`` set; the other elements keep theirs (presets resolved)."""
+    from kmcflow.workflows.calculators import hubbard_u
+
+    current = hubbard_u(config, elements)
     return config.model_copy(update={"hubbard_U_eV": {**current, element: round(u, 6)}})
+
+
+def structure_identity(structure) -> dict[str, Any]:
+    """What a point's result depends on besides the config: species, positions, moments."""
+    import numpy as np
+
+    return {"species": [site.species_string for site in structure],
+            "frac": np.round(structure.frac_coords, 6).tolist(),
+            "lattice": np.round(structure.lattice.matrix, 6).tolist(),
+            "magmom": [round(float(m), 6) for m in
+                       (structure.site_properties.get("magmom") or [])]}
 
 
 def compute_point(structure, config, folder: Path) -> dict[str, Any]:
@@ -85,9 +109,11 @@ def compute_point(structure, config, folder: Path) -> dict[str, Any]:
 
     record_path = folder / "point.json"
     wanted = config.model_dump(mode="json")
+    cell = structure_identity(structure)
     if record_path.is_file():
         stored = read_json(record_path, error=KmcflowError, what="calibration point")
-        if isinstance(stored, dict) and stored.get("calculator_config") == wanted:
+        if isinstance(stored, dict) and stored.get("calculator_config") == wanted \
+                and stored.get("structure") == cell:
             return stored
     import warnings
 
@@ -101,7 +127,10 @@ def compute_point(structure, config, folder: Path) -> dict[str, Any]:
                            file=str(folder))
     output = store.get_output(job.uuid, load=True)
     record = {k: v for k, v in output.items() if k != "code_output"}
-    record.update(calculator_config=wanted, job_id=job.uuid)
+    record.update(calculator_config=wanted, structure=cell, job_id=job.uuid)
+    if not record.get("converged"):
+        raise KmcflowError(f"the SCF at {folder.name} did not converge", file=str(folder),
+                           hint="more electron steps, another mixing, or check the cell")
     write_json(record_path, record)
     return record
 
@@ -109,20 +138,23 @@ def compute_point(structure, config, folder: Path) -> dict[str, Any]:
 def calibrate_u(structure, config, settings: UCalibrationSettings, out_dir: str | Path,
                 progress=None) -> dict[str, Any]:
     """Run (or continue) the calibration in ``out_dir``; return ``calibration.json``'s record."""
+    from kmcflow.outputs import write_marker
     from kmcflow.workflows.u_tuning import tune_u
 
     settings.check(structure, config)
-    from kmcflow.outputs import write_marker
-
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     write_marker(out, "u_calibration")
+    for name in ("calibration.json", "calibration.png", "calculator_tuned.yaml"):
+        (out / name).unlink(missing_ok=True)  # a rerun's result replaces, never mixes
     report = progress or (lambda message: None)
+    elements = sorted({el.symbol for el in structure.composition.elements})
 
     def evaluate(u: float):
         folder = _point_folder(out, u)
         report(f"U({settings.element}) = {u:.3f} eV: computing")
-        point = compute_point(structure, _config_with_u(config, settings.element, u), folder)
+        point = compute_point(structure, _config_with_u(config, settings.element, u, elements),
+                              folder)
         if point.get("band_gap_eV") is None:
             raise KmcflowError(f"no band gap at U = {u:g} eV: "
                                f"{point.get('band_gap_why_none', 'not read')}",
@@ -134,11 +166,18 @@ def calibrate_u(structure, config, settings: UCalibrationSettings, out_dir: str 
             "absolute_magnetization_muB": point.get("absolute_magnetization_muB"),
             "energy_eV": point.get("energy_eV"), "job_id": point.get("job_id")}
 
-    tuning = tune_u(evaluate, settings.reference_eV, u_min_eV=settings.u_min_eV,
-                    u_max_eV=settings.u_max_eV, n_grid=settings.n_grid,
-                    tolerance=settings.tolerance_eV,
-                    reference_error=settings.reference_error_eV,
-                    max_refinements=settings.max_refinements)
+    try:
+        tuning = tune_u(evaluate, settings.reference_eV, u_min_eV=settings.u_min_eV,
+                        u_max_eV=settings.u_max_eV, n_grid=settings.n_grid,
+                        tolerance=settings.tolerance_eV,
+                        reference_error=settings.reference_error_eV,
+                        max_refinements=settings.max_refinements)
+    except KmcflowError as exc:  # a point failed: say so in calibration.json too
+        write_json(out / "calibration.json", {
+            "schema": "kmcflow.u_calibration", "schema_version": 1, "success": False,
+            "why": exc.one_line(), "element": settings.element,
+            "settings": asdict(settings)})
+        raise
     record = {
         "schema": "kmcflow.u_calibration", "schema_version": 1,
         "element": settings.element, "target": settings.target,
@@ -155,7 +194,8 @@ def calibrate_u(structure, config, settings: UCalibrationSettings, out_dir: str 
     write_json(out / "calibration.json", record)
     _plot(record, out / "calibration.png")
     if tuning.success:
-        tuned = _config_with_u(config, settings.element, tuning.tuned_U_eV).model_copy(
+        tuned = _config_with_u(config, settings.element, tuning.tuned_U_eV,
+                               elements).model_copy(
             update={"hubbard_U_source": {
                 "element": settings.element, "method": "kmcflow calibrate-u",
                 "calibration": str(out / "calibration.json"), "target": settings.target,

@@ -5,7 +5,8 @@ of the cell with that U) is the caller's ``evaluate``. The search:
 
 1. **Grid**: ``n_grid`` evenly spaced U values over ``[u_min_eV, u_max_eV]`` (the points are
    independent: a cluster can run them at once).
-2. **Bracket**: the first pair of neighbouring grid points whose values lie on both sides of
+2. **Bracket**: a grid point within ``tolerance`` of the target ends the search there;
+   otherwise the first pair of neighbouring grid points whose values lie on both sides of
    the target. None: the target is out of reach over the range (the result says so, with the
    range the property spans), never a U clamped to an end. A property that does not rise (or
    fall) monotonically over the grid is reported in ``warnings``: the gap of a Mott insulator
@@ -17,8 +18,10 @@ of the cell with that U) is the caller's ``evaluate``. The search:
 
 The tuned U is a *computed* point (its value is a result, not an interpolation). Its standard
 uncertainty combines the target's error and the tolerance, each turned into U through the
-local slope: ``sigma_U = sqrt(reference_error^2 + (tolerance/sqrt(3))^2) / |slope|``; a bracket
-that ended before the tolerance was met adds its half width.
+local slope (of the final bracket, or of the grid neighbours of a grid point that met the
+target): ``sigma_U = sqrt(reference_error^2 + (tolerance/sqrt(3))^2) / |slope|``. A search that
+narrows the bracket without meeting the tolerance (a property that jumps) or finds no slope
+fails, saying so.
 """
 
 from __future__ import annotations
@@ -64,11 +67,12 @@ class UTuning:
 Evaluate = Callable[[float], "float | tuple[float, dict[str, Any]]"]
 
 
-def _check(target, u_min_eV, u_max_eV, n_grid, tolerance, reference_error) -> None:
+def check_search(target, u_min_eV, u_max_eV, n_grid, tolerance, reference_error) -> None:
+    """Refuse a search that cannot run (one line naming the setting)."""
     checks = [
         (math.isfinite(target), "target", "a finite number"),
         (0.0 <= u_min_eV < u_max_eV <= 15.0, "U range", "0 <= U_min < U_max <= 15 eV"),
-        (n_grid >= 2, "n_grid", "at least 2 points"),
+        (2 <= n_grid <= 50, "n_grid", "2 to 50 grid points (--points)"),
         (tolerance > 0 and math.isfinite(tolerance), "tolerance", "a positive number"),
         (reference_error >= 0 and math.isfinite(reference_error), "reference_error",
          "zero or a positive number"),
@@ -88,7 +92,7 @@ def tune_u(evaluate: Evaluate, target: float, *, u_min_eV: float = 0.0,
     ``evaluate`` returns the property at U, or ``(value, record)`` to keep provenance with
     the point.
     """
-    _check(target, u_min_eV, u_max_eV, n_grid, tolerance, reference_error)
+    check_search(target, u_min_eV, u_max_eV, n_grid, tolerance, reference_error)
     points: list[ScanPoint] = []
 
     def run(u: float, stage: str) -> ScanPoint:
@@ -116,10 +120,11 @@ def tune_u(evaluate: Evaluate, target: float, *, u_min_eV: float = 0.0,
                        f"the target {target:g} is out of reach: the property spans "
                        f"{min(values):.4g}-{max(values):.4g} for U {u_min_eV:g}-"
                        f"{u_max_eV:g} eV", warnings=warnings)
+    refinements = 0
     if close:
         best = min(close, key=lambda p: abs(p.value - target))
-        lo, hi = bracket or (grid[max(grid.index(best) - 1, 0)], grid[min(grid.index(best) + 1,
-                                                                         len(grid) - 1)])
+        k = grid.index(best)  # the slope there: from its neighbours on the grid
+        lo, hi = grid[max(k - 1, 0)], grid[min(k + 1, len(grid) - 1)]
     else:
         lo, hi = bracket
         best = None
@@ -132,6 +137,7 @@ def tune_u(evaluate: Evaluate, target: float, *, u_min_eV: float = 0.0,
                 (lo.U_eV + hi.U_eV) / 2
             u = min(max(u, lo.U_eV + u_resolution_eV / 2), hi.U_eV - u_resolution_eV / 2)
             p = run(u, "refine")
+            refinements += 1
             f = p.value - target
             if abs(f) <= tolerance:
                 best = p
@@ -151,12 +157,15 @@ def tune_u(evaluate: Evaluate, target: float, *, u_min_eV: float = 0.0,
         nearest = min(points, key=lambda p: abs(p.value - target))
         return UTuning(target, points, False,
                        f"no computed U within {tolerance:g} of the target {target:g} after "
-                       f"{max_refinements} refinements (nearest: {nearest.value:.4g} at U = "
-                       f"{nearest.U_eV:g} eV; bracket {lo.U_eV:.4g}-{hi.U_eV:.4g} eV)",
+                       f"{refinements} refinements (nearest: {nearest.value:.4g} at U = "
+                       f"{nearest.U_eV:g} eV; bracket {lo.U_eV:.4g}-{hi.U_eV:.4g} eV: the "
+                       "property may jump there)", slope_per_eV=slope, warnings=warnings)
+    if not slope:
+        return UTuning(target, points, False,
+                       f"the property does not change with U near {best.U_eV:g} eV "
+                       f"({best.value:.4g} on both sides): U cannot be tuned by it",
                        slope_per_eV=slope, warnings=warnings)
-    sigma = None
-    if slope:
-        sigma = math.sqrt(reference_error ** 2 + tolerance ** 2 / 3) / abs(slope)
+    sigma = math.sqrt(reference_error ** 2 + tolerance ** 2 / 3) / abs(slope)
     return UTuning(target, points, True,
                    f"U = {best.U_eV:.4g} eV gives {best.value:.4g} (target {target:g} +- "
                    f"{tolerance:g})", tuned_U_eV=best.U_eV, tuned_value=best.value,

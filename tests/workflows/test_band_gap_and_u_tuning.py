@@ -45,6 +45,14 @@ def test_the_gap_of_fixed_and_smeared_occupations_agree_and_equal_the_eigenvalue
     assert band_gap(eps, occ).gap_eV == pytest.approx(fixed.gap_eV, abs=2e-4)
 
 
+def test_a_metal_from_pw_x_with_smearing_has_no_gap():
+    # fcc Al through kmcflow's own espresso input (6x6x6, 0.1 eV smearing): the eigenvalues
+    # nearest the Fermi energy on either side lie 1.02 eV apart on this mesh, yet a band
+    # crosses it: a metal
+    gap = espresso_band_gap(DATA / "al_fcc_smearing.pwo")
+    assert gap.metallic and gap.gap_eV == 0.0
+
+
 def test_band_gap_of_a_metal_and_of_bad_input():
     eps = np.array([[[0.0, 1.0, 2.0], [0.5, 1.5, 2.5]]])  # one spin, two k, three bands
     insulator = band_gap(eps, [[[2, 0, 0], [2, 0, 0]]])
@@ -82,6 +90,20 @@ def test_a_target_beyond_the_saturated_gap_is_out_of_reach_not_clamped():
     assert not result.success and result.tuned_U_eV is None
     assert "out of reach" in result.why and "1.043-3.173" in result.why
     assert result.warnings and "not monotonic" in result.warnings[0]
+
+
+def test_a_grid_point_on_target_takes_its_own_slope_and_a_flat_property_fails():
+    values = {0.0: 1.0, 2.5: 3.0, 5.0: 1.5, 7.5: 2.0, 10.0: 2.5}  # non-monotonic
+    result = tune_u(lambda u: values[round(u, 6)], 2.0, n_grid=5)
+    assert result.success and result.tuned_U_eV == 7.5
+    assert result.slope_per_eV == pytest.approx(0.2)  # (2.5 - 1.5) / 5, not the 0-2.5 pair
+    assert "not monotonic" in result.warnings[0]
+    flat = tune_u(lambda u: 3.0, 3.02, n_grid=2)
+    assert not flat.success and "does not change with U" in flat.why
+    # a property that jumps inside the bracket: refined until the bracket is too narrow
+    jump = tune_u(lambda u: 1.0 if u < 3.3 else 3.0, 2.0)
+    assert not jump.success and "may jump" in jump.why
+    assert f"after {sum(p.stage == 'refine' for p in jump.points)} refinements" in jump.why
 
 
 @pytest.mark.parametrize(("options", "field"), [

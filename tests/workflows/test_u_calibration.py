@@ -33,8 +33,10 @@ def nio_config(tmp_path):
     (["--element", "Fe"], "Fe is not in the cell"),
     (["--element", "O"], "hubbard_U_eV"),
     (["--target", "defect_formation_energy"], "cannot be computed yet"),
-    (["--calculator", "emt"], "no Hubbard U"),
+    (["--calculator", "emt"], "pw.x only"),
     (["--reference", "-1"], "not a positive number"),
+    (["--points", "1"], "--points"), (["--tolerance", "0"], "tolerance"),
+    (["--reference-error", "-1"], "reference_error"), (["--moment", "nan"], "not finite"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, nio_config, capsys, args, words):
     base = {"--element": "Ni", "--reference": "2.3", "--calculator": str(nio_config),
@@ -49,6 +51,21 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, nio_config, capsys, 
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert code == 2 and len(lines) == 1 and words in lines[0], err
     assert not (tmp_path / "out").exists()
+
+
+def test_where_u_came_from_changes_no_cache_key():
+    from kmcflow.workflows.hop_batch import hop_flow_maker
+    from kmcflow.workflows.settings import NebSettings, PrefactorSettings, RelaxSettings
+
+    class Settings:
+        neb, relax, prefactor = NebSettings(), RelaxSettings(), PrefactorSettings()
+
+    plain = load_calculator_config({**NIO, "hubbard_U_eV": {"Ni": 3.2}})
+    tuned = plain.model_copy(update={"hubbard_U_source": {"calibration": "/x/calibration.json"}})
+    assert tuned.model_dump(mode="json")["hubbard_U_source"]  # provenance keeps it
+    assert "hubbard_U_source" not in plain.model_dump(mode="json")  # old dumps unchanged
+    assert tuned.identity() == plain.identity()
+    assert hop_flow_maker(Settings, tuned).settings() == hop_flow_maker(Settings, plain).settings()
 
 
 def _result(key: str, u_ni: float, source: dict | None = None) -> dict:
@@ -116,3 +133,9 @@ def test_calibrating_nio_against_a_given_gap(tmp_path, nio_config, capsys):
     stamps = {p: p.stat().st_mtime_ns for p in out.glob("points/*/point.json")}
     assert main(argv) == 0
     assert {p: p.stat().st_mtime_ns for p in out.glob("points/*/point.json")} == stamps
+    # ... but a point of another cell (other initial moments) is computed anew
+    stamp = (tmp_path / "check" / "point.json").stat().st_mtime_ns
+    other = compute_point(rocksalt_afm_111(read_structure("NiO").structure, 1.5), tuned,
+                          tmp_path / "check")
+    assert (tmp_path / "check" / "point.json").stat().st_mtime_ns != stamp
+    assert other["structure"]["magmom"][:2] == [1.5, -1.5]
