@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from kmcflow.cli.console import err, out
+from kmcflow.cli.options import calculator_from_flag
 from kmcflow.errors import ConfigError
 
 
@@ -65,19 +66,13 @@ def calibrate_u_command(
     from kmcflow.outputs import check_output_folder
     from kmcflow.structures.io import read_structure
     from kmcflow.structures.magnetic import rocksalt_afm_111
-    from kmcflow.workflows.calculators import load_calculator_config
     from kmcflow.workflows.u_calibration import UCalibrationSettings, calibrate_u
 
     low, high = parse_range(u_range)
     if magnetic_order not in ("none", "rocksalt_afm_111"):
         raise ConfigError(f"unknown magnetic order {magnetic_order!r}",
                           field="--magnetic-order", hint="none or rocksalt_afm_111")
-    try:
-        config = load_calculator_config(calculator)
-    except ConfigError as exc:
-        if exc.file is not None:
-            raise
-        raise ConfigError(exc.message, field="--calculator", hint=exc.hint) from exc
+    config = calculator_from_flag(calculator)
     if magnetic_order != "none" and not config.spin_polarized:
         config = config.model_copy(update={"spin_polarized": True})
     cell = read_structure(structure).structure

@@ -89,8 +89,8 @@ def barrier_command(
     With a DFT code: --calculator qe.yaml --warm-start chgnet --surrogate gp spends the
     fewest DFT force calls (result.json: force_calls, warm_start_force_calls).
     """
+    from kmcflow.cli.options import calculator_from_flag
     from kmcflow.outputs import check_output_folder
-    from kmcflow.workflows.calculators import load_calculator_config
     from kmcflow.workflows.hop import compute_hop
     from kmcflow.workflows.output import write_hop_outputs
     from kmcflow.workflows.settings import NebSettings, PrefactorSettings, RelaxSettings
@@ -110,19 +110,9 @@ def barrier_command(
                             inputs=[initial, final])
     from kmcflow.errors import ConfigError
 
-    try:
-        config = load_calculator_config(calculator)
-    except ConfigError as exc:
-        if exc.file is not None:  # a config file names itself
-            raise
-        raise ConfigError(exc.message, field="--calculator", hint=exc.hint) from exc
+    config = calculator_from_flag(calculator)
     if warm_start is not None:
-        try:
-            cheap = load_calculator_config(warm_start)
-        except ConfigError as exc:
-            if exc.file is not None:
-                raise
-            raise ConfigError(exc.message, field="--warm-start", hint=exc.hint) from exc
+        cheap = calculator_from_flag(warm_start, "--warm-start")
         if cheap.warm_start is not None:
             raise ConfigError("a warm-start calculator cannot have a warm start of its own",
                               file=str(warm_start), field="warm_start", hint="remove it")
